@@ -1,1 +1,114 @@
-pub fn x(){}
+//! pg_forget: the lifecycle of personal data inside PostgreSQL.
+//!
+//! Data flows one way: catalog → graph → plan → render (SQL) → execute →
+//! audit. `graph`, `plan` and `render` are pure Rust, tested without a
+//! server; `catalog`, `execute` and `audit` talk to PostgreSQL through SPI;
+//! `config` and `actions` hold the SQL-callable functions.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod actions;
+mod audit;
+mod catalog;
+mod config;
+mod errors;
+mod execute;
+mod graph;
+mod model;
+mod plan;
+mod render;
+
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/api.sql", name = "api", finalize);
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn setup_billing() {
+        Spi::run(
+            "CREATE TABLE clients (id bigint PRIMARY KEY, name text, email text UNIQUE, active boolean DEFAULT true);
+             CREATE TABLE invoices (id bigint PRIMARY KEY, client_id bigint NOT NULL REFERENCES clients, status text);
+             CREATE TABLE lines (id bigint PRIMARY KEY, invoice_id bigint NOT NULL REFERENCES invoices ON DELETE CASCADE);
+             CREATE TABLE notes (id bigint PRIMARY KEY, client_id bigint REFERENCES clients ON DELETE SET NULL);
+             INSERT INTO clients VALUES (1, 'Ann', 'ann@example.com'), (2, 'Bob', 'bob@example.com');
+             INSERT INTO invoices VALUES (10, 1, 'paid'), (11, 1, 'open'), (20, 2, 'paid');
+             INSERT INTO lines VALUES (100, 10), (101, 11), (200, 20);
+             INSERT INTO notes VALUES (1000, 1), (2000, 2);
+             SELECT forget.register_subject('client', 'clients', active_column => 'active');",
+        )
+        .unwrap();
+    }
+
+    fn count(sql: &str) -> i64 {
+        Spi::get_one::<i64>(sql).unwrap().unwrap()
+    }
+
+    #[pg_test]
+    fn the_graph_is_read_from_foreign_keys() {
+        setup_billing();
+        assert_eq!(count("SELECT count(*) FROM forget.graph()"), 4);
+        assert_eq!(count("SELECT depth FROM forget.graph() WHERE tbl = 'lines'::regclass"), 2);
+        let on_delete = Spi::get_one::<String>("SELECT on_delete FROM forget.graph() WHERE tbl = 'notes'::regclass");
+        assert_eq!(on_delete.unwrap().unwrap(), "nullify");
+    }
+
+    #[pg_test]
+    fn delete_client_removes_the_subjects_rows_only() {
+        setup_billing();
+        Spi::run("SELECT * FROM forget.delete_client(1)").unwrap();
+        assert_eq!(count("SELECT count(*) FROM clients"), 1);
+        assert_eq!(count("SELECT count(*) FROM invoices"), 1);
+        assert_eq!(count("SELECT count(*) FROM lines"), 1);
+        assert_eq!(count("SELECT count(*) FROM notes WHERE client_id IS NULL"), 1);
+        assert_eq!(count("SELECT count(*) FROM forget.audit WHERE action = 'delete'"), 1);
+        assert!(Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap().unwrap());
+    }
+
+    #[pg_test]
+    fn a_dry_run_reports_the_plan_and_changes_nothing() {
+        setup_billing();
+        let deleted = count("SELECT rows FROM forget.delete_client(1, dry_run => true) WHERE tbl = 'lines'::regclass");
+        assert_eq!(deleted, 2);
+        assert_eq!(count("SELECT count(*) FROM lines"), 3);
+        assert_eq!(count("SELECT count(*) FROM forget.audit"), 0);
+    }
+
+    #[pg_test]
+    fn rules_block_with_every_message() {
+        setup_billing();
+        Spi::run(
+            "SELECT forget.add_rule('open_invoices', 'SELECT 1 FROM invoices WHERE client_id = $1 AND status = ''open''',
+                                    'client has open invoices')",
+        )
+        .unwrap();
+        let ok = Spi::get_one::<bool>("SELECT ok FROM forget.eligibility(1)").unwrap().unwrap();
+        assert!(!ok);
+        let ok2 = Spi::get_one::<bool>("SELECT ok FROM forget.eligibility(2)").unwrap().unwrap();
+        assert!(ok2);
+    }
+
+    #[pg_test]
+    fn audit_tampering_is_detected() {
+        setup_billing();
+        Spi::run("SELECT * FROM forget.delete_client(2)").unwrap();
+        Spi::run("SELECT * FROM forget.delete_client(1)").unwrap();
+        assert!(Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap().unwrap());
+        Spi::run("UPDATE forget.audit SET reason = 'edited' WHERE id = (SELECT min(id) FROM forget.audit)").unwrap();
+        assert!(!Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap().unwrap());
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

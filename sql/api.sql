@@ -1,0 +1,143 @@
+-- pg_forget: the public SQL interface (names, parameters and results as in
+-- SPEC.md). Functions here are thin: they call the internal Rust functions
+-- (named with a leading underscore) that pgrx creates.
+--
+-- Configuration functions pass the caller's search_path along so that the
+-- SQL a DBA declares (conditions, masks, rules) later resolves names as it
+-- did when declared. Action functions pin search_path: the caller's cannot
+-- redirect the extension's own SQL.
+
+CREATE FUNCTION forget.register_subject(
+    name text, tbl regclass, key_column name DEFAULT NULL, active_column name DEFAULT NULL,
+    active_value text DEFAULT 'true', inactive_value text DEFAULT 'false', identity name[] DEFAULT NULL,
+    minimized_column name DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._register_subject(name, tbl::pg_catalog.oid, key_column::pg_catalog.text,
+        active_column::pg_catalog.text, active_value, inactive_value, identity::pg_catalog.text[],
+        minimized_column::pg_catalog.text, pg_catalog.current_setting('search_path')) $$;
+
+CREATE FUNCTION forget.add_link(
+    child regclass, child_column name, parent regclass, parent_column name DEFAULT NULL, condition text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._add_link(child::pg_catalog.oid, child_column::pg_catalog.text, parent::pg_catalog.oid,
+        parent_column::pg_catalog.text, condition, pg_catalog.current_setting('search_path')) $$;
+
+CREATE FUNCTION forget.set_policy(tbl regclass, via name, action text, policy text)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._set_policy(tbl::pg_catalog.oid, via::pg_catalog.text, action, policy) $$;
+
+CREATE FUNCTION forget.mask(tbl regclass, col name, expression text, action text DEFAULT 'anonymize')
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._mask(tbl::pg_catalog.oid, col::pg_catalog.text, expression, action,
+        pg_catalog.current_setting('search_path')) $$;
+
+CREATE FUNCTION forget.add_rule(
+    name text, query text, message text, actions text[] DEFAULT '{delete,anonymize}', subject text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._add_rule(name, query, message, actions, subject, pg_catalog.current_setting('search_path')) $$;
+
+CREATE FUNCTION forget."on"(event text, fn regprocedure)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._on(event, fn::pg_catalog.oid) $$;
+
+CREATE FUNCTION forget.graph(subject text DEFAULT NULL)
+RETURNS TABLE(tbl regclass, via text, parent regclass, depth int, source text,
+              on_delete text, on_anonymize text, on_minimize text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$ SELECT g.tbl::regclass, g.via, g.parent::regclass, g.depth, g.source, g.on_delete, g.on_anonymize,
+             g.on_minimize FROM forget._graph(subject) g $$;
+
+-- Grace periods come with soft deletion; until then a grace is refused
+-- rather than silently ignored.
+CREATE FUNCTION forget._require_no_grace(grace interval) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF grace IS NOT NULL OR COALESCE(current_setting('forget.grace_period', true), '') <> '' THEN
+        RAISE EXCEPTION 'grace periods are not supported by this version of pg_forget'
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+END
+$$;
+
+-- The functions that take a subject key, each in three overloads (bigint,
+-- text, uuid); the key reaches Rust as text and is cast to the subject's key
+-- type there (22P02 when it does not cast).
+DO $generate$
+DECLARE
+    f record;
+    key_type text;
+BEGIN
+    FOR f IN SELECT * FROM (VALUES
+        ('eligibility',
+         'action text DEFAULT ''delete'', subject text DEFAULT NULL',
+         'TABLE(rule text, ok boolean, blocking bigint, message text)',
+         'SELECT e.rule, e.ok, e.blocking, e.message FROM forget._eligibility(key::pg_catalog.text, action, subject) e',
+         false),
+        ('delete_client',
+         'reason text DEFAULT NULL, actor text DEFAULT NULL, dry_run boolean DEFAULT false, grace interval DEFAULT NULL, subject text DEFAULT NULL',
+         'TABLE(tbl regclass, operation text, rows bigint)',
+         'SELECT forget._require_no_grace(grace); SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''delete'', key::pg_catalog.text, reason, actor, dry_run, subject) a',
+         true),
+        ('anonymize_client',
+         'reason text DEFAULT NULL, actor text DEFAULT NULL, dry_run boolean DEFAULT false, grace interval DEFAULT NULL, subject text DEFAULT NULL',
+         'TABLE(tbl regclass, operation text, rows bigint)',
+         'SELECT forget._require_no_grace(grace); SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''anonymize'', key::pg_catalog.text, reason, actor, dry_run, subject) a',
+         true),
+        ('export_client',
+         'subject text DEFAULT NULL',
+         'jsonb',
+         'SELECT forget._export(key::pg_catalog.text, subject)',
+         true)
+    ) AS v(name, params, result, body, definer)
+    LOOP
+        FOREACH key_type IN ARRAY ARRAY['bigint', 'text', 'uuid'] LOOP
+            EXECUTE pg_catalog.format(
+                'CREATE FUNCTION forget.%I(key %s, %s) RETURNS %s LANGUAGE sql %s '
+                'SET search_path = pg_catalog, pg_temp AS %L',
+                f.name, key_type, f.params, f.result,
+                CASE WHEN f.definer THEN 'SECURITY DEFINER' ELSE '' END, f.body);
+        END LOOP;
+    END LOOP;
+END
+$generate$;
+
+-- Mask helpers, usable in mask expressions.
+
+-- A random address at forget.anonymous_email_domain: unique in practice
+-- (122 random bits), so unique email columns stay satisfied.
+CREATE FUNCTION forget.random_email() RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 'anon-' || replace(gen_random_uuid()::text, '-', '') || '@'
+             || COALESCE(NULLIF(current_setting('forget.anonymous_email_domain', true), ''), 'anonymized.invalid') $$;
+
+-- length random characters from [a-z0-9].
+CREATE FUNCTION forget.random_string(length int DEFAULT 12) RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT string_agg(substr('abcdefghijklmnopqrstuvwxyz0123456789', 1 + floor(random() * 36)::int, 1), '')
+      FROM generate_series(1, greatest(length, 0)) $$;
+
+-- A stable pseudonym: the same value and salt always give the same result,
+-- which cannot be turned back into the value without the salt.
+CREATE FUNCTION forget.pseudonym(value text, salt text DEFAULT '') RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN value IS NULL THEN NULL
+             ELSE encode(sha256(convert_to(salt || ':' || value, 'UTF8')), 'hex') END $$;
+
+-- The first n characters, the rest replaced by the filler ('Jo***').
+CREATE FUNCTION forget.keep_prefix(value text, n int, filler text DEFAULT '*') RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT left(value, n) || repeat(filler, greatest(length(value) - n, 0)) $$;
+
+-- The last n characters, the rest replaced by the filler ('****1234').
+CREATE FUNCTION forget.keep_suffix(value text, n int, filler text DEFAULT '*') RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT repeat(filler, greatest(length(value) - n, 0)) || right(value, n) $$;
+
+-- Privileges: nothing is executable or readable by PUBLIC except the mask
+-- helpers; the DBA grants each action separately (see README, Privileges).
+REVOKE ALL ON ALL TABLES IN SCHEMA forget FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA forget FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA forget FROM PUBLIC;
+GRANT USAGE ON SCHEMA forget TO PUBLIC;
+GRANT EXECUTE ON FUNCTION forget.random_email(), forget.random_string(int), forget.pseudonym(text, text),
+    forget.keep_prefix(text, int, text), forget.keep_suffix(text, int, text) TO PUBLIC;

@@ -1,0 +1,222 @@
+-- pg_forget: configuration tables and records.
+--
+-- Every object lives in schema "forget". Configuration tables are registered
+-- with pg_extension_config_dump so that pg_dump carries an installation's
+-- configuration (and its audit trail) along with its data.
+
+-- A registered kind of data subject: one table, one key column.
+CREATE TABLE forget.subjects (
+    name             text PRIMARY KEY CHECK (name <> ''),
+    tbl              regclass NOT NULL,
+    key_column       name NOT NULL,
+    active_column    name,
+    active_value     text NOT NULL DEFAULT 'true',
+    inactive_value   text NOT NULL DEFAULT 'false',
+    identity         name[],
+    minimized_column name,
+    -- search_path in force when the subject was registered: link conditions,
+    -- masks and cleanup conditions resolve names with it, never with the
+    -- caller's search_path.
+    search_path      text NOT NULL,
+    registered_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Edges not backed by a foreign key: rows of child whose child_column equals
+-- parent.parent_column (and that satisfy condition) belong to that parent row.
+-- A link whose child is a subject table declares an owned parent (a login
+-- row the subject points to), deleted together with the subject.
+CREATE TABLE forget.links (
+    id            bigserial PRIMARY KEY,
+    child         regclass NOT NULL,
+    child_column  name NOT NULL,
+    parent        regclass NOT NULL,
+    parent_column name NOT NULL,
+    condition     text,
+    search_path   text NOT NULL,
+    UNIQUE NULLS NOT DISTINCT (child, child_column, parent, parent_column, condition)
+);
+
+-- What an action does to the rows reached through an edge. via NULL means
+-- every edge leaving tbl (tbl being the referencing table).
+CREATE TABLE forget.policies (
+    tbl    regclass NOT NULL,
+    via    name,
+    action text NOT NULL CHECK (action IN ('delete', 'anonymize', 'minimize')),
+    policy text NOT NULL CHECK (policy IN ('delete', 'nullify', 'anonymize', 'keep')),
+    UNIQUE NULLS NOT DISTINCT (tbl, via, action)
+);
+
+-- How a column is replaced when its row is anonymized or minimized.
+CREATE TABLE forget.masks (
+    tbl         regclass NOT NULL,
+    col         name NOT NULL,
+    action      text NOT NULL CHECK (action IN ('anonymize', 'minimize')),
+    expression  text NOT NULL,
+    search_path text NOT NULL,
+    PRIMARY KEY (tbl, col, action)
+);
+
+-- Named blockers: every row the query returns for a key blocks the actions.
+CREATE TABLE forget.rules (
+    name        text PRIMARY KEY,
+    query       text NOT NULL,
+    message     text NOT NULL,
+    actions     text[] NOT NULL,
+    subject     text REFERENCES forget.subjects (name) ON DELETE CASCADE,
+    search_path text NOT NULL
+);
+
+-- Functions called in the action's own transaction.
+CREATE TABLE forget.hooks (
+    event text NOT NULL CHECK (event ~ '^(before|after)_(delete|anonymize|minimize|deactivate|reactivate|restore)$'),
+    fn    regprocedure NOT NULL,
+    PRIMARY KEY (event, fn)
+);
+
+-- The audit trail: one row per action and subject, never a column value.
+-- Each row's hash covers its fields and the previous row's hash.
+CREATE TABLE forget.audit (
+    id          bigserial PRIMARY KEY,
+    at          timestamptz NOT NULL,
+    action      text NOT NULL CHECK (action IN ('delete', 'anonymize', 'minimize', 'restore', 'purge',
+                                                'deactivate', 'reactivate', 'failed')),
+    subject     text NOT NULL,
+    subject_key text,
+    actor       text,
+    db_user     text NOT NULL,
+    reason      text,
+    rows        jsonb,
+    error       text,
+    prev_hash   text,
+    hash        text NOT NULL
+);
+
+-- The head of the hash chain. Writers lock this single row, so the chain is
+-- extended by one transaction at a time; a writer whose snapshot is too old
+-- (REPEATABLE READ) gets a serialization failure instead of forking the
+-- chain. verify_audit() also compares it with the newest audit row, which
+-- reveals removal of the newest rows.
+CREATE TABLE forget.audit_head (
+    one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+    last_id bigint,
+    hash    text
+);
+INSERT INTO forget.audit_head VALUES (true, NULL, NULL);
+
+-- The DeletedUser record of a delete or anonymize made with a grace period.
+CREATE TABLE forget.deleted_clients (
+    subject         text NOT NULL,
+    original_key    text NOT NULL,
+    identity        jsonb,
+    deleted_at      timestamptz NOT NULL,
+    reason          text,
+    initiated_by    text,
+    retention_until timestamptz NOT NULL,
+    state           text NOT NULL CHECK (state IN ('retained', 'restored', 'purged')),
+    action          text NOT NULL CHECK (action IN ('delete', 'anonymize')),
+    id              bigserial PRIMARY KEY
+);
+
+-- History of deactivations and reactivations.
+CREATE TABLE forget.deactivations (
+    subject text NOT NULL,
+    key     text NOT NULL,
+    action  text NOT NULL CHECK (action IN ('deactivate', 'reactivate')),
+    at      timestamptz NOT NULL DEFAULT now(),
+    actor   text,
+    reason  text,
+    id      bigserial PRIMARY KEY
+);
+CREATE INDEX ON forget.deactivations (subject, key, at);
+
+SELECT pg_catalog.pg_extension_config_dump('forget.subjects', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.links', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.links_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.policies', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.masks', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.rules', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.hooks', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.audit', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.audit_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.audit_head', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.deleted_clients', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.deleted_clients_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.deactivations', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.deactivations_id_seq', '');
+
+-- The hash of one audit row. quote_nullable keeps fields apart (NULL and ''
+-- differ) and the epoch keeps the timestamp independent of DateStyle.
+CREATE FUNCTION forget._audit_hash(
+    id bigint, at timestamptz, action text, subject text, subject_key text, actor text,
+    db_user text, reason text, rows jsonb, error text, prev_hash text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws('|',
+        id, pg_catalog.quote_nullable(EXTRACT(epoch FROM at)), pg_catalog.quote_nullable(action),
+        pg_catalog.quote_nullable(subject), pg_catalog.quote_nullable(subject_key),
+        pg_catalog.quote_nullable(actor), pg_catalog.quote_nullable(db_user),
+        pg_catalog.quote_nullable(reason), pg_catalog.quote_nullable(rows::text),
+        pg_catalog.quote_nullable(error), pg_catalog.quote_nullable(prev_hash)), 'UTF8')), 'hex')
+$$;
+
+-- The one place that writes audit rows: extends the hash chain and sends the
+-- NOTIFY (delivered at commit). Returns the new row's id.
+CREATE FUNCTION forget._write_audit(
+    p_action text, p_subject text, p_key text, p_actor text, p_reason text, p_rows jsonb, p_error text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    prev   text;
+    new_id bigint;
+    new_at timestamptz := pg_catalog.clock_timestamp();
+    usr    text := session_user;
+    digest text;
+BEGIN
+    -- Lock the head: the next writer waits for our commit and then reads our hash.
+    UPDATE forget.audit_head SET last_id = last_id RETURNING hash INTO prev;
+    new_id := pg_catalog.nextval('forget.audit_id_seq'::pg_catalog.regclass);
+    digest := forget._audit_hash(new_id, new_at, p_action, p_subject, p_key, p_actor, usr,
+                                 p_reason, p_rows, p_error, prev);
+    INSERT INTO forget.audit (id, at, action, subject, subject_key, actor, db_user, reason, rows, error,
+                              prev_hash, hash)
+    VALUES (new_id, new_at, p_action, p_subject, p_key, p_actor, usr, p_reason, p_rows, p_error,
+            prev, digest);
+    UPDATE forget.audit_head SET last_id = new_id, hash = digest;
+    PERFORM pg_catalog.pg_notify('forget', pg_catalog.json_build_object(
+        'action', p_action, 'subject', p_subject, 'key', p_key, 'audit_id', new_id)::text);
+    RETURN new_id;
+END
+$$;
+
+-- true when every audit row's hash matches its content, each row names its
+-- predecessor's hash, and the chain's head is the newest row.
+CREATE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH chain AS (
+        SELECT a.id, a.hash,
+               a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
+                                           a.db_user, a.reason, a.rows, a.error, a.prev_hash)
+               AND a.prev_hash IS NOT DISTINCT FROM pg_catalog.lag(a.hash) OVER (ORDER BY a.id) AS ok
+        FROM forget.audit a
+    )
+    SELECT COALESCE(pg_catalog.bool_and(ok), true)
+           AND (SELECT h.hash IS NOT DISTINCT FROM (SELECT c.hash FROM chain c ORDER BY c.id DESC LIMIT 1)
+                FROM forget.audit_head h)
+    FROM chain
+$$;
+
+-- How many rows a rule's query returns for a key. The key keeps its own type
+-- so that the rule's $1 compares like the subject's key column. Runs with the
+-- search_path the rule was declared with (set by the caller).
+CREATE FUNCTION forget._rule_rows(query text, key anyelement) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE 'SELECT pg_catalog.count(*) FROM (' || query || ') forget_rule' INTO n USING key;
+    RETURN n;
+END
+$$;

@@ -1,0 +1,192 @@
+//! The actions on one subject: eligibility, delete, anonymize, export, and the
+//! graph as the extension sees it. Thin: parse arguments, run the flow, shape
+//! the result. The public SQL signatures (with key overloads for bigint, text
+//! and uuid) are in sql/api.sql; these are the internal functions they call.
+
+use crate::audit;
+use crate::catalog;
+use crate::errors::{null_key, spi};
+use crate::execute::{self, lock_subject, Prepared, PINNED_PATH};
+use crate::graph::describe_origin;
+use crate::model::{Action, Policy};
+use crate::plan::{self, Settings, SubjectMarks};
+use crate::render;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::json;
+
+/// What the caller asked for.
+pub struct Request<'a> {
+    pub action: Action,
+    pub key: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub dry_run: bool,
+    pub subject: Option<&'a str>,
+}
+
+/// The flow shared by delete and anonymize: lock, rules, hooks, one
+/// statement, hooks, audit. Returns (table, operation, rows).
+pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
+    let subject = catalog::subject(req.subject);
+    let key = req.key.unwrap_or_else(|| null_key());
+    let action = req.action.name();
+    let prepared = Prepared::new(subject, req.action);
+    let table = &prepared.tables[&prepared.subject.table];
+    let key = lock_subject(&prepared.subject, table, key, !req.dry_run);
+    execute::enforce_rules(&prepared.subject, action, &key);
+    let name = prepared.subject.name.clone();
+    let context = json!({"action": action, "reason": req.reason, "actor": req.actor});
+    if !req.dry_run {
+        execute::run_hooks(&format!("before_{action}"), &name, &key, &context);
+    }
+    let counts = execute::run_statement(&prepared, &prepared.render(req.dry_run), std::slice::from_ref(&key));
+    if !req.dry_run {
+        let rows = counts.rows_json(&prepared, &key);
+        let mut after = context.clone();
+        after["rows"] = rows.clone();
+        execute::run_hooks(&format!("after_{action}"), &name, &key, &after);
+        audit::record(&audit::Entry {
+            action,
+            subject: &name,
+            key: &key,
+            actor: req.actor,
+            reason: req.reason,
+            rows,
+            error: None,
+        });
+    }
+    counts
+        .steps
+        .iter()
+        .zip(&counts.totals)
+        .map(|((oid, op), n)| (pg_sys::Oid::from(*oid), op.name().to_string(), *n))
+        .collect()
+}
+
+#[pg_extern(name = "_act")]
+#[search_path(pg_catalog, pg_temp)]
+fn act_sql(
+    action: &str,
+    key: Option<&str>,
+    reason: Option<&str>,
+    actor: Option<&str>,
+    dry_run: Option<bool>,
+    subject: Option<&str>,
+) -> TableIterator<'static, (name!(tbl, pg_sys::Oid), name!(operation, String), name!(rows, i64))> {
+    let action = match action {
+        "delete" => Action::Delete,
+        "anonymize" => Action::Anonymize,
+        other => crate::errors::invalid(format!("unknown action \"{other}\"")),
+    };
+    let req = Request { action, key, reason, actor, dry_run: dry_run.unwrap_or(false), subject };
+    TableIterator::new(act(&req))
+}
+
+#[pg_extern(name = "_eligibility")]
+#[search_path(pg_catalog, pg_temp)]
+fn eligibility_sql(
+    key: Option<&str>,
+    action: Option<&str>,
+    subject: Option<&str>,
+) -> TableIterator<'static, (name!(rule, String), name!(ok, bool), name!(blocking, i64), name!(message, String))> {
+    let subject = catalog::subject(subject);
+    let key = key.unwrap_or_else(|| null_key());
+    let action = action.unwrap_or("delete");
+    if Action::parse(action).is_none() {
+        crate::errors::invalid(format!("unknown action \"{action}\": use delete, anonymize or minimize"));
+    }
+    let tables = catalog::tables(&[subject.table]);
+    let key = lock_subject(&subject, &tables[&subject.table], key, false);
+    let rows: Vec<_> = execute::evaluate_rules(&subject, action, &key)
+        .into_iter()
+        .map(|v| (v.rule, v.blocking == 0, v.blocking, v.message))
+        .collect();
+    TableIterator::new(rows)
+}
+
+#[pg_extern(name = "_export")]
+#[search_path(pg_catalog, pg_temp)]
+fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
+    let subject = catalog::subject(subject);
+    let key = key.unwrap_or_else(|| null_key());
+    let prepared = Prepared::new(subject, Action::Export);
+    let key = lock_subject(&prepared.subject, &prepared.tables[&prepared.subject.table], key, false);
+    let sql = render::export_statement(&prepared.plan, &prepared.graph, &prepared.tables, &prepared.subject_sql());
+    let data = execute::with_search_path(&prepared.subject.search_path, || {
+        Spi::connect(|client| {
+            spi(client.select(&sql, Some(1), &[vec![key.clone()].into()])).first().get_one::<JsonB>().ok().flatten()
+        })
+    });
+    let exported_at = Spi::get_one::<String>("SELECT pg_catalog.to_json(pg_catalog.now())#>>'{}'").ok().flatten();
+    JsonB(json!({
+        "subject": prepared.subject.name,
+        "key": key,
+        "exported_at": exported_at,
+        "data": data.map(|d| d.0).unwrap_or_else(|| json!({})),
+    }))
+}
+
+#[pg_extern(name = "_graph")]
+#[search_path(pg_catalog, pg_temp)]
+fn graph_sql(
+    subject: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(tbl, pg_sys::Oid),
+        name!(via, Option<String>),
+        name!(parent, Option<pg_sys::Oid>),
+        name!(depth, i32),
+        name!(source, String),
+        name!(on_delete, String),
+        name!(on_anonymize, String),
+        name!(on_minimize, String),
+    ),
+> {
+    let subject = catalog::subject(subject);
+    let g = crate::graph::build(subject.table, &catalog::references());
+    let policies: Vec<_> = [Action::Delete, Action::Anonymize, Action::Minimize]
+        .into_iter()
+        .map(|a| (a, catalog::policies(a), catalog::masks(a)))
+        .collect();
+    let effective = |edge_index: usize, pi: usize| {
+        let (action, p, m) = &policies[pi];
+        let s = Settings { action: *action, policies: p, masks: m, marks: SubjectMarks::default() };
+        let e = &g.edges[edge_index];
+        let (table, cols) = e.referencing();
+        let explicit = p.explicit(table, cols);
+        let policy = match action {
+            Action::Delete => explicit.unwrap_or_else(|| plan::delete_default(e)),
+            _ => explicit.unwrap_or(Policy::Keep),
+        };
+        let _ = s;
+        policy.name().to_string()
+    };
+    let root = pg_sys::Oid::from(subject.table);
+    let mut rows = vec![(
+        root,
+        None,
+        None,
+        0,
+        "subject".to_string(),
+        "delete".to_string(),
+        "anonymize".to_string(),
+        "minimize".to_string(),
+    )];
+    for (i, e) in g.edges.iter().enumerate() {
+        let (_, cols) = e.referencing();
+        rows.push((
+            pg_sys::Oid::from(g.nodes[e.child].table),
+            Some(cols.join(",")),
+            Some(pg_sys::Oid::from(g.nodes[e.parent].table)),
+            g.nodes[e.child].depth as i32,
+            describe_origin(e),
+            effective(i, 0),
+            effective(i, 1),
+            effective(i, 2),
+        ));
+    }
+    let _ = PINNED_PATH;
+    TableIterator::new(rows)
+}

@@ -1,0 +1,239 @@
+//! Reads the extension's configuration and PostgreSQL's catalog into the
+//! plain values of `model`. The only module that queries the catalog.
+
+use crate::errors::{invalid, spi};
+use crate::model::{Action, Column, Masks, OnDelete, Oid, Origin, Policies, Policy, Reference, Table};
+use pgrx::prelude::*;
+use std::collections::HashMap;
+
+/// A registered subject.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    pub name: String,
+    pub table: Oid,
+    pub key_column: String,
+    /// format_type() of the key, schema-qualified where needed.
+    pub key_type: String,
+    pub active_column: Option<String>,
+    pub active_value: String,
+    pub inactive_value: String,
+    pub identity: Vec<String>,
+    pub minimized_column: Option<String>,
+    pub search_path: String,
+}
+
+const SUBJECT_COLUMNS: &str = "s.name::text, s.tbl::oid, s.key_column::text, \
+    pg_catalog.format_type(a.atttypid, a.atttypmod), s.active_column::text, s.active_value, s.inactive_value, \
+    COALESCE(s.identity::text[], '{}'), s.minimized_column::text, s.search_path";
+
+fn subject_from(row: &pgrx::spi::SpiHeapTupleData) -> Subject {
+    Subject {
+        name: spi(row.get::<String>(1)).unwrap_or_default(),
+        table: spi(row.get::<pg_sys::Oid>(2)).map(u32::from).unwrap_or(0),
+        key_column: spi(row.get::<String>(3)).unwrap_or_default(),
+        key_type: spi(row.get::<String>(4)).unwrap_or_default(),
+        active_column: spi(row.get::<String>(5)),
+        active_value: spi(row.get::<String>(6)).unwrap_or_default(),
+        inactive_value: spi(row.get::<String>(7)).unwrap_or_default(),
+        identity: spi(row.get::<Vec<String>>(8)).unwrap_or_default(),
+        minimized_column: spi(row.get::<String>(9)),
+        search_path: spi(row.get::<String>(10)).unwrap_or_default(),
+    }
+}
+
+/// Every registered subject.
+pub fn subjects() -> Vec<Subject> {
+    Spi::connect(|client| {
+        let rows = spi(client.select(
+            &format!(
+                "SELECT {SUBJECT_COLUMNS} FROM forget.subjects s \
+                 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = s.tbl AND a.attname = s.key_column \
+                 AND NOT a.attisdropped ORDER BY s.name"
+            ),
+            None,
+            &[],
+        ));
+        rows.map(|row| subject_from(&row)).collect()
+    })
+}
+
+/// The subject named, or the only one when no name is given (22023 otherwise).
+pub fn subject(name: Option<&str>) -> Subject {
+    let all = subjects();
+    let found = match name {
+        Some(n) => all.into_iter().find(|s| s.name == n),
+        None if all.len() == 1 => all.into_iter().next(),
+        None if all.is_empty() => invalid("no subject is registered: call forget.register_subject() first"),
+        None => invalid("several subjects are registered: name the subject"),
+    };
+    let s = found.unwrap_or_else(|| invalid(format!("unknown subject \"{}\"", name.unwrap_or(""))));
+    if s.key_type.is_empty() {
+        invalid(format!("subject \"{}\": key column \"{}\" no longer exists", s.name, s.key_column));
+    }
+    s
+}
+
+/// Every foreign key (top-level constraints only: partitions inherit theirs)
+/// and every declared link.
+pub fn references() -> Vec<Reference> {
+    Spi::connect(|client| {
+        let mut refs: Vec<Reference> = spi(client.select(
+            "SELECT c.conname::text, c.conrelid::oid, c.confrelid::oid, c.confdeltype::text,
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
+             FROM pg_catalog.pg_constraint c
+             WHERE c.contype = 'f' AND c.conparentid = 0
+             ORDER BY c.conrelid, c.conname",
+            None,
+            &[],
+        ))
+        .map(|row| Reference {
+            child: oid_at(&row, 2),
+            child_cols: spi(row.get::<Vec<String>>(5)).unwrap_or_default(),
+            parent: oid_at(&row, 3),
+            parent_cols: spi(row.get::<Vec<String>>(6)).unwrap_or_default(),
+            origin: Origin::ForeignKey {
+                name: spi(row.get::<String>(1)).unwrap_or_default(),
+                on_delete: OnDelete::from_confdeltype(&spi(row.get::<String>(4)).unwrap_or_default()),
+            },
+            condition: None,
+        })
+        .collect();
+        refs.extend(
+            spi(client.select(
+                "SELECT id, child::oid, child_column::text, parent::oid, parent_column::text, condition
+                 FROM forget.links ORDER BY id",
+                None,
+                &[],
+            ))
+            .map(|row| Reference {
+                child: oid_at(&row, 2),
+                child_cols: vec![spi(row.get::<String>(3)).unwrap_or_default()],
+                parent: oid_at(&row, 4),
+                parent_cols: vec![spi(row.get::<String>(5)).unwrap_or_default()],
+                origin: Origin::Link { id: spi(row.get::<i64>(1)).unwrap_or_default() },
+                condition: spi(row.get::<String>(6)),
+            }),
+        );
+        refs
+    })
+}
+
+fn oid_at(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> Oid {
+    spi(row.get::<pg_sys::Oid>(ordinal)).map(u32::from).unwrap_or(0)
+}
+
+/// Names and columns of the given tables.
+pub fn tables(oids: &[Oid]) -> HashMap<Oid, Table> {
+    let ids: Vec<pg_sys::Oid> = oids.iter().map(|o| pg_sys::Oid::from(*o)).collect();
+    Spi::connect(|client| {
+        let mut out: HashMap<Oid, Table> = HashMap::new();
+        let rows = spi(client.select(
+            "SELECT c.oid, n.nspname::text, c.relname::text, a.attname::text,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull
+             FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             WHERE c.oid = ANY ($1) ORDER BY c.oid, a.attnum",
+            None,
+            &[ids.into()],
+        ));
+        for row in rows {
+            let oid = oid_at(&row, 1);
+            let table = out.entry(oid).or_insert_with(|| Table {
+                oid,
+                schema: spi(row.get::<String>(2)).unwrap_or_default(),
+                name: spi(row.get::<String>(3)).unwrap_or_default(),
+                columns: Vec::new(),
+            });
+            table.columns.push(Column {
+                name: spi(row.get::<String>(4)).unwrap_or_default(),
+                type_sql: spi(row.get::<String>(5)).unwrap_or_default(),
+                not_null: spi(row.get::<bool>(6)).unwrap_or(false),
+            });
+        }
+        out
+    })
+}
+
+/// Explicit edge policies for one action.
+pub fn policies(action: Action) -> Policies {
+    let mut p = Policies::default();
+    Spi::connect(|client| {
+        let rows = spi(client.select(
+            "SELECT tbl::oid, via::text, policy FROM forget.policies WHERE action = $1",
+            None,
+            &[action.name().into()],
+        ));
+        for row in rows {
+            let policy = Policy::parse(&spi(row.get::<String>(3)).unwrap_or_default()).unwrap_or(Policy::Keep);
+            p.by_edge.insert((oid_at(&row, 1), spi(row.get::<String>(2))), policy);
+        }
+    });
+    p
+}
+
+/// Masks for one action (the anonymize masks serve a delete's anonymize edges).
+pub fn masks(action: Action) -> Masks {
+    let action = if action == Action::Minimize { "minimize" } else { "anonymize" };
+    let mut m = Masks::default();
+    Spi::connect(|client| {
+        let rows = spi(client.select(
+            "SELECT tbl::oid, col::text, expression FROM forget.masks WHERE action = $1 ORDER BY tbl, col",
+            None,
+            &[action.into()],
+        ));
+        for row in rows {
+            m.by_table.entry(oid_at(&row, 1)).or_default().push((
+                spi(row.get::<String>(2)).unwrap_or_default(),
+                spi(row.get::<String>(3)).unwrap_or_default(),
+            ));
+        }
+    });
+    m
+}
+
+/// A blocker that applies to a subject and action.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub name: String,
+    pub query: String,
+    pub message: String,
+    pub search_path: String,
+}
+
+pub fn rules(subject: &str, action: &str) -> Vec<Rule> {
+    Spi::connect(|client| {
+        spi(client.select(
+            "SELECT name, query, message, search_path FROM forget.rules
+             WHERE $2 = ANY (actions) AND (subject IS NULL OR subject = $1) ORDER BY name",
+            None,
+            &[subject.into(), action.into()],
+        ))
+        .map(|row| Rule {
+            name: spi(row.get::<String>(1)).unwrap_or_default(),
+            query: spi(row.get::<String>(2)).unwrap_or_default(),
+            message: spi(row.get::<String>(3)).unwrap_or_default(),
+            search_path: spi(row.get::<String>(4)).unwrap_or_default(),
+        })
+        .collect()
+    })
+}
+
+/// The qualified, quoted names of the functions hooked to an event.
+pub fn hooks(event: &str) -> Vec<String> {
+    Spi::connect(|client| {
+        spi(client.select(
+            "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)
+             FROM forget.hooks h JOIN pg_catalog.pg_proc p ON p.oid = h.fn
+             JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+             WHERE h.event = $1 ORDER BY h.fn::oid",
+            None,
+            &[event.into()],
+        ))
+        .map(|row| spi(row.get::<String>(1)).unwrap_or_default())
+        .collect()
+    })
+}

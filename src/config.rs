@@ -1,0 +1,300 @@
+//! Declaring subjects, links, policies, masks, rules and hooks. Everything is
+//! validated when declared, so mistakes surface then and not during an
+//! erasure. DBA-written SQL (conditions, masks, rules) is checked by having
+//! PostgreSQL prepare it under the search_path it will run with.
+
+use crate::catalog;
+use crate::errors::{invalid, spi};
+use crate::execute::with_search_path;
+use crate::model::{Oid, Policy, Table};
+use crate::render::{ident, qualified};
+use pgrx::prelude::*;
+
+fn table(oid: Oid) -> Table {
+    catalog::tables(&[oid]).remove(&oid).unwrap_or_else(|| invalid(format!("relation with OID {oid} does not exist")))
+}
+
+fn require_column(t: &Table, column: &str) {
+    if t.column(column).is_none() {
+        invalid(format!("column \"{column}\" of relation \"{}\" does not exist", t.display_name()));
+    }
+}
+
+/// The single-column primary key of a table, if it has one.
+fn primary_key(oid: Oid) -> Option<String> {
+    let cols: Vec<String> = Spi::connect(|client| {
+        spi(client.select(
+            "SELECT a.attname::text FROM pg_catalog.pg_index i
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+             WHERE i.indrelid = $1 AND i.indisprimary",
+            None,
+            &[pg_sys::Oid::from(oid).into()],
+        ))
+        .map(|r| spi(r.get::<String>(1)).unwrap_or_default())
+        .collect()
+    });
+    (cols.len() == 1).then(|| cols[0].clone())
+}
+
+/// Has PostgreSQL parse and analyse `sql` (one statement only) with `path`.
+fn check_sql(path: &str, sql: &str, arg_types: &[pg_sys::Oid]) {
+    with_search_path(path, || {
+        Spi::connect(|client| {
+            let args: Vec<pgrx::PgOid> = arg_types.iter().map(|o| pgrx::PgOid::from(*o)).collect();
+            spi(client.prepare(sql, &args));
+        })
+    });
+}
+
+/// Rejects text that could end the surrounding expression early.
+fn require_balanced(what: &str, text: &str) {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    for ch in text.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(ch),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ';') => invalid(format!("{what} must be a single expression: {text}")),
+            _ => {}
+        }
+        if depth < 0 {
+            invalid(format!("{what} has unbalanced parentheses: {text}"));
+        }
+    }
+    if depth != 0 || quote.is_some() {
+        invalid(format!("{what} is not a complete expression: {text}"));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(name = "_register_subject")]
+#[search_path(pg_catalog, pg_temp)]
+fn register_subject(
+    name: Option<&str>,
+    tbl: pg_sys::Oid,
+    key_column: Option<&str>,
+    active_column: Option<&str>,
+    active_value: Option<&str>,
+    inactive_value: Option<&str>,
+    identity: Option<Vec<String>>,
+    minimized_column: Option<&str>,
+    search_path: &str,
+) {
+    let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| invalid("subject name must not be empty"));
+    let t = table(tbl.into());
+    let key = match key_column {
+        Some(k) => k.to_string(),
+        None => primary_key(t.oid).unwrap_or_else(|| {
+            invalid(format!("relation \"{}\" has no single-column primary key: name key_column", t.display_name()))
+        }),
+    };
+    require_column(&t, &key);
+    let (active_value, inactive_value) = (active_value.unwrap_or("true"), inactive_value.unwrap_or("false"));
+    if let Some(col) = active_column {
+        require_column(&t, col);
+        let ty = &t.column(col).unwrap().type_sql;
+        for v in [active_value, inactive_value] {
+            spi(Spi::run_with_args(&format!("SELECT CAST($1 AS {ty})"), &[v.into()]));
+        }
+    }
+    for col in identity.iter().flatten() {
+        require_column(&t, col);
+    }
+    if let Some(col) = minimized_column {
+        require_column(&t, col);
+        if t.column(col).unwrap().type_sql != "timestamp with time zone" {
+            invalid(format!("minimized_column \"{col}\" must be timestamptz"));
+        }
+    }
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.subjects (name, tbl, key_column, active_column, active_value, inactive_value,
+                                      identity, minimized_column, search_path)
+         VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (name) DO UPDATE SET tbl = EXCLUDED.tbl, key_column = EXCLUDED.key_column,
+             active_column = EXCLUDED.active_column, active_value = EXCLUDED.active_value,
+             inactive_value = EXCLUDED.inactive_value, identity = EXCLUDED.identity,
+             minimized_column = EXCLUDED.minimized_column, search_path = EXCLUDED.search_path",
+        &[
+            name.into(),
+            tbl.into(),
+            key.as_str().into(),
+            active_column.into(),
+            active_value.into(),
+            inactive_value.into(),
+            identity.into(),
+            minimized_column.into(),
+            search_path.into(),
+        ],
+    ));
+}
+
+/// The column a link points at by default: the subject key when the parent
+/// is a subject table, else the parent's single-column primary key.
+fn default_parent_column(parent: &Table) -> String {
+    catalog::subjects()
+        .into_iter()
+        .find(|s| s.table == parent.oid)
+        .map(|s| s.key_column)
+        .or_else(|| primary_key(parent.oid))
+        .unwrap_or_else(|| {
+            invalid(format!("relation \"{}\" has no single-column primary key: name parent_column", parent.display_name()))
+        })
+}
+
+#[pg_extern(name = "_add_link")]
+#[search_path(pg_catalog, pg_temp)]
+fn add_link(
+    child: pg_sys::Oid,
+    child_column: &str,
+    parent: pg_sys::Oid,
+    parent_column: Option<&str>,
+    condition: Option<&str>,
+    search_path: &str,
+) {
+    let (c, p) = (table(child.into()), table(parent.into()));
+    require_column(&c, child_column);
+    let parent_column = parent_column.map(str::to_string).unwrap_or_else(|| default_parent_column(&p));
+    require_column(&p, &parent_column);
+    let child_type = &c.column(child_column).unwrap().type_sql;
+    // The same comparison the generated SQL makes, so an impossible cast fails now.
+    check_sql(
+        search_path,
+        &format!(
+            "SELECT 1 FROM {} c, {} p WHERE c.{} OPERATOR(pg_catalog.=) CAST(p.{} AS {child_type})",
+            qualified(&c),
+            qualified(&p),
+            ident(child_column),
+            ident(&parent_column)
+        ),
+        &[],
+    );
+    if let Some(cond) = condition {
+        require_balanced("link condition", cond);
+        check_sql(search_path, &format!("SELECT 1 FROM {} WHERE ({cond})", qualified(&c)), &[]);
+    }
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.links (child, child_column, parent, parent_column, condition, search_path)
+         VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3::pg_catalog.oid::pg_catalog.regclass, $4, $5, $6)
+         ON CONFLICT DO NOTHING",
+        &[child.into(), child_column.into(), parent.into(), parent_column.as_str().into(), condition.into(), search_path.into()],
+    ));
+}
+
+fn parse_action(action: &str, allowed: &[&str]) {
+    if !allowed.contains(&action) {
+        invalid(format!("unknown action \"{action}\": use {}", allowed.join(", ")));
+    }
+}
+
+#[pg_extern(name = "_set_policy")]
+#[search_path(pg_catalog, pg_temp)]
+fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
+    parse_action(action, &["delete", "anonymize", "minimize"]);
+    let parsed = Policy::parse(policy)
+        .unwrap_or_else(|| invalid(format!("unknown policy \"{policy}\": use delete, nullify, anonymize or keep")));
+    let t = table(tbl.into());
+    let columns: Vec<String> = match via {
+        Some(col) => {
+            require_column(&t, col);
+            vec![col.to_string()]
+        }
+        None => catalog::references().into_iter().filter(|r| r.child == t.oid).flat_map(|r| r.child_cols).collect(),
+    };
+    if parsed == Policy::Nullify {
+        if let Some(col) = columns.iter().find(|c| t.column(c).is_some_and(|x| x.not_null)) {
+            invalid(format!("cannot nullify column \"{col}\" of \"{}\": it is NOT NULL", t.display_name()));
+        }
+    }
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.policies (tbl, via, action, policy) VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4)
+         ON CONFLICT (tbl, via, action) DO UPDATE SET policy = EXCLUDED.policy",
+        &[tbl.into(), via.into(), action.into(), policy.into()],
+    ));
+}
+
+/// Checks a mask: one expression, known names, assignable to the column.
+pub fn validate_mask(t: &Table, col: &str, expression: &str, search_path: &str) {
+    require_column(t, col);
+    require_balanced("mask expression", expression);
+    check_sql(search_path, &format!("SELECT ({expression}) FROM ONLY {} LIMIT 0", qualified(t)), &[]);
+    check_sql(
+        search_path,
+        &format!("UPDATE ONLY {} SET {} = ({expression}) WHERE false", qualified(t), ident(col)),
+        &[],
+    );
+}
+
+#[pg_extern(name = "_mask")]
+#[search_path(pg_catalog, pg_temp)]
+fn mask(tbl: pg_sys::Oid, col: &str, expression: &str, action: &str, search_path: &str) {
+    parse_action(action, &["anonymize", "minimize"]);
+    let t = table(tbl.into());
+    validate_mask(&t, col, expression, search_path);
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.masks (tbl, col, action, expression, search_path)
+         VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5)
+         ON CONFLICT (tbl, col, action) DO UPDATE SET expression = EXCLUDED.expression, search_path = EXCLUDED.search_path",
+        &[tbl.into(), col.into(), action.into(), expression.into(), search_path.into()],
+    ));
+}
+
+#[pg_extern(name = "_add_rule")]
+#[search_path(pg_catalog, pg_temp)]
+fn add_rule(
+    name: &str,
+    query: &str,
+    message: &str,
+    actions: Option<Vec<String>>,
+    subject: Option<&str>,
+    search_path: &str,
+) {
+    let actions = actions.unwrap_or_else(|| vec!["delete".into(), "anonymize".into()]);
+    for a in &actions {
+        parse_action(a, &["delete", "anonymize", "minimize"]);
+    }
+    let subjects = match subject {
+        Some(_) => vec![catalog::subject(subject)],
+        None => catalog::subjects(),
+    };
+    for s in &subjects {
+        let key_type = Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2",
+            &[pg_sys::Oid::from(s.table).into(), s.key_column.as_str().into()],
+        );
+        let key_type = spi(key_type).unwrap_or(pg_sys::TEXTOID);
+        check_sql(search_path, &format!("SELECT pg_catalog.count(*) FROM ({query}) forget_rule"), &[key_type]);
+    }
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.rules (name, query, message, actions, subject, search_path) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (name) DO UPDATE SET query = EXCLUDED.query, message = EXCLUDED.message,
+             actions = EXCLUDED.actions, subject = EXCLUDED.subject, search_path = EXCLUDED.search_path",
+        &[name.into(), query.into(), message.into(), actions.into(), subject.into(), search_path.into()],
+    ));
+}
+
+#[pg_extern(name = "_on")]
+#[search_path(pg_catalog, pg_temp)]
+fn on(event: &str, function: pg_sys::Oid) {
+    let known = ["delete", "anonymize", "minimize", "deactivate", "reactivate", "restore"];
+    let valid = ["before_", "after_"]
+        .iter()
+        .any(|p| event.strip_prefix(p).is_some_and(|rest| known.contains(&rest)));
+    if !valid {
+        invalid(format!("unknown event \"{event}\": use before_ or after_ with {}", known.join(", ")));
+    }
+    let signature_ok = Spi::get_one_with_args::<bool>(
+        "SELECT p.proargtypes::pg_catalog.oid[] = ARRAY['text','text','jsonb']::pg_catalog.regtype[]::pg_catalog.oid[]
+         FROM pg_catalog.pg_proc p WHERE p.oid = $1",
+        &[function.into()],
+    );
+    if !spi(signature_ok).unwrap_or(false) {
+        invalid(format!("hook function {} must take (subject text, key text, context jsonb)", u32::from(function)));
+    }
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.hooks (event, fn) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regprocedure) ON CONFLICT DO NOTHING",
+        &[event.into(), function.into()],
+    ));
+}

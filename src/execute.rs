@@ -1,0 +1,188 @@
+//! Runs an action against the database through SPI: locks the subjects,
+//! checks rules, calls hooks, runs the rendered statement and collects its
+//! counts. The plan and its SQL come from `plan` and `render`.
+
+use crate::catalog::{self, Subject};
+use crate::errors::{not_allowed, not_found, spi};
+use crate::graph::{self, Graph};
+use crate::model::{Action, Oid, Table};
+use crate::plan::{self, Operation, Plan, Settings, SubjectMarks};
+use crate::render::{self, ident, qualified, Rendered, SubjectSql};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use std::collections::HashMap;
+
+/// The search_path of the extension's own statements.
+pub const PINNED_PATH: &str = "pg_catalog, pg_temp";
+
+/// Runs `f` with `path` as search_path (DBA-written SQL resolves names as it
+/// did when declared), then pins the extension's path again.
+pub fn with_search_path<T>(path: &str, f: impl FnOnce() -> T) -> T {
+    set_search_path(path);
+    let out = f();
+    set_search_path(PINNED_PATH);
+    out
+}
+
+fn set_search_path(path: &str) {
+    spi(Spi::run_with_args("SELECT pg_catalog.set_config('search_path', $1, true)", &[path.into()]));
+}
+
+/// Everything needed to act on a subject: its graph, the tables' metadata and
+/// the plan for one action.
+pub struct Prepared {
+    pub subject: Subject,
+    pub graph: Graph,
+    pub tables: HashMap<Oid, Table>,
+    pub plan: Plan,
+}
+
+impl Prepared {
+    pub fn new(subject: Subject, action: Action) -> Prepared {
+        let graph = graph::build(subject.table, &catalog::references());
+        let tables = catalog::tables(&graph.tables());
+        let policies = catalog::policies(action);
+        let masks = catalog::masks(action);
+        let marks = subject_marks(&subject, action, &tables);
+        let plan = plan::plan(&graph, &Settings { action, policies: &policies, masks: &masks, marks });
+        Prepared { subject, graph, tables, plan }
+    }
+
+    pub fn subject_sql(&self) -> SubjectSql<'_> {
+        SubjectSql {
+            table: &self.tables[&self.subject.table],
+            key_column: &self.subject.key_column,
+            key_type: &self.subject.key_type,
+        }
+    }
+
+    pub fn render(&self, dry_run: bool) -> Rendered {
+        render::action_statement(&self.plan, &self.graph, &self.tables, &self.subject_sql(), dry_run)
+    }
+
+    pub fn table_name(&self, oid: Oid) -> String {
+        self.tables.get(&oid).map(Table::display_name).unwrap_or_default()
+    }
+}
+
+fn subject_marks(subject: &Subject, action: Action, tables: &HashMap<Oid, Table>) -> SubjectMarks {
+    let table = &tables[&subject.table];
+    let typed = |c: &String| table.column(c).map(|col| (c.clone(), col.type_sql.clone()));
+    SubjectMarks {
+        deactivate: match action {
+            Action::Anonymize => subject.active_column.as_ref().and_then(typed),
+            _ => None,
+        },
+        minimized_column: match action {
+            Action::Minimize => subject.minimized_column.clone(),
+            _ => None,
+        },
+    }
+}
+
+/// Locks the subject row (FOR UPDATE: a concurrent insert of a referencing row
+/// waits for us, and one that got there first is seen by the rules) and
+/// returns the key as the subject's key type prints it. P0002 if absent.
+pub fn lock_subject(subject: &Subject, table: &Table, key: &str, lock: bool) -> String {
+    let sql = format!(
+        "SELECT r.{k}::pg_catalog.text FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) CAST($1 AS {}){}",
+        qualified(table),
+        subject.key_type,
+        if lock { " FOR UPDATE" } else { "" },
+        k = ident(&subject.key_column),
+    );
+    let found = Spi::connect_mut(|client| {
+        spi(client.update(&sql, Some(1), &[key.into()])).first().get_one::<String>().ok().flatten()
+    });
+    found.unwrap_or_else(|| not_found(&subject.name, key))
+}
+
+/// One rule's verdict for one key.
+pub struct Verdict {
+    pub rule: String,
+    pub blocking: i64,
+    pub message: String,
+}
+
+pub fn evaluate_rules(subject: &Subject, action: &str, key: &str) -> Vec<Verdict> {
+    catalog::rules(&subject.name, action)
+        .into_iter()
+        .map(|rule| {
+            let sql = format!("SELECT forget._rule_rows($1, CAST($2 AS {}))", subject.key_type);
+            let blocking = with_search_path(&rule.search_path, || {
+                Spi::connect_mut(|client| {
+                    spi(client.update(&sql, Some(1), &[rule.query.as_str().into(), key.into()]))
+                        .first()
+                        .get_one::<i64>()
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0)
+                })
+            });
+            Verdict { rule: rule.name, blocking, message: rule.message }
+        })
+        .collect()
+}
+
+/// 55000 with every failing rule's message when any rule blocks.
+pub fn enforce_rules(subject: &Subject, action: &str, key: &str) {
+    let failing: Vec<String> =
+        evaluate_rules(subject, action, key).into_iter().filter(|v| v.blocking > 0).map(|v| v.message).collect();
+    if !failing.is_empty() {
+        not_allowed(format!("cannot {action} {} {key}: {}", subject.name, failing.join("; ")));
+    }
+}
+
+/// Calls every function hooked to `event` with (subject, key, context).
+pub fn run_hooks(event: &str, subject: &str, key: &str, context: &serde_json::Value) {
+    for function in catalog::hooks(event) {
+        let sql = format!("SELECT {function}($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.jsonb)");
+        Spi::connect_mut(|client| {
+            spi(client.update(&sql, None, &[subject.into(), key.into(), JsonB(context.clone()).into()]));
+        });
+    }
+}
+
+/// Rows touched per step, in total and per subject key.
+pub struct Counts {
+    pub steps: Vec<(Oid, Operation)>,
+    pub totals: Vec<i64>,
+    pub per_key: HashMap<String, Vec<i64>>,
+}
+
+impl Counts {
+    /// Table → rows touched for one key (the audit's `rows`).
+    pub fn rows_json(&self, prepared: &Prepared, key: &str) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        if let Some(counts) = self.per_key.get(key) {
+            for ((oid, _), n) in self.steps.iter().zip(counts) {
+                if *n > 0 {
+                    let name = prepared.table_name(*oid);
+                    let sum = map.get(&name).and_then(|v| v.as_i64()).unwrap_or(0) + n;
+                    map.insert(name, sum.into());
+                }
+            }
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
+/// Runs the rendered statement for `keys` (canonical key texts).
+pub fn run_statement(prepared: &Prepared, rendered: &Rendered, keys: &[String]) -> Counts {
+    let inactive = prepared.subject.inactive_value.as_str();
+    let mut totals = vec![0i64; rendered.steps.len()];
+    let mut per_key: HashMap<String, Vec<i64>> = HashMap::new();
+    with_search_path(&prepared.subject.search_path, || {
+        Spi::connect_mut(|client| {
+            let rows = spi(client.update(&rendered.sql, None, &[keys.to_vec().into(), inactive.into()]));
+            for row in rows {
+                let step = spi(row.get::<i32>(1)).unwrap_or_default() as usize;
+                let key = spi(row.get::<String>(2)).unwrap_or_default();
+                let n = spi(row.get::<i64>(3)).unwrap_or_default();
+                totals[step] += n;
+                per_key.entry(key).or_insert_with(|| vec![0; rendered.steps.len()])[step] += n;
+            }
+        })
+    });
+    Counts { steps: rendered.steps.clone(), totals, per_key }
+}

@@ -1,0 +1,172 @@
+//! Plain values shared by the pure parts (graph, plan, render): what the
+//! catalog says about tables, references, policies and masks. No SPI here.
+
+use std::collections::HashMap;
+
+/// A relation's object id, as PostgreSQL numbers it.
+pub type Oid = u32;
+
+/// What the caller asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Delete,
+    Anonymize,
+    Minimize,
+    /// Read every reached row, change nothing.
+    Export,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Delete => "delete",
+            Action::Anonymize => "anonymize",
+            Action::Minimize => "minimize",
+            Action::Export => "export",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Action> {
+        match text {
+            "delete" => Some(Action::Delete),
+            "anonymize" => Some(Action::Anonymize),
+            "minimize" => Some(Action::Minimize),
+            _ => None,
+        }
+    }
+}
+
+/// What an action does to the rows reached through one edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    Delete,
+    Nullify,
+    Anonymize,
+    Keep,
+}
+
+impl Policy {
+    pub fn parse(text: &str) -> Option<Policy> {
+        match text {
+            "delete" => Some(Policy::Delete),
+            "nullify" => Some(Policy::Nullify),
+            "anonymize" => Some(Policy::Anonymize),
+            "keep" => Some(Policy::Keep),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Delete => "delete",
+            Policy::Nullify => "nullify",
+            Policy::Anonymize => "anonymize",
+            Policy::Keep => "keep",
+        }
+    }
+}
+
+/// A foreign key's ON DELETE rule (pg_constraint.confdeltype).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDelete {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl OnDelete {
+    pub fn from_confdeltype(code: &str) -> OnDelete {
+        match code {
+            "r" => OnDelete::Restrict,
+            "c" => OnDelete::Cascade,
+            "n" => OnDelete::SetNull,
+            "d" => OnDelete::SetDefault,
+            _ => OnDelete::NoAction,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    /// format_type() of the column, usable in a cast.
+    pub type_sql: String,
+    pub not_null: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub oid: Oid,
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<Column>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// schema.table as a JSON key or message text (not for SQL).
+    pub fn display_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+/// Where a reference between two tables comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Origin {
+    ForeignKey { name: String, on_delete: OnDelete },
+    Link { id: i64 },
+}
+
+/// Rows of `child` whose `child_cols` equal `parent_cols` of a `parent` row
+/// (and satisfy `condition`) belong to that parent row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reference {
+    pub child: Oid,
+    pub child_cols: Vec<String>,
+    pub parent: Oid,
+    pub parent_cols: Vec<String>,
+    pub origin: Origin,
+    /// An extra predicate on the child row (declared links only).
+    pub condition: Option<String>,
+}
+
+impl Reference {
+    pub fn is_link(&self) -> bool {
+        matches!(self.origin, Origin::Link { .. })
+    }
+}
+
+/// Explicit policies for one action: (referencing table, column or None for
+/// every edge of the table) → policy.
+#[derive(Clone, Debug, Default)]
+pub struct Policies {
+    pub by_edge: HashMap<(Oid, Option<String>), Policy>,
+}
+
+impl Policies {
+    /// The explicit policy of an edge leaving `table` through `columns`.
+    pub fn explicit(&self, table: Oid, columns: &[String]) -> Option<Policy> {
+        columns
+            .iter()
+            .find_map(|c| self.by_edge.get(&(table, Some(c.clone()))))
+            .or_else(|| self.by_edge.get(&(table, None)))
+            .copied()
+    }
+}
+
+/// Masks for one action: table → [(column, SQL expression)].
+#[derive(Clone, Debug, Default)]
+pub struct Masks {
+    pub by_table: HashMap<Oid, Vec<(String, String)>>,
+}
+
+impl Masks {
+    pub fn for_table(&self, table: Oid) -> &[(String, String)] {
+        self.by_table.get(&table).map(Vec::as_slice).unwrap_or(&[])
+    }
+}

@@ -1,0 +1,389 @@
+//! Renders a plan to one SQL statement. The only place that writes SQL for
+//! user tables: every identifier is quoted here, values are parameters.
+//!
+//! Shape of the statement:
+//! - one CTE per table (`n<node>`) lists the reached rows: their ctid, the
+//!   columns edges leaving the table match against, the subject key they
+//!   belong to (`forget_root`) and their fate tag (`forget_fate`);
+//! - one DELETE and/or one UPDATE per table acts on those rows by ctid (a TID
+//!   scan, in the same snapshot), unless it is a dry run;
+//! - the final SELECT counts rows per step and subject key.
+//! Parameters: $1 is the text[] of subject keys; $2 the inactive value.
+
+use crate::graph::Graph;
+use crate::model::{Oid, Table};
+use crate::plan::{Branch, Fate, NodePlan, Operation, Plan};
+use std::collections::HashMap;
+
+/// A quoted identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A quoted schema-qualified table name.
+pub fn qualified(table: &Table) -> String {
+    format!("{}.{}", ident(&table.schema), ident(&table.name))
+}
+
+/// A string literal for catalog-derived text (table names, tags), correct
+/// whatever standard_conforming_strings says. Never used for caller values.
+pub fn literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// The subject table and key, as rendering needs them.
+pub struct SubjectSql<'a> {
+    pub table: &'a Table,
+    pub key_column: &'a str,
+    pub key_type: &'a str,
+}
+
+pub struct Rendered {
+    pub sql: String,
+    /// What each forget_step number of the result means.
+    pub steps: Vec<(Oid, Operation)>,
+}
+
+struct Ctx<'a> {
+    plan: &'a Plan,
+    graph: &'a Graph,
+    tables: &'a HashMap<Oid, Table>,
+    subject: &'a SubjectSql<'a>,
+}
+
+impl Ctx<'_> {
+    fn table(&self, node: usize) -> &Table {
+        &self.tables[&self.graph.nodes[node].table]
+    }
+
+    fn node_plan(&self, node: usize) -> &NodePlan {
+        self.plan.node(node).expect("a branch's parent is in the plan")
+    }
+
+    /// The alias under which `node`'s CTE exposes `column`.
+    fn exposed(&self, node: usize, column: &str) -> String {
+        let i = self.node_plan(node).exposed.iter().position(|c| c == column).expect("exposed column");
+        format!("forget_c{i}")
+    }
+}
+
+/// The statement that carries out (or with `dry_run`, only counts) a plan.
+pub fn action_statement(
+    plan: &Plan,
+    graph: &Graph,
+    tables: &HashMap<Oid, Table>,
+    subject: &SubjectSql,
+    dry_run: bool,
+) -> Rendered {
+    let ctx = Ctx { plan, graph, tables, subject };
+    let mut ctes: Vec<String> = plan.nodes.iter().map(|n| reach_cte(&ctx, n)).collect();
+    if !dry_run {
+        for n in &plan.nodes {
+            ctes.extend(delete_cte(&ctx, n));
+            ctes.extend(update_cte(&ctx, n));
+        }
+    }
+    let mut steps = Vec::new();
+    let mut counted = Vec::new();
+    for (node, op) in plan.steps() {
+        counted.push(count_part(steps.len(), node, op, ctx.node_plan(node)));
+        steps.push((graph.nodes[node].table, op));
+    }
+    let body = if counted.is_empty() {
+        "SELECT NULL::integer, NULL::text, NULL::bigint WHERE false".to_string()
+    } else {
+        format!(
+            "SELECT s.forget_step, s.forget_root, pg_catalog.count(DISTINCT s.forget_tid)\nFROM (\n{}\n) s\nGROUP BY s.forget_step, s.forget_root",
+            counted.join("\nUNION ALL\n")
+        )
+    };
+    Rendered { sql: format!("WITH RECURSIVE\n{}\n{}", ctes.join(",\n"), body), steps }
+}
+
+/// The statement that returns every reached row as one jsonb document keyed
+/// by qualified table name (tables without rows left out).
+pub fn export_statement(plan: &Plan, graph: &Graph, tables: &HashMap<Oid, Table>, subject: &SubjectSql) -> String {
+    let ctx = Ctx { plan, graph, tables, subject };
+    let ctes: Vec<String> = plan.nodes.iter().map(|n| reach_cte(&ctx, n)).collect();
+    let parts: Vec<String> = plan
+        .nodes
+        .iter()
+        .map(|n| {
+            let t = ctx.table(n.node);
+            format!(
+                "SELECT {} AS name, (SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) ORDER BY t.ctid) FROM {} t \
+                 WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{}))) AS rows",
+                literal(&t.display_name()),
+                qualified(t),
+                n.node
+            )
+        })
+        .collect();
+    format!(
+        "WITH RECURSIVE\n{}\nSELECT pg_catalog.jsonb_object_agg(x.name, x.rows) FROM (\n{}\n) x WHERE x.rows IS NOT NULL",
+        ctes.join(",\n"),
+        parts.join("\nUNION ALL\n")
+    )
+}
+
+fn columns_of(ctx: &Ctx, n: &NodePlan, alias: &str) -> String {
+    let _ = ctx;
+    n.exposed
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!(", {alias}.{} AS forget_c{i}", ident(c)))
+        .collect()
+}
+
+fn reach_cte(ctx: &Ctx, n: &NodePlan) -> String {
+    let mut parts = Vec::new();
+    if n.node == 0 {
+        parts.push(root_part(ctx, n));
+    }
+    parts.extend(n.branches.iter().map(|b| branch_part(ctx, n, b)));
+    let mut sql = parts.join("\nUNION\n");
+    if !n.recursive.is_empty() {
+        sql = format!("{sql}\nUNION\n{}", recursive_part(ctx, n));
+    }
+    format!("n{} AS (\n{}\n)", n.node, sql)
+}
+
+fn root_fate(plan: &Plan) -> Fate {
+    plan.nodes[0].fates.iter().next().copied().unwrap_or(Fate::Keep)
+}
+
+fn root_part(ctx: &Ctx, n: &NodePlan) -> String {
+    let s = ctx.subject;
+    format!(
+        "SELECT r.ctid AS forget_tid{}, r.{key}::pg_catalog.text AS forget_root, {}::pg_catalog.text AS forget_fate\n\
+         FROM {} r WHERE r.{key} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[]))",
+        columns_of(ctx, n, "r"),
+        literal(&root_fate(ctx.plan).tag()),
+        qualified(s.table),
+        s.key_type,
+        key = ident(s.key_column),
+    )
+}
+
+/// The tag expression and the filter on the parent row's fate for a branch.
+fn fate_expression(b: &Branch, parent_alias: &str) -> (String, Option<String>) {
+    let tag = |f: Fate| format!("{}::pg_catalog.text", literal(&f.tag()));
+    let deleted = format!("{parent_alias}.forget_fate OPERATOR(pg_catalog.=) 'd'");
+    match (b.below_deleted, b.below_surviving) {
+        (Some(a), Some(s)) if a == s => (tag(a), None),
+        (Some(a), Some(s)) => (format!("CASE WHEN {deleted} THEN {} ELSE {} END", tag(a), tag(s)), None),
+        (Some(a), None) => (tag(a), Some(deleted)),
+        (None, Some(s)) => (tag(s), Some(format!("NOT ({deleted})"))),
+        (None, None) => ("NULL::pg_catalog.text".into(), Some("false".into())),
+    }
+}
+
+/// `c.col = p.forget_cK` for every column pair of an edge, casting the
+/// parent's value to the child column's type when they differ (a text column
+/// holding an integer id).
+fn match_condition(ctx: &Ctx, b: &Branch, child_alias: &str, parent_alias: &str) -> String {
+    let e = &ctx.graph.edges[b.edge];
+    let child = ctx.table(e.child);
+    let parent = ctx.table(e.parent);
+    e.child_cols
+        .iter()
+        .zip(&e.parent_cols)
+        .map(|(cc, pc)| {
+            let child_type = child.column(cc).map(|c| c.type_sql.as_str()).unwrap_or("");
+            let parent_type = parent.column(pc).map(|c| c.type_sql.as_str()).unwrap_or("");
+            let value = format!("{parent_alias}.{}", ctx.exposed(e.parent, pc));
+            let value = if child_type == parent_type { value } else { format!("CAST({value} AS {child_type})") };
+            format!("{child_alias}.{} OPERATOR(pg_catalog.=) {value}", ident(cc))
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// Rows of the child table, with the edge's condition applied in a scope that
+/// sees only the child's own columns.
+fn child_source(ctx: &Ctx, b: &Branch) -> String {
+    let e = &ctx.graph.edges[b.edge];
+    let t = ctx.table(e.child);
+    let condition = e.reference.condition.as_deref().filter(|_| !e.owned);
+    match condition {
+        Some(cond) => format!("(SELECT ctid AS forget_tid, * FROM {} WHERE ({cond}))", qualified(t)),
+        None => format!("(SELECT ctid AS forget_tid, * FROM {})", qualified(t)),
+    }
+}
+
+fn branch_part(ctx: &Ctx, n: &NodePlan, b: &Branch) -> String {
+    let e = &ctx.graph.edges[b.edge];
+    let (fate, filter) = fate_expression(b, "p");
+    format!(
+        "SELECT c.forget_tid{}, p.forget_root, {fate} AS forget_fate\nFROM {} c JOIN n{} p ON {}{}",
+        columns_of(ctx, n, "c"),
+        child_source(ctx, b),
+        e.parent,
+        match_condition(ctx, b, "c", "p"),
+        filter.map(|f| format!("\nWHERE {f}")).unwrap_or_default()
+    )
+}
+
+/// Self-references: one recursive term that joins the rows found so far
+/// (referenced once, as PostgreSQL requires) to each self edge laterally.
+fn recursive_part(ctx: &Ctx, n: &NodePlan) -> String {
+    let inner: Vec<String> = n
+        .recursive
+        .iter()
+        .map(|b| {
+            let (fate, filter) = fate_expression(b, "p");
+            format!(
+                "SELECT c.forget_tid{}, {fate} AS forget_fate FROM {} c WHERE {}{}",
+                columns_of(ctx, n, "c"),
+                child_source(ctx, b),
+                match_condition(ctx, b, "c", "p"),
+                filter.map(|f| format!(" AND {f}")).unwrap_or_default()
+            )
+        })
+        .collect();
+    let cols: String = (0..n.exposed.len()).map(|i| format!(", x.forget_c{i}")).collect();
+    format!(
+        "SELECT x.forget_tid{cols}, p.forget_root, x.forget_fate\nFROM n{} p CROSS JOIN LATERAL (\n{}\n) x",
+        n.node,
+        inner.join("\nUNION ALL\n")
+    )
+}
+
+fn tags_in(tags: &[String]) -> String {
+    tags.iter().map(|t| literal(t)).collect::<Vec<_>>().join(", ")
+}
+
+fn delete_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
+    n.deletes().then(|| {
+        format!(
+            "d{node} AS (DELETE FROM {} WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} WHERE forget_fate OPERATOR(pg_catalog.=) 'd')))",
+            qualified(ctx.table(n.node)),
+            node = n.node
+        )
+    })
+}
+
+/// One UPDATE per table combines nullified references, masks and the
+/// subject's marks, each applied only to the rows whose fate asks for it.
+fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
+    let mut assignments: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut assign = |col: &str, flag: String, value: String| match assignments.iter_mut().find(|(c, _)| c == col) {
+        Some((_, cases)) => cases.push((flag, value)),
+        None => assignments.push((col.to_string(), vec![(flag, value)])),
+    };
+    let mut flags = Vec::new();
+    for e in n.nullified_edges() {
+        let tag = Fate::Nullify(e).tag();
+        for col in &ctx.graph.edges[e].child_cols {
+            assign(col, format!("f.forget_{tag}"), "NULL".into());
+        }
+        flags.push(tag);
+    }
+    if n.masks_rows() {
+        for (col, expr) in &n.masks {
+            assign(col, "f.forget_m".into(), format!("({expr})"));
+        }
+        if n.node == 0 {
+            let marks = &ctx.plan.marks;
+            if let Some((col, ty)) = &marks.deactivate {
+                assign(col, "f.forget_m".into(), format!("CAST($2 AS {ty})"));
+            }
+            if let Some(col) = &marks.minimized_column {
+                assign(col, "f.forget_m".into(), "pg_catalog.now()".into());
+            }
+        }
+        flags.push("m".into());
+    }
+    if assignments.is_empty() {
+        return None;
+    }
+    let sets: Vec<String> = assignments
+        .iter()
+        .map(|(col, cases)| {
+            let whens: String = cases.iter().map(|(f, v)| format!(" WHEN {f} THEN {v}")).collect();
+            format!("{} = CASE{whens} ELSE forget_t.{} END", ident(col), ident(col))
+        })
+        .collect();
+    let flag_cols: String = flags
+        .iter()
+        .map(|t| format!(", pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) {}) AS forget_{t}", literal(t)))
+        .collect();
+    Some(format!(
+        "u{node} AS (UPDATE {} AS forget_t SET {}\n\
+         FROM (SELECT forget_tid{flag_cols} FROM n{node} GROUP BY forget_tid \
+         HAVING NOT pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd')) f\n\
+         WHERE forget_t.ctid OPERATOR(pg_catalog.=) f.forget_tid \
+         AND forget_t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} WHERE forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{}]))))",
+        qualified(ctx.table(n.node)),
+        sets.join(", "),
+        tags_in(&flags),
+        node = n.node
+    ))
+}
+
+fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
+    let tags: Vec<String> = match op {
+        Operation::Delete => vec!["d".into()],
+        Operation::Nullify => n.nullified_edges().into_iter().map(|e| Fate::Nullify(e).tag()).collect(),
+        Operation::Anonymize => vec!["m".into()],
+    };
+    let survivors = if op == Operation::Delete {
+        String::new()
+    } else {
+        format!(
+            " AND NOT EXISTS (SELECT 1 FROM n{node} x WHERE x.forget_tid OPERATOR(pg_catalog.=) y.forget_tid AND x.forget_fate OPERATOR(pg_catalog.=) 'd')"
+        )
+    };
+    format!(
+        "SELECT {step} AS forget_step, y.forget_root, y.forget_tid FROM n{node} y WHERE y.forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{}]){survivors}",
+        tags_in(&tags)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::build;
+    use crate::graph::tests::fk;
+    use crate::model::{Action, Column, Masks, OnDelete, Policies};
+    use crate::plan::{plan, Settings, SubjectMarks};
+
+    fn table(oid: Oid, name: &str, cols: &[&str]) -> Table {
+        Table {
+            oid,
+            schema: "public".into(),
+            name: name.into(),
+            columns: cols
+                .iter()
+                .map(|c| Column { name: c.to_string(), type_sql: "bigint".into(), not_null: false })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn identifiers_and_literals_are_quoted() {
+        assert_eq!(ident(r#"we"ird"#), r#""we""ird""#);
+        assert_eq!(literal(r"it's \ ok"), r"E'it''s \\ ok'");
+    }
+
+    #[test]
+    fn a_delete_renders_one_statement_with_a_dml_cte_per_table() {
+        let g = build(1, &[fk(2, "client_id", 1, OnDelete::NoAction), fk(3, "client_id", 1, OnDelete::SetNull)]);
+        let tables = HashMap::from([
+            (1, table(1, "Clients", &["id"])),
+            (2, table(2, "invoices", &["id", "client_id"])),
+            (3, table(3, "notes", &["id", "client_id"])),
+        ]);
+        let (p, m) = (Policies::default(), Masks::default());
+        let pl = plan(&g, &Settings { action: Action::Delete, policies: &p, masks: &m, marks: SubjectMarks::default() });
+        let subject = SubjectSql { table: &tables[&1], key_column: "id", key_type: "bigint" };
+        let r = action_statement(&pl, &g, &tables, &subject, false);
+        assert!(r.sql.contains(r#"DELETE FROM "public"."Clients""#));
+        assert!(r.sql.contains(r#"DELETE FROM "public"."invoices""#));
+        assert!(r.sql.contains(r#"UPDATE "public"."notes" AS forget_t SET "client_id" = CASE WHEN f.forget_n1 THEN NULL"#));
+        assert_eq!(r.steps.len(), 3);
+        let dry = action_statement(&pl, &g, &tables, &subject, true);
+        assert!(!dry.sql.contains("DELETE") && !dry.sql.contains("UPDATE"));
+        assert_eq!(dry.steps, r.steps);
+    }
+}
