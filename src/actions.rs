@@ -40,7 +40,11 @@ pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
     if !req.dry_run {
         execute::run_hooks(&format!("before_{action}"), &name, &key, &context);
     }
-    let counts = execute::run_statement(&prepared, &prepared.render(req.dry_run), std::slice::from_ref(&key));
+    let counts = execute::run_statement(
+        &prepared,
+        &prepared.render(req.dry_run),
+        std::slice::from_ref(&key),
+    );
     if !req.dry_run {
         let rows = counts.rows_json(&prepared, &key);
         let mut after = context.clone();
@@ -73,13 +77,27 @@ fn act_sql(
     actor: Option<&str>,
     dry_run: Option<bool>,
     subject: Option<&str>,
-) -> TableIterator<'static, (name!(tbl, pg_sys::Oid), name!(operation, String), name!(rows, i64))> {
+) -> TableIterator<
+    'static,
+    (
+        name!(tbl, pg_sys::Oid),
+        name!(operation, String),
+        name!(rows, i64),
+    ),
+> {
     let action = match action {
         "delete" => Action::Delete,
         "anonymize" => Action::Anonymize,
         other => crate::errors::invalid(format!("unknown action \"{other}\"")),
     };
-    let req = Request { action, key, reason, actor, dry_run: dry_run.unwrap_or(false), subject };
+    let req = Request {
+        action,
+        key,
+        reason,
+        actor,
+        dry_run: dry_run.unwrap_or(false),
+        subject,
+    };
     TableIterator::new(act(&req))
 }
 
@@ -89,12 +107,22 @@ fn eligibility_sql(
     key: Option<&str>,
     action: Option<&str>,
     subject: Option<&str>,
-) -> TableIterator<'static, (name!(rule, String), name!(ok, bool), name!(blocking, i64), name!(message, String))> {
+) -> TableIterator<
+    'static,
+    (
+        name!(rule, String),
+        name!(ok, bool),
+        name!(blocking, i64),
+        name!(message, String),
+    ),
+> {
     let subject = catalog::subject(subject);
     let key = key.unwrap_or_else(|| null_key());
     let action = action.unwrap_or("delete");
     if Action::parse(action).is_none() {
-        crate::errors::invalid(format!("unknown action \"{action}\": use delete, anonymize or minimize"));
+        crate::errors::invalid(format!(
+            "unknown action \"{action}\": use delete, anonymize or minimize"
+        ));
     }
     let tables = catalog::tables(&[subject.table]);
     let key = lock_subject(&subject, &tables[&subject.table], key, false);
@@ -111,14 +139,30 @@ fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
     let subject = catalog::subject(subject);
     let key = key.unwrap_or_else(|| null_key());
     let prepared = Prepared::new(subject, Action::Export);
-    let key = lock_subject(&prepared.subject, &prepared.tables[&prepared.subject.table], key, false);
-    let sql = render::export_statement(&prepared.plan, &prepared.graph, &prepared.tables, &prepared.subject_sql());
+    let key = lock_subject(
+        &prepared.subject,
+        &prepared.tables[&prepared.subject.table],
+        key,
+        false,
+    );
+    let sql = render::export_statement(
+        &prepared.plan,
+        &prepared.graph,
+        &prepared.tables,
+        &prepared.subject_sql(),
+    );
     let data = execute::with_search_path(&prepared.subject.search_path, || {
         Spi::connect(|client| {
-            spi(client.select(&sql, Some(1), &[vec![key.clone()].into()])).first().get_one::<JsonB>().ok().flatten()
+            spi(client.select(&sql, Some(1), &[vec![key.clone()].into()]))
+                .first()
+                .get_one::<JsonB>()
+                .ok()
+                .flatten()
         })
     });
-    let exported_at = Spi::get_one::<String>("SELECT pg_catalog.to_json(pg_catalog.now())#>>'{}'").ok().flatten();
+    let exported_at = Spi::get_one::<String>("SELECT pg_catalog.to_json(pg_catalog.now())#>>'{}'")
+        .ok()
+        .flatten();
     JsonB(json!({
         "subject": prepared.subject.name,
         "key": key,
@@ -152,7 +196,12 @@ fn graph_sql(
         .collect();
     let effective = |edge_index: usize, pi: usize| {
         let (action, p, m) = &policies[pi];
-        let s = Settings { action: *action, policies: p, masks: m, marks: SubjectMarks::default() };
+        let s = Settings {
+            action: *action,
+            policies: p,
+            masks: m,
+            marks: SubjectMarks::default(),
+        };
         let e = &g.edges[edge_index];
         let (table, cols) = e.referencing();
         let explicit = p.explicit(table, cols);

@@ -2,7 +2,9 @@
 //! plain values of `model`. The only module that queries the catalog.
 
 use crate::errors::{invalid, spi};
-use crate::model::{Action, Column, Masks, OnDelete, Oid, Origin, Policies, Policy, Reference, Table};
+use crate::model::{
+    Action, Column, Masks, Oid, OnDelete, Origin, Policies, Policy, Reference, Table,
+};
 use pgrx::prelude::*;
 use std::collections::HashMap;
 
@@ -63,12 +65,17 @@ pub fn subject(name: Option<&str>) -> Subject {
     let found = match name {
         Some(n) => all.into_iter().find(|s| s.name == n),
         None if all.len() == 1 => all.into_iter().next(),
-        None if all.is_empty() => invalid("no subject is registered: call forget.register_subject() first"),
+        None if all.is_empty() => {
+            invalid("no subject is registered: call forget.register_subject() first")
+        }
         None => invalid("several subjects are registered: name the subject"),
     };
     let s = found.unwrap_or_else(|| invalid(format!("unknown subject \"{}\"", name.unwrap_or(""))));
     if s.key_type.is_empty() {
-        invalid(format!("subject \"{}\": key column \"{}\" no longer exists", s.name, s.key_column));
+        invalid(format!(
+            "subject \"{}\": key column \"{}\" no longer exists",
+            s.name, s.key_column
+        ));
     }
     s
 }
@@ -122,7 +129,9 @@ pub fn references() -> Vec<Reference> {
 }
 
 fn oid_at(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> Oid {
-    spi(row.get::<pg_sys::Oid>(ordinal)).map(u32::from).unwrap_or(0)
+    spi(row.get::<pg_sys::Oid>(ordinal))
+        .map(u32::from)
+        .unwrap_or(0)
 }
 
 /// Names and columns of the given tables.
@@ -168,8 +177,10 @@ pub fn policies(action: Action) -> Policies {
             &[action.name().into()],
         ));
         for row in rows {
-            let policy = Policy::parse(&spi(row.get::<String>(3)).unwrap_or_default()).unwrap_or(Policy::Keep);
-            p.by_edge.insert((oid_at(&row, 1), spi(row.get::<String>(2))), policy);
+            let policy = Policy::parse(&spi(row.get::<String>(3)).unwrap_or_default())
+                .unwrap_or(Policy::Keep);
+            p.by_edge
+                .insert((oid_at(&row, 1), spi(row.get::<String>(2))), policy);
         }
     });
     p
@@ -177,7 +188,11 @@ pub fn policies(action: Action) -> Policies {
 
 /// Masks for one action (the anonymize masks serve a delete's anonymize edges).
 pub fn masks(action: Action) -> Masks {
-    let action = if action == Action::Minimize { "minimize" } else { "anonymize" };
+    let action = if action == Action::Minimize {
+        "minimize"
+    } else {
+        "anonymize"
+    };
     let mut m = Masks::default();
     Spi::connect(|client| {
         let rows = spi(client.select(

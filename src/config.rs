@@ -11,12 +11,17 @@ use crate::render::{ident, qualified};
 use pgrx::prelude::*;
 
 fn table(oid: Oid) -> Table {
-    catalog::tables(&[oid]).remove(&oid).unwrap_or_else(|| invalid(format!("relation with OID {oid} does not exist")))
+    catalog::tables(&[oid])
+        .remove(&oid)
+        .unwrap_or_else(|| invalid(format!("relation with OID {oid} does not exist")))
 }
 
 fn require_column(t: &Table, column: &str) {
     if t.column(column).is_none() {
-        invalid(format!("column \"{column}\" of relation \"{}\" does not exist", t.display_name()));
+        invalid(format!(
+            "column \"{column}\" of relation \"{}\" does not exist",
+            t.display_name()
+        ));
     }
 }
 
@@ -83,21 +88,33 @@ fn register_subject(
     minimized_column: Option<&str>,
     search_path: &str,
 ) {
-    let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| invalid("subject name must not be empty"));
+    let name = name
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| invalid("subject name must not be empty"));
     let t = table(tbl.into());
     let key = match key_column {
         Some(k) => k.to_string(),
         None => primary_key(t.oid).unwrap_or_else(|| {
-            invalid(format!("relation \"{}\" has no single-column primary key: name key_column", t.display_name()))
+            invalid(format!(
+                "relation \"{}\" has no single-column primary key: name key_column",
+                t.display_name()
+            ))
         }),
     };
     require_column(&t, &key);
-    let (active_value, inactive_value) = (active_value.unwrap_or("true"), inactive_value.unwrap_or("false"));
+    let (Some(active_value), Some(inactive_value)) = (active_value, inactive_value) else {
+        invalid(format!(
+            "subject \"{name}\": active_value and inactive_value must not be NULL"
+        ));
+    };
     if let Some(col) = active_column {
         require_column(&t, col);
         let ty = &t.column(col).unwrap().type_sql;
         for v in [active_value, inactive_value] {
-            spi(Spi::run_with_args(&format!("SELECT CAST($1 AS {ty})"), &[v.into()]));
+            spi(Spi::run_with_args(
+                &format!("SELECT CAST($1 AS {ty})"),
+                &[v.into()],
+            ));
         }
     }
     for col in identity.iter().flatten() {
@@ -140,7 +157,10 @@ fn default_parent_column(parent: &Table) -> String {
         .map(|s| s.key_column)
         .or_else(|| primary_key(parent.oid))
         .unwrap_or_else(|| {
-            invalid(format!("relation \"{}\" has no single-column primary key: name parent_column", parent.display_name()))
+            invalid(format!(
+                "relation \"{}\" has no single-column primary key: name parent_column",
+                parent.display_name()
+            ))
         })
 }
 
@@ -156,7 +176,9 @@ fn add_link(
 ) {
     let (c, p) = (table(child.into()), table(parent.into()));
     require_column(&c, child_column);
-    let parent_column = parent_column.map(str::to_string).unwrap_or_else(|| default_parent_column(&p));
+    let parent_column = parent_column
+        .map(str::to_string)
+        .unwrap_or_else(|| default_parent_column(&p));
     require_column(&p, &parent_column);
     let child_type = &c.column(child_column).unwrap().type_sql;
     // The same comparison the generated SQL makes, so an impossible cast fails now.
@@ -173,7 +195,11 @@ fn add_link(
     );
     if let Some(cond) = condition {
         require_balanced("link condition", cond);
-        check_sql(search_path, &format!("SELECT 1 FROM {} WHERE ({cond})", qualified(&c)), &[]);
+        check_sql(
+            search_path,
+            &format!("SELECT 1 FROM {} WHERE ({cond})", qualified(&c)),
+            &[],
+        );
     }
     spi(Spi::run_with_args(
         "INSERT INTO forget.links (child, child_column, parent, parent_column, condition, search_path)
@@ -185,7 +211,10 @@ fn add_link(
 
 fn parse_action(action: &str, allowed: &[&str]) {
     if !allowed.contains(&action) {
-        invalid(format!("unknown action \"{action}\": use {}", allowed.join(", ")));
+        invalid(format!(
+            "unknown action \"{action}\": use {}",
+            allowed.join(", ")
+        ));
     }
 }
 
@@ -193,19 +222,32 @@ fn parse_action(action: &str, allowed: &[&str]) {
 #[search_path(pg_catalog, pg_temp)]
 fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
     parse_action(action, &["delete", "anonymize", "minimize"]);
-    let parsed = Policy::parse(policy)
-        .unwrap_or_else(|| invalid(format!("unknown policy \"{policy}\": use delete, nullify, anonymize or keep")));
+    let parsed = Policy::parse(policy).unwrap_or_else(|| {
+        invalid(format!(
+            "unknown policy \"{policy}\": use delete, nullify, anonymize or keep"
+        ))
+    });
     let t = table(tbl.into());
     let columns: Vec<String> = match via {
         Some(col) => {
             require_column(&t, col);
             vec![col.to_string()]
         }
-        None => catalog::references().into_iter().filter(|r| r.child == t.oid).flat_map(|r| r.child_cols).collect(),
+        None => catalog::references()
+            .into_iter()
+            .filter(|r| r.child == t.oid)
+            .flat_map(|r| r.child_cols)
+            .collect(),
     };
     if parsed == Policy::Nullify {
-        if let Some(col) = columns.iter().find(|c| t.column(c).is_some_and(|x| x.not_null)) {
-            invalid(format!("cannot nullify column \"{col}\" of \"{}\": it is NOT NULL", t.display_name()));
+        if let Some(col) = columns
+            .iter()
+            .find(|c| t.column(c).is_some_and(|x| x.not_null))
+        {
+            invalid(format!(
+                "cannot nullify column \"{col}\" of \"{}\": it is NOT NULL",
+                t.display_name()
+            ));
         }
     }
     spi(Spi::run_with_args(
@@ -219,10 +261,18 @@ fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
 pub fn validate_mask(t: &Table, col: &str, expression: &str, search_path: &str) {
     require_column(t, col);
     require_balanced("mask expression", expression);
-    check_sql(search_path, &format!("SELECT ({expression}) FROM ONLY {} LIMIT 0", qualified(t)), &[]);
     check_sql(
         search_path,
-        &format!("UPDATE ONLY {} SET {} = ({expression}) WHERE false", qualified(t), ident(col)),
+        &format!("SELECT ({expression}) FROM ONLY {} LIMIT 0", qualified(t)),
+        &[],
+    );
+    check_sql(
+        search_path,
+        &format!(
+            "UPDATE ONLY {} SET {} = ({expression}) WHERE false",
+            qualified(t),
+            ident(col)
+        ),
         &[],
     );
 }
@@ -265,7 +315,11 @@ fn add_rule(
             &[pg_sys::Oid::from(s.table).into(), s.key_column.as_str().into()],
         );
         let key_type = spi(key_type).unwrap_or(pg_sys::TEXTOID);
-        check_sql(search_path, &format!("SELECT pg_catalog.count(*) FROM ({query}) forget_rule"), &[key_type]);
+        check_sql(
+            search_path,
+            &format!("SELECT pg_catalog.count(*) FROM ({query}) forget_rule"),
+            &[key_type],
+        );
     }
     spi(Spi::run_with_args(
         "INSERT INTO forget.rules (name, query, message, actions, subject, search_path) VALUES ($1, $2, $3, $4, $5, $6)
@@ -278,20 +332,36 @@ fn add_rule(
 #[pg_extern(name = "_on")]
 #[search_path(pg_catalog, pg_temp)]
 fn on(event: &str, function: pg_sys::Oid) {
-    let known = ["delete", "anonymize", "minimize", "deactivate", "reactivate", "restore"];
-    let valid = ["before_", "after_"]
-        .iter()
-        .any(|p| event.strip_prefix(p).is_some_and(|rest| known.contains(&rest)));
+    let known = [
+        "delete",
+        "anonymize",
+        "minimize",
+        "deactivate",
+        "reactivate",
+        "restore",
+    ];
+    let valid = ["before_", "after_"].iter().any(|p| {
+        event
+            .strip_prefix(p)
+            .is_some_and(|rest| known.contains(&rest))
+    });
     if !valid {
-        invalid(format!("unknown event \"{event}\": use before_ or after_ with {}", known.join(", ")));
+        invalid(format!(
+            "unknown event \"{event}\": use before_ or after_ with {}",
+            known.join(", ")
+        ));
     }
-    let signature_ok = Spi::get_one_with_args::<bool>(
-        "SELECT p.proargtypes::pg_catalog.oid[] = ARRAY['text','text','jsonb']::pg_catalog.regtype[]::pg_catalog.oid[]
+    let signature = Spi::get_two_with_args::<bool, String>(
+        "SELECT pg_catalog.oidvectortypes(p.proargtypes) = 'text, text, jsonb', p.oid::pg_catalog.regprocedure::pg_catalog.text
          FROM pg_catalog.pg_proc p WHERE p.oid = $1",
         &[function.into()],
     );
-    if !spi(signature_ok).unwrap_or(false) {
-        invalid(format!("hook function {} must take (subject text, key text, context jsonb)", u32::from(function)));
+    let (ok, name) = spi(signature);
+    if !ok.unwrap_or(false) {
+        invalid(format!(
+            "hook function {} must take (subject text, key text, context jsonb)",
+            name.unwrap_or_default()
+        ));
     }
     spi(Spi::run_with_args(
         "INSERT INTO forget.hooks (event, fn) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regprocedure) ON CONFLICT DO NOTHING",

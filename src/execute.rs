@@ -25,7 +25,10 @@ pub fn with_search_path<T>(path: &str, f: impl FnOnce() -> T) -> T {
 }
 
 fn set_search_path(path: &str) {
-    spi(Spi::run_with_args("SELECT pg_catalog.set_config('search_path', $1, true)", &[path.into()]));
+    spi(Spi::run_with_args(
+        "SELECT pg_catalog.set_config('search_path', $1, true)",
+        &[path.into()],
+    ));
 }
 
 /// Everything needed to act on a subject: its graph, the tables' metadata and
@@ -44,8 +47,21 @@ impl Prepared {
         let policies = catalog::policies(action);
         let masks = catalog::masks(action);
         let marks = subject_marks(&subject, action, &tables);
-        let plan = plan::plan(&graph, &Settings { action, policies: &policies, masks: &masks, marks });
-        Prepared { subject, graph, tables, plan }
+        let plan = plan::plan(
+            &graph,
+            &Settings {
+                action,
+                policies: &policies,
+                masks: &masks,
+                marks,
+            },
+        );
+        Prepared {
+            subject,
+            graph,
+            tables,
+            plan,
+        }
     }
 
     pub fn subject_sql(&self) -> SubjectSql<'_> {
@@ -57,11 +73,20 @@ impl Prepared {
     }
 
     pub fn render(&self, dry_run: bool) -> Rendered {
-        render::action_statement(&self.plan, &self.graph, &self.tables, &self.subject_sql(), dry_run)
+        render::action_statement(
+            &self.plan,
+            &self.graph,
+            &self.tables,
+            &self.subject_sql(),
+            dry_run,
+        )
     }
 
     pub fn table_name(&self, oid: Oid) -> String {
-        self.tables.get(&oid).map(Table::display_name).unwrap_or_default()
+        self.tables
+            .get(&oid)
+            .map(Table::display_name)
+            .unwrap_or_default()
     }
 }
 
@@ -92,7 +117,11 @@ pub fn lock_subject(subject: &Subject, table: &Table, key: &str, lock: bool) -> 
         k = ident(&subject.key_column),
     );
     let found = Spi::connect_mut(|client| {
-        spi(client.update(&sql, Some(1), &[key.into()])).first().get_one::<String>().ok().flatten()
+        spi(client.update(&sql, Some(1), &[key.into()]))
+            .first()
+            .get_one::<String>()
+            .ok()
+            .flatten()
     });
     found.unwrap_or_else(|| not_found(&subject.name, key))
 }
@@ -108,7 +137,10 @@ pub fn evaluate_rules(subject: &Subject, action: &str, key: &str) -> Vec<Verdict
     catalog::rules(&subject.name, action)
         .into_iter()
         .map(|rule| {
-            let sql = format!("SELECT forget._rule_rows($1, CAST($2 AS {}))", subject.key_type);
+            let sql = format!(
+                "SELECT forget._rule_rows($1, CAST($2 AS {}))",
+                subject.key_type
+            );
             let blocking = with_search_path(&rule.search_path, || {
                 Spi::connect_mut(|client| {
                     spi(client.update(&sql, Some(1), &[rule.query.as_str().into(), key.into()]))
@@ -119,26 +151,43 @@ pub fn evaluate_rules(subject: &Subject, action: &str, key: &str) -> Vec<Verdict
                         .unwrap_or(0)
                 })
             });
-            Verdict { rule: rule.name, blocking, message: rule.message }
+            Verdict {
+                rule: rule.name,
+                blocking,
+                message: rule.message,
+            }
         })
         .collect()
 }
 
 /// 55000 with every failing rule's message when any rule blocks.
 pub fn enforce_rules(subject: &Subject, action: &str, key: &str) {
-    let failing: Vec<String> =
-        evaluate_rules(subject, action, key).into_iter().filter(|v| v.blocking > 0).map(|v| v.message).collect();
+    let failing: Vec<String> = evaluate_rules(subject, action, key)
+        .into_iter()
+        .filter(|v| v.blocking > 0)
+        .map(|v| v.message)
+        .collect();
     if !failing.is_empty() {
-        not_allowed(format!("cannot {action} {} {key}: {}", subject.name, failing.join("; ")));
+        not_allowed(format!(
+            "cannot {action} {} {key}: {}",
+            subject.name,
+            failing.join("; ")
+        ));
     }
 }
 
 /// Calls every function hooked to `event` with (subject, key, context).
 pub fn run_hooks(event: &str, subject: &str, key: &str, context: &serde_json::Value) {
     for function in catalog::hooks(event) {
-        let sql = format!("SELECT {function}($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.jsonb)");
+        let sql = format!(
+            "SELECT {function}($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.jsonb)"
+        );
         Spi::connect_mut(|client| {
-            spi(client.update(&sql, None, &[subject.into(), key.into(), JsonB(context.clone()).into()]));
+            spi(client.update(
+                &sql,
+                None,
+                &[subject.into(), key.into(), JsonB(context.clone()).into()],
+            ));
         });
     }
 }
@@ -174,15 +223,25 @@ pub fn run_statement(prepared: &Prepared, rendered: &Rendered, keys: &[String]) 
     let mut per_key: HashMap<String, Vec<i64>> = HashMap::new();
     with_search_path(&prepared.subject.search_path, || {
         Spi::connect_mut(|client| {
-            let rows = spi(client.update(&rendered.sql, None, &[keys.to_vec().into(), inactive.into()]));
+            let rows = spi(client.update(
+                &rendered.sql,
+                None,
+                &[keys.to_vec().into(), inactive.into()],
+            ));
             for row in rows {
                 let step = spi(row.get::<i32>(1)).unwrap_or_default() as usize;
                 let key = spi(row.get::<String>(2)).unwrap_or_default();
                 let n = spi(row.get::<i64>(3)).unwrap_or_default();
                 totals[step] += n;
-                per_key.entry(key).or_insert_with(|| vec![0; rendered.steps.len()])[step] += n;
+                per_key
+                    .entry(key)
+                    .or_insert_with(|| vec![0; rendered.steps.len()])[step] += n;
             }
         })
     });
-    Counts { steps: rendered.steps.clone(), totals, per_key }
+    Counts {
+        steps: rendered.steps.clone(),
+        totals,
+        per_key,
+    }
 }

@@ -63,11 +63,17 @@ impl Graph {
     }
 
     pub fn incoming(&self, node: usize) -> impl Iterator<Item = (usize, &Edge)> {
-        self.edges.iter().enumerate().filter(move |(_, e)| e.child == node)
+        self.edges
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| e.child == node)
     }
 
     pub fn outgoing(&self, node: usize) -> impl Iterator<Item = (usize, &Edge)> {
-        self.edges.iter().enumerate().filter(move |(_, e)| e.parent == node)
+        self.edges
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| e.parent == node)
     }
 
     /// Every table in the graph.
@@ -114,7 +120,10 @@ fn discover(subject: Oid, references: &[Reference]) -> Vec<Candidate> {
             }
         }
         if table == subject {
-            for r in references.iter().filter(|r| r.child == subject && r.is_link()) {
+            for r in references
+                .iter()
+                .filter(|r| r.child == subject && r.is_link())
+            {
                 found.push(Candidate {
                     parent: subject,
                     child: r.parent,
@@ -143,7 +152,14 @@ fn cut_cycles(subject: Oid, candidates: Vec<Candidate>) -> (Vec<Candidate>, Vec<
     let mut closing = BTreeSet::new();
     let mut done = BTreeSet::new();
     let mut on_path = BTreeSet::new();
-    visit(subject, &candidates, &by_parent, &mut on_path, &mut done, &mut closing);
+    visit(
+        subject,
+        &candidates,
+        &by_parent,
+        &mut on_path,
+        &mut done,
+        &mut closing,
+    );
     let mut kept = Vec::new();
     let mut cut = Vec::new();
     for (i, c) in candidates.into_iter().enumerate() {
@@ -209,7 +225,13 @@ fn number(subject: Oid, kept: Vec<Candidate>, cut: Vec<Reference>) -> Graph {
     let index: HashMap<Oid, usize> = sorted.iter().enumerate().map(|(i, t)| (*t, i)).collect();
     let depths = shortest_depths(subject, &kept);
     Graph {
-        nodes: sorted.iter().map(|t| Node { table: *t, depth: depths[t] }).collect(),
+        nodes: sorted
+            .iter()
+            .map(|t| Node {
+                table: *t,
+                depth: depths[t],
+            })
+            .collect(),
         edges: kept
             .into_iter()
             .map(|c| Edge {
@@ -246,7 +268,10 @@ pub fn describe_origin(edge: &Edge) -> String {
         (_, true) => "owned link".to_string(),
         (Origin::ForeignKey { name, .. }, _) => format!("foreign key {name}"),
         (Origin::Link { .. }, _) if edge.reference.condition.is_some() => {
-            format!("link where {}", edge.reference.condition.as_deref().unwrap_or(""))
+            format!(
+                "link where {}",
+                edge.reference.condition.as_deref().unwrap_or("")
+            )
         }
         (Origin::Link { .. }, _) => "link".to_string(),
     }
@@ -263,7 +288,10 @@ pub mod tests {
             child_cols: vec![col.to_string()],
             parent,
             parent_cols: vec!["id".to_string()],
-            origin: Origin::ForeignKey { name: format!("fk_{child}_{col}"), on_delete },
+            origin: Origin::ForeignKey {
+                name: format!("fk_{child}_{col}"),
+                on_delete,
+            },
             condition: None,
         }
     }
@@ -336,7 +364,10 @@ pub mod tests {
         assert!(owned.owned);
         assert_eq!(owned.child_cols, vec!["id"]);
         assert_eq!(owned.parent_cols, vec!["user_id"]);
-        assert!(g.node_of(6).is_some(), "the owned row's own children are reached");
+        assert!(
+            g.node_of(6).is_some(),
+            "the owned row's own children are reached"
+        );
         assert_eq!(g.cut.len(), 1, "the foreign key back to the subject is cut");
     }
 

@@ -51,8 +51,13 @@ mod tests {
     fn the_graph_is_read_from_foreign_keys() {
         setup_billing();
         assert_eq!(count("SELECT count(*) FROM forget.graph()"), 4);
-        assert_eq!(count("SELECT depth FROM forget.graph() WHERE tbl = 'lines'::regclass"), 2);
-        let on_delete = Spi::get_one::<String>("SELECT on_delete FROM forget.graph() WHERE tbl = 'notes'::regclass");
+        assert_eq!(
+            count("SELECT depth FROM forget.graph() WHERE tbl = 'lines'::regclass"),
+            2
+        );
+        let on_delete = Spi::get_one::<String>(
+            "SELECT on_delete FROM forget.graph() WHERE tbl = 'notes'::regclass",
+        );
         assert_eq!(on_delete.unwrap().unwrap(), "nullify");
     }
 
@@ -63,9 +68,17 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM clients"), 1);
         assert_eq!(count("SELECT count(*) FROM invoices"), 1);
         assert_eq!(count("SELECT count(*) FROM lines"), 1);
-        assert_eq!(count("SELECT count(*) FROM notes WHERE client_id IS NULL"), 1);
-        assert_eq!(count("SELECT count(*) FROM forget.audit WHERE action = 'delete'"), 1);
-        assert!(Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap().unwrap());
+        assert_eq!(
+            count("SELECT count(*) FROM notes WHERE client_id IS NULL"),
+            1
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM forget.audit WHERE action = 'delete'"),
+            1
+        );
+        assert!(Spi::get_one::<bool>("SELECT forget.verify_audit()")
+            .unwrap()
+            .unwrap());
     }
 
     #[pg_test]
@@ -85,9 +98,13 @@ mod tests {
                                     'client has open invoices')",
         )
         .unwrap();
-        let ok = Spi::get_one::<bool>("SELECT ok FROM forget.eligibility(1)").unwrap().unwrap();
+        let ok = Spi::get_one::<bool>("SELECT ok FROM forget.eligibility(1)")
+            .unwrap()
+            .unwrap();
         assert!(!ok);
-        let ok2 = Spi::get_one::<bool>("SELECT ok FROM forget.eligibility(2)").unwrap().unwrap();
+        let ok2 = Spi::get_one::<bool>("SELECT ok FROM forget.eligibility(2)")
+            .unwrap()
+            .unwrap();
         assert!(ok2);
     }
 
@@ -96,9 +113,13 @@ mod tests {
         setup_billing();
         Spi::run("SELECT * FROM forget.delete_client(2)").unwrap();
         Spi::run("SELECT * FROM forget.delete_client(1)").unwrap();
-        assert!(Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap().unwrap());
+        assert!(Spi::get_one::<bool>("SELECT forget.verify_audit()")
+            .unwrap()
+            .unwrap());
         Spi::run("UPDATE forget.audit SET reason = 'edited' WHERE id = (SELECT min(id) FROM forget.audit)").unwrap();
-        assert!(!Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap().unwrap());
+        assert!(!Spi::get_one::<bool>("SELECT forget.verify_audit()")
+            .unwrap()
+            .unwrap());
     }
 }
 

@@ -157,7 +157,11 @@ pub fn plan(graph: &Graph, settings: &Settings) -> Plan {
         .filter(|n| useful[*n])
         .map(|n| node_plan(graph, settings, &fates, &useful, n))
         .collect();
-    Plan { action: settings.action, nodes, marks: settings.marks.clone() }
+    Plan {
+        action: settings.action,
+        nodes,
+        marks: settings.marks.clone(),
+    }
 }
 
 fn root_fate(action: Action) -> Fate {
@@ -172,18 +176,33 @@ fn root_fate(action: Action) -> Fate {
 pub fn branch(edge_index: usize, edge: &Edge, graph: &Graph, s: &Settings) -> Branch {
     let _ = graph;
     if s.action == Action::Export {
-        return Branch { edge: edge_index, below_deleted: None, below_surviving: Some(Fate::Keep) };
+        return Branch {
+            edge: edge_index,
+            below_deleted: None,
+            below_surviving: Some(Fate::Keep),
+        };
     }
     let (table, cols) = edge.referencing();
     let explicit = s.policies.explicit(table, cols);
     let child_table = edge_child_table(edge);
-    let to_fate = |p: Policy| policy_fate(p, edge_index, edge, !s.masks.for_table(child_table).is_empty());
+    let to_fate = |p: Policy| {
+        policy_fate(
+            p,
+            edge_index,
+            edge,
+            !s.masks.for_table(child_table).is_empty(),
+        )
+    };
     let below_deleted = Some(to_fate(explicit.unwrap_or_else(|| delete_default(edge))));
     let below_surviving = match s.action {
         Action::Delete => None,
         _ => Some(to_fate(explicit.unwrap_or(Policy::Keep))),
     };
-    Branch { edge: edge_index, below_deleted, below_surviving }
+    Branch {
+        edge: edge_index,
+        below_deleted,
+        below_surviving,
+    }
 }
 
 fn edge_child_table(edge: &Edge) -> u32 {
@@ -197,7 +216,10 @@ fn edge_child_table(edge: &Edge) -> u32 {
 /// The delete action's default: follow the foreign key's ON DELETE rule.
 pub fn delete_default(edge: &Edge) -> Policy {
     match &edge.reference.origin {
-        Origin::ForeignKey { on_delete: OnDelete::SetNull, .. } if !edge.owned => Policy::Nullify,
+        Origin::ForeignKey {
+            on_delete: OnDelete::SetNull,
+            ..
+        } if !edge.owned => Policy::Nullify,
         _ => Policy::Delete,
     }
 }
@@ -256,21 +278,36 @@ pub fn fates_below(b: &Branch, parent: &BTreeSet<Fate>) -> Vec<Fate> {
 fn useful_nodes(graph: &Graph, action: Action, fates: &[BTreeSet<Fate>]) -> Vec<bool> {
     let mut useful: Vec<bool> = fates
         .iter()
-        .map(|f| if action == Action::Export { !f.is_empty() } else { f.iter().any(|x| *x != Fate::Keep) })
+        .map(|f| {
+            if action == Action::Export {
+                !f.is_empty()
+            } else {
+                f.iter().any(|x| *x != Fate::Keep)
+            }
+        })
         .collect();
     useful[0] = true;
     for node in (0..graph.nodes.len()).rev() {
         if fates[node].is_empty() {
             continue;
         }
-        if graph.outgoing(node).any(|(_, e)| !e.is_self_reference() && useful[e.child]) {
+        if graph
+            .outgoing(node)
+            .any(|(_, e)| !e.is_self_reference() && useful[e.child])
+        {
             useful[node] = true;
         }
     }
     useful
 }
 
-fn node_plan(graph: &Graph, s: &Settings, fates: &[BTreeSet<Fate>], useful: &[bool], node: usize) -> NodePlan {
+fn node_plan(
+    graph: &Graph,
+    s: &Settings,
+    fates: &[BTreeSet<Fate>],
+    useful: &[bool],
+    node: usize,
+) -> NodePlan {
     let followed = |b: &Branch, parent: usize| !fates_below(b, &fates[parent]).is_empty();
     let mut branches = Vec::new();
     let mut recursive = Vec::new();
@@ -304,7 +341,11 @@ fn node_plan(graph: &Graph, s: &Settings, fates: &[BTreeSet<Fate>], useful: &[bo
         recursive,
         fates: fates[node].clone(),
         exposed,
-        masks: if mask_rows { s.masks.for_table(table).to_vec() } else { Vec::new() },
+        masks: if mask_rows {
+            s.masks.for_table(table).to_vec()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -315,7 +356,12 @@ mod tests {
     use crate::graph::tests::{fk, link};
 
     fn settings<'a>(action: Action, policies: &'a Policies, masks: &'a Masks) -> Settings<'a> {
-        Settings { action, policies, masks, marks: SubjectMarks::default() }
+        Settings {
+            action,
+            policies,
+            masks,
+            marks: SubjectMarks::default(),
+        }
     }
 
     fn billing() -> Graph {
@@ -338,13 +384,19 @@ mod tests {
         let g = billing();
         let (p, m) = (Policies::default(), Masks::default());
         let plan = plan(&g, &settings(Action::Delete, &p, &m));
-        let ops: Vec<(u32, Operation)> =
-            plan.steps().into_iter().map(|(n, op)| (g.nodes[n].table, op)).collect();
+        let ops: Vec<(u32, Operation)> = plan
+            .steps()
+            .into_iter()
+            .map(|(n, op)| (g.nodes[n].table, op))
+            .collect();
         assert!(ops.contains(&(1, Operation::Delete)));
         assert!(ops.contains(&(2, Operation::Delete)));
         assert!(ops.contains(&(3, Operation::Delete)));
         assert!(ops.contains(&(4, Operation::Nullify)));
-        assert!(ops.contains(&(5, Operation::Delete)), "owned rows go with the subject");
+        assert!(
+            ops.contains(&(5, Operation::Delete)),
+            "owned rows go with the subject"
+        );
         assert!(ops.contains(&(6, Operation::Delete)));
         let clients = plan.node(0).unwrap();
         assert!(clients.exposed.contains(&"id".to_string()));
@@ -355,11 +407,17 @@ mod tests {
     fn delete_does_not_look_below_rows_it_keeps() {
         let g = build(
             1,
-            &[fk(2, "client_id", 1, OnDelete::SetNull), fk(3, "invoice_id", 2, OnDelete::Cascade)],
+            &[
+                fk(2, "client_id", 1, OnDelete::SetNull),
+                fk(3, "invoice_id", 2, OnDelete::Cascade),
+            ],
         );
         let (p, m) = (Policies::default(), Masks::default());
         let plan = plan(&g, &settings(Action::Delete, &p, &m));
-        assert!(plan.node(g.node_of(3).unwrap()).is_none(), "lines of a nullified invoice stay");
+        assert!(
+            plan.node(g.node_of(3).unwrap()).is_none(),
+            "lines of a nullified invoice stay"
+        );
     }
 
     #[test]
@@ -368,22 +426,30 @@ mod tests {
         let mut p = Policies::default();
         p.by_edge.insert((6, None), Policy::Delete);
         let mut m = Masks::default();
-        m.by_table.insert(1, vec![("name".into(), "'Anonymous'".into())]);
+        m.by_table
+            .insert(1, vec![("name".into(), "'Anonymous'".into())]);
         let plan = plan(&g, &settings(Action::Anonymize, &p, &m));
         let root = plan.node(0).unwrap();
         assert_eq!(root.operations(), vec![Operation::Anonymize]);
         assert_eq!(root.masks.len(), 1);
-        assert!(plan.node(g.node_of(2).unwrap()).is_none(), "invoices are kept: nothing to do");
+        assert!(
+            plan.node(g.node_of(2).unwrap()).is_none(),
+            "invoices are kept: nothing to do"
+        );
         let logins = plan.node(g.node_of(6).unwrap()).unwrap();
         assert_eq!(logins.operations(), vec![Operation::Delete]);
-        assert!(plan.node(g.node_of(5).unwrap()).is_some(), "users are traversed to reach logins");
+        assert!(
+            plan.node(g.node_of(5).unwrap()).is_some(),
+            "users are traversed to reach logins"
+        );
     }
 
     #[test]
     fn rows_below_a_row_anonymize_deletes_follow_the_delete_defaults() {
         let g = billing();
         let mut p = Policies::default();
-        p.by_edge.insert((2, Some("client_id".into())), Policy::Delete);
+        p.by_edge
+            .insert((2, Some("client_id".into())), Policy::Delete);
         let m = Masks::default();
         let plan = plan(&g, &settings(Action::Anonymize, &p, &m));
         let lines = plan.node(g.node_of(3).unwrap()).unwrap();
@@ -394,7 +460,10 @@ mod tests {
     fn self_references_recurse() {
         let g = build(
             1,
-            &[fk(2, "author_id", 1, OnDelete::NoAction), fk(2, "reply_to", 2, OnDelete::Cascade)],
+            &[
+                fk(2, "author_id", 1, OnDelete::NoAction),
+                fk(2, "reply_to", 2, OnDelete::Cascade),
+            ],
         );
         let (p, m) = (Policies::default(), Masks::default());
         let plan = plan(&g, &settings(Action::Delete, &p, &m));

@@ -57,12 +57,19 @@ impl Ctx<'_> {
     }
 
     fn node_plan(&self, node: usize) -> &NodePlan {
-        self.plan.node(node).expect("a branch's parent is in the plan")
+        self.plan
+            .node(node)
+            .expect("a branch's parent is in the plan")
     }
 
     /// The alias under which `node`'s CTE exposes `column`.
     fn exposed(&self, node: usize, column: &str) -> String {
-        let i = self.node_plan(node).exposed.iter().position(|c| c == column).expect("exposed column");
+        let i = self
+            .node_plan(node)
+            .exposed
+            .iter()
+            .position(|c| c == column)
+            .expect("exposed column");
         format!("forget_c{i}")
     }
 }
@@ -75,7 +82,12 @@ pub fn action_statement(
     subject: &SubjectSql,
     dry_run: bool,
 ) -> Rendered {
-    let ctx = Ctx { plan, graph, tables, subject };
+    let ctx = Ctx {
+        plan,
+        graph,
+        tables,
+        subject,
+    };
     let mut ctes: Vec<String> = plan.nodes.iter().map(|n| reach_cte(&ctx, n)).collect();
     if !dry_run {
         for n in &plan.nodes {
@@ -97,13 +109,26 @@ pub fn action_statement(
             counted.join("\nUNION ALL\n")
         )
     };
-    Rendered { sql: format!("WITH RECURSIVE\n{}\n{}", ctes.join(",\n"), body), steps }
+    Rendered {
+        sql: format!("WITH RECURSIVE\n{}\n{}", ctes.join(",\n"), body),
+        steps,
+    }
 }
 
 /// The statement that returns every reached row as one jsonb document keyed
 /// by qualified table name (tables without rows left out).
-pub fn export_statement(plan: &Plan, graph: &Graph, tables: &HashMap<Oid, Table>, subject: &SubjectSql) -> String {
-    let ctx = Ctx { plan, graph, tables, subject };
+pub fn export_statement(
+    plan: &Plan,
+    graph: &Graph,
+    tables: &HashMap<Oid, Table>,
+    subject: &SubjectSql,
+) -> String {
+    let ctx = Ctx {
+        plan,
+        graph,
+        tables,
+        subject,
+    };
     let ctes: Vec<String> = plan.nodes.iter().map(|n| reach_cte(&ctx, n)).collect();
     let parts: Vec<String> = plan
         .nodes
@@ -149,7 +174,12 @@ fn reach_cte(ctx: &Ctx, n: &NodePlan) -> String {
 }
 
 fn root_fate(plan: &Plan) -> Fate {
-    plan.nodes[0].fates.iter().next().copied().unwrap_or(Fate::Keep)
+    plan.nodes[0]
+        .fates
+        .iter()
+        .next()
+        .copied()
+        .unwrap_or(Fate::Keep)
 }
 
 fn root_part(ctx: &Ctx, n: &NodePlan) -> String {
@@ -171,7 +201,10 @@ fn fate_expression(b: &Branch, parent_alias: &str) -> (String, Option<String>) {
     let deleted = format!("{parent_alias}.forget_fate OPERATOR(pg_catalog.=) 'd'");
     match (b.below_deleted, b.below_surviving) {
         (Some(a), Some(s)) if a == s => (tag(a), None),
-        (Some(a), Some(s)) => (format!("CASE WHEN {deleted} THEN {} ELSE {} END", tag(a), tag(s)), None),
+        (Some(a), Some(s)) => (
+            format!("CASE WHEN {deleted} THEN {} ELSE {} END", tag(a), tag(s)),
+            None,
+        ),
         (Some(a), None) => (tag(a), Some(deleted)),
         (None, Some(s)) => (tag(s), Some(format!("NOT ({deleted})"))),
         (None, None) => ("NULL::pg_catalog.text".into(), Some("false".into())),
@@ -192,7 +225,11 @@ fn match_condition(ctx: &Ctx, b: &Branch, child_alias: &str, parent_alias: &str)
             let child_type = child.column(cc).map(|c| c.type_sql.as_str()).unwrap_or("");
             let parent_type = parent.column(pc).map(|c| c.type_sql.as_str()).unwrap_or("");
             let value = format!("{parent_alias}.{}", ctx.exposed(e.parent, pc));
-            let value = if child_type == parent_type { value } else { format!("CAST({value} AS {child_type})") };
+            let value = if child_type == parent_type {
+                value
+            } else {
+                format!("CAST({value} AS {child_type})")
+            };
             format!("{child_alias}.{} OPERATOR(pg_catalog.=) {value}", ident(cc))
         })
         .collect::<Vec<_>>()
@@ -206,7 +243,10 @@ fn child_source(ctx: &Ctx, b: &Branch) -> String {
     let t = ctx.table(e.child);
     let condition = e.reference.condition.as_deref().filter(|_| !e.owned);
     match condition {
-        Some(cond) => format!("(SELECT ctid AS forget_tid, * FROM {} WHERE ({cond}))", qualified(t)),
+        Some(cond) => format!(
+            "(SELECT ctid AS forget_tid, * FROM {} WHERE ({cond}))",
+            qualified(t)
+        ),
         None => format!("(SELECT ctid AS forget_tid, * FROM {})", qualified(t)),
     }
 }
@@ -241,7 +281,9 @@ fn recursive_part(ctx: &Ctx, n: &NodePlan) -> String {
             )
         })
         .collect();
-    let cols: String = (0..n.exposed.len()).map(|i| format!(", x.forget_c{i}")).collect();
+    let cols: String = (0..n.exposed.len())
+        .map(|i| format!(", x.forget_c{i}"))
+        .collect();
     format!(
         "SELECT x.forget_tid{cols}, p.forget_root, x.forget_fate\nFROM n{} p CROSS JOIN LATERAL (\n{}\n) x",
         n.node,
@@ -250,7 +292,10 @@ fn recursive_part(ctx: &Ctx, n: &NodePlan) -> String {
 }
 
 fn tags_in(tags: &[String]) -> String {
-    tags.iter().map(|t| literal(t)).collect::<Vec<_>>().join(", ")
+    tags.iter()
+        .map(|t| literal(t))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn delete_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
@@ -267,7 +312,10 @@ fn delete_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
 /// subject's marks, each applied only to the rows whose fate asks for it.
 fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     let mut assignments: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    let mut assign = |col: &str, flag: String, value: String| match assignments.iter_mut().find(|(c, _)| c == col) {
+    let mut assign = |col: &str, flag: String, value: String| match assignments
+        .iter_mut()
+        .find(|(c, _)| c == col)
+    {
         Some((_, cases)) => cases.push((flag, value)),
         None => assignments.push((col.to_string(), vec![(flag, value)])),
     };
@@ -300,13 +348,25 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     let sets: Vec<String> = assignments
         .iter()
         .map(|(col, cases)| {
-            let whens: String = cases.iter().map(|(f, v)| format!(" WHEN {f} THEN {v}")).collect();
-            format!("{} = CASE{whens} ELSE forget_t.{} END", ident(col), ident(col))
+            let whens: String = cases
+                .iter()
+                .map(|(f, v)| format!(" WHEN {f} THEN {v}"))
+                .collect();
+            format!(
+                "{} = CASE{whens} ELSE forget_t.{} END",
+                ident(col),
+                ident(col)
+            )
         })
         .collect();
     let flag_cols: String = flags
         .iter()
-        .map(|t| format!(", pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) {}) AS forget_{t}", literal(t)))
+        .map(|t| {
+            format!(
+                ", pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) {}) AS forget_{t}",
+                literal(t)
+            )
+        })
         .collect();
     Some(format!(
         "u{node} AS (UPDATE {} AS forget_t SET {}\n\
@@ -324,7 +384,11 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
 fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
     let tags: Vec<String> = match op {
         Operation::Delete => vec!["d".into()],
-        Operation::Nullify => n.nullified_edges().into_iter().map(|e| Fate::Nullify(e).tag()).collect(),
+        Operation::Nullify => n
+            .nullified_edges()
+            .into_iter()
+            .map(|e| Fate::Nullify(e).tag())
+            .collect(),
         Operation::Anonymize => vec!["m".into()],
     };
     let survivors = if op == Operation::Delete {
@@ -355,7 +419,11 @@ mod tests {
             name: name.into(),
             columns: cols
                 .iter()
-                .map(|c| Column { name: c.to_string(), type_sql: "bigint".into(), not_null: false })
+                .map(|c| Column {
+                    name: c.to_string(),
+                    type_sql: "bigint".into(),
+                    not_null: false,
+                })
                 .collect(),
         }
     }
@@ -368,15 +436,33 @@ mod tests {
 
     #[test]
     fn a_delete_renders_one_statement_with_a_dml_cte_per_table() {
-        let g = build(1, &[fk(2, "client_id", 1, OnDelete::NoAction), fk(3, "client_id", 1, OnDelete::SetNull)]);
+        let g = build(
+            1,
+            &[
+                fk(2, "client_id", 1, OnDelete::NoAction),
+                fk(3, "client_id", 1, OnDelete::SetNull),
+            ],
+        );
         let tables = HashMap::from([
             (1, table(1, "Clients", &["id"])),
             (2, table(2, "invoices", &["id", "client_id"])),
             (3, table(3, "notes", &["id", "client_id"])),
         ]);
         let (p, m) = (Policies::default(), Masks::default());
-        let pl = plan(&g, &Settings { action: Action::Delete, policies: &p, masks: &m, marks: SubjectMarks::default() });
-        let subject = SubjectSql { table: &tables[&1], key_column: "id", key_type: "bigint" };
+        let pl = plan(
+            &g,
+            &Settings {
+                action: Action::Delete,
+                policies: &p,
+                masks: &m,
+                marks: SubjectMarks::default(),
+            },
+        );
+        let subject = SubjectSql {
+            table: &tables[&1],
+            key_column: "id",
+            key_type: "bigint",
+        };
         let r = action_statement(&pl, &g, &tables, &subject, false);
         assert!(r.sql.contains(r#"DELETE FROM "public"."Clients""#));
         assert!(r.sql.contains(r#"DELETE FROM "public"."invoices""#));

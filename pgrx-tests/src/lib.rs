@@ -1,0 +1,1 @@
+//! See tests/: the end-to-end suite of pg_forget.

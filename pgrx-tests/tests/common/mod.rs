@@ -1,0 +1,139 @@
+//! Shared helpers: a fresh database per test on the cluster the test command
+//! started (PGFORGET_PORT), examples loaded with psql, SQLSTATE assertions.
+#![allow(dead_code)]
+
+use postgres::{Client, NoTls};
+use std::path::PathBuf;
+use std::process::Command;
+
+pub fn port() -> String {
+    std::env::var("PGFORGET_PORT").unwrap_or_else(|_| "55432".into())
+}
+
+pub fn url(db: &str, user: &str) -> String {
+    format!("host=127.0.0.1 port={} user={user} dbname={db}", port())
+}
+
+pub fn connect(db: &str) -> Client {
+    Client::connect(&url(db, "postgres"), NoTls).expect("connect to the test cluster")
+}
+
+pub fn connect_as(db: &str, user: &str) -> Client {
+    Client::connect(&url(db, user), NoTls).expect("connect as role")
+}
+
+/// Drops and creates database `name` with pg_forget installed.
+pub fn fresh_db(name: &str) -> Client {
+    let mut admin = connect("postgres");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let mut c = connect(name);
+    c.batch_execute("CREATE EXTENSION pg_forget").unwrap();
+    c
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs a file of the repository with psql (examples use psql variables).
+pub fn psql_file(db: &str, file: &str, vars: &[(&str, &str)]) {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port(),
+        "-U",
+        "postgres",
+        "-d",
+        db,
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+    ]);
+    for (k, v) in vars {
+        cmd.args(["-v", &format!("{k}={v}")]);
+    }
+    let out = cmd
+        .arg("-f")
+        .arg(repo_root().join(file))
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql -f {file} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A database with the billing example loaded and configured.
+pub fn billing_db(name: &str) -> Client {
+    let c = fresh_db(name);
+    for f in ["schema.sql", "data.sql", "config.sql"] {
+        psql_file(name, &format!("examples/billing/{f}"), &[("clients", "20")]);
+    }
+    c
+}
+
+/// The SQLSTATE of a failed statement.
+pub fn sqlstate(result: Result<impl Sized, postgres::Error>) -> String {
+    match result {
+        Ok(_) => "00000 (no error)".into(),
+        Err(e) => e
+            .code()
+            .map(|c| c.code().to_string())
+            .unwrap_or_else(|| format!("no SQLSTATE: {e}")),
+    }
+}
+
+/// The message of a failed statement.
+pub fn message(result: Result<impl Sized, postgres::Error>) -> String {
+    match result {
+        Ok(_) => String::new(),
+        Err(e) => e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string()),
+    }
+}
+
+pub fn count(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(&format!("SELECT count(*) FROM ({sql}) q"), &[])
+        .unwrap()
+        .get(0)
+}
+
+/// Every row of every table in `schema`, as text, sorted: a snapshot to
+/// compare byte for byte.
+pub fn snapshot(c: &mut Client, schema: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let tables: Vec<String> = c
+        .query(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = $1 ORDER BY 1",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let rows = c
+                .query(&format!("SELECT t::text FROM {t} t ORDER BY 1"), &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect();
+            (t, rows)
+        })
+        .collect()
+}

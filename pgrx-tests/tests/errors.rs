@@ -1,0 +1,172 @@
+//! Every error of SPEC.md's table, with its SQLSTATE.
+
+mod common;
+use common::*;
+
+#[test]
+fn key_errors() {
+    let mut c = billing_db("e2e_errors_keys");
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client(999)", &[])),
+        "P0002"
+    );
+    assert_eq!(
+        message(c.query("SELECT * FROM forget.delete_client(999)", &[])),
+        "client 999 not found"
+    );
+    c.query("SELECT * FROM forget.delete_client(2)", &[])
+        .unwrap();
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client(2)", &[])),
+        "P0002",
+        "second delete"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client(NULL::bigint)", &[])),
+        "22004"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.eligibility(NULL::text)", &[])),
+        "22004"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client('x1'::text)", &[])),
+        "22P02"
+    );
+    assert_eq!(
+        sqlstate(c.query(
+            "SELECT * FROM forget.delete_client('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid)",
+            &[]
+        )),
+        "22P02"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client('3'::text)", &[])),
+        "00000 (no error)"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.export_client(NULL::bigint)", &[])),
+        "22004"
+    );
+}
+
+#[test]
+fn subject_errors() {
+    let mut c = fresh_db("e2e_errors_subjects");
+    c.batch_execute("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id uuid PRIMARY KEY); INSERT INTO a VALUES (1)").unwrap();
+    let none = c.query("SELECT * FROM forget.delete_client(1)", &[]);
+    assert_eq!(sqlstate(none), "22023");
+    assert!(message(c.query("SELECT * FROM forget.graph()", &[])).contains("subject"));
+    c.batch_execute(
+        "SELECT forget.register_subject('a', 'a'); SELECT forget.register_subject('b', 'b')",
+    )
+    .unwrap();
+    let several = c.query("SELECT * FROM forget.delete_client(1)", &[]);
+    assert!(message(c.query("SELECT * FROM forget.delete_client(1)", &[])).contains("subject"));
+    assert_eq!(sqlstate(several), "22023");
+    assert_eq!(
+        sqlstate(c.query(
+            "SELECT * FROM forget.delete_client(1, subject => 'zzz')",
+            &[]
+        )),
+        "22023"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client(1, subject => 'a')", &[])),
+        "00000 (no error)"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client(1, subject => 'b')", &[])),
+        "22P02"
+    );
+}
+
+#[test]
+fn configuration_errors_name_the_object() {
+    let mut c = billing_db("e2e_errors_config");
+    let cases = [
+        ("SELECT forget.register_subject('x', 'billing.client_settings')", "22023", "primary key"),
+        ("SELECT forget.register_subject('x', 'billing.clients', key_column => 'nope')", "22023", "nope"),
+        ("SELECT forget.register_subject('x', 'billing.clients', active_column => 'status', inactive_value => NULL)", "22023", "x"),
+        ("SELECT forget.register_subject('', 'billing.clients')", "22023", "name"),
+        ("SELECT forget.register_subject('x', 'billing.nope')", "42P01", "nope"),
+        ("SELECT forget.add_link('billing.orders', 'nope', 'billing.clients')", "22023", "nope"),
+        ("SELECT forget.add_link('billing.orders', 'userid', 'billing.clients', condition => 'nope = 1')", "42703", "nope"),
+        ("SELECT forget.add_link('billing.orders', 'userid', 'billing.clients', condition => 'true); DROP TABLE billing.notes; --')", "22023", "DROP"),
+        ("SELECT forget.set_policy('billing.invoices', 'client_id', 'delete', 'nullify')", "22023", "client_id"),
+        ("SELECT forget.set_policy('billing.invoices', 'client_id', 'delete', 'shred')", "22023", "shred"),
+        ("SELECT forget.set_policy('billing.invoices', 'client_id', 'purge', 'keep')", "22023", "purge"),
+        ("SELECT forget.set_policy('billing.invoices', 'nope', 'delete', 'keep')", "22023", "nope"),
+        ("SELECT forget.mask('billing.clients', 'nope', 'NULL')", "22023", "nope"),
+        ("SELECT forget.mask('billing.clients', 'email', 'no_such_function()')", "42883", "no_such_function"),
+        ("SELECT forget.mask('billing.clients', 'created_at', '42')", "42804", "created_at"),
+        ("SELECT forget.mask('billing.clients', 'email', '1), (2')", "22023", "1), (2"),
+        ("SELECT forget.add_rule('r', 'SELECT * FROM billing.nope WHERE id = $1', 'm')", "42P01", "nope"),
+        ("SELECT forget.add_rule('r', 'SELECT 1', 'm', '{shred}')", "22023", "shred"),
+        ("SELECT forget.on('before_shred', 'pg_catalog.now()')", "22023", "before_shred"),
+        ("SELECT forget.on('before_delete', 'pg_catalog.now()')", "22023", "hook"),
+    ];
+    for (sql, state, needle) in cases {
+        let msg = message(c.query(sql, &[]));
+        assert_eq!(sqlstate(c.query(sql, &[])), state, "{sql}: {msg}");
+        assert!(
+            msg.contains(needle),
+            "{sql}: message {msg:?} names {needle}"
+        );
+    }
+    assert_eq!(
+        count(&mut c, "SELECT * FROM billing.notes"),
+        20,
+        "nothing injected ran"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.eligibility(2, 'shred')", &[])),
+        "22023"
+    );
+}
+
+#[test]
+fn privileges_are_not_public_and_are_granted_separately() {
+    let mut c = billing_db("e2e_errors_privileges");
+    c.batch_execute(
+        "DROP ROLE IF EXISTS forget_nobody; DROP ROLE IF EXISTS forget_anonymizer;
+         CREATE ROLE forget_nobody LOGIN; CREATE ROLE forget_anonymizer LOGIN;
+         GRANT EXECUTE ON FUNCTION forget.anonymize_client(bigint, text, text, boolean, interval, text) TO forget_anonymizer;",
+    )
+    .unwrap();
+    let mut nobody = connect_as("e2e_errors_privileges", "forget_nobody");
+    for sql in [
+        "SELECT * FROM forget.delete_client(2)",
+        "SELECT * FROM forget.anonymize_client(2)",
+        "SELECT forget.export_client(2)",
+        "SELECT * FROM forget.eligibility(2)",
+        "SELECT * FROM forget.audit",
+        "SELECT forget.register_subject('x', 'billing.clients')",
+        "SELECT forget._write_audit('delete', 'client', '1', NULL, NULL, NULL, NULL)",
+        "SELECT * FROM forget._act('delete', '2', NULL, NULL, false, NULL)",
+    ] {
+        assert_eq!(sqlstate(nobody.query(sql, &[])), "42501", "{sql}");
+    }
+    let mut anonymizer = connect_as("e2e_errors_privileges", "forget_anonymizer");
+    assert_eq!(
+        sqlstate(anonymizer.query("SELECT * FROM forget.delete_client(2)", &[])),
+        "42501"
+    );
+    assert_eq!(
+        sqlstate(anonymizer.query("SELECT * FROM forget.anonymize_client(2)", &[])),
+        "00000 (no error)"
+    );
+    assert_eq!(
+        count(&mut c, "SELECT * FROM billing.clients WHERE id = 2"),
+        1
+    );
+    drop((nobody, anonymizer, c));
+    let mut admin = connect("postgres");
+    for sql in [
+        "DROP DATABASE e2e_errors_privileges WITH (FORCE)",
+        "DROP ROLE forget_nobody",
+        "DROP ROLE forget_anonymizer",
+    ] {
+        admin.batch_execute(sql).unwrap();
+    }
+}

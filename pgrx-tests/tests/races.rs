@@ -1,0 +1,133 @@
+//! Races between real concurrent connections (SPEC.md "Races").
+
+mod common;
+use common::*;
+use std::thread;
+use std::time::Duration;
+
+/// Waits until some backend of `db` is blocked on a lock.
+fn wait_for_lock_wait(db: &str) {
+    let mut c = connect(db);
+    for _ in 0..200 {
+        let waiting = count(
+            &mut c,
+            &format!("SELECT 1 FROM pg_stat_activity WHERE datname = '{db}' AND wait_event_type = 'Lock'"),
+        );
+        if waiting > 0 {
+            return;
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no backend ever waited for a lock");
+}
+
+#[test]
+fn an_invoice_inserted_first_blocks_the_delete() {
+    let db = "e2e_race_insert_first";
+    let mut setup = billing_db(db);
+    let mut inserter = connect(db);
+    inserter.batch_execute("BEGIN; INSERT INTO billing.invoices (client_id, status, total) VALUES (5, 'Unpaid', 1)").unwrap();
+    let deleter = thread::spawn(move || {
+        let mut c = connect(db);
+        sqlstate(c.query("SELECT * FROM forget.delete_client(5)", &[]))
+    });
+    wait_for_lock_wait(db);
+    inserter.batch_execute("COMMIT").unwrap();
+    assert_eq!(
+        deleter.join().unwrap(),
+        "55000",
+        "the committed invoice is seen by the rules"
+    );
+    assert_eq!(
+        count(&mut setup, "SELECT * FROM billing.clients WHERE id = 5"),
+        1
+    );
+}
+
+#[test]
+fn an_invoice_inserted_during_the_delete_fails_and_nothing_is_orphaned() {
+    let db = "e2e_race_delete_first";
+    let mut setup = billing_db(db);
+    let mut deleter = connect(db);
+    deleter
+        .batch_execute("BEGIN; SELECT * FROM forget.delete_client(6)")
+        .unwrap();
+    let inserter = thread::spawn(move || {
+        let mut c = connect(db);
+        sqlstate(c.execute(
+            "INSERT INTO billing.invoices (client_id, status, total) VALUES (6, 'Unpaid', 1)",
+            &[],
+        ))
+    });
+    wait_for_lock_wait(db);
+    deleter.batch_execute("COMMIT").unwrap();
+    assert_eq!(
+        inserter.join().unwrap(),
+        "23503",
+        "the late insert fails on the foreign key"
+    );
+    assert_eq!(
+        count(
+            &mut setup,
+            "SELECT * FROM billing.invoices WHERE client_id = 6"
+        ),
+        0
+    );
+    assert_eq!(count(&mut setup, "SELECT * FROM billing.invoices i WHERE NOT EXISTS (SELECT 1 FROM billing.clients c WHERE c.id = i.client_id)"), 0);
+}
+
+#[test]
+fn two_deletes_of_one_client_one_wins_the_other_finds_nothing() {
+    let db = "e2e_race_two_deletes";
+    let mut setup = billing_db(db);
+    let mut first = connect(db);
+    first
+        .batch_execute("BEGIN; SELECT * FROM forget.delete_client(7)")
+        .unwrap();
+    let second = thread::spawn(move || {
+        let mut c = connect(db);
+        sqlstate(c.query("SELECT * FROM forget.delete_client(7)", &[]))
+    });
+    wait_for_lock_wait(db);
+    first.batch_execute("COMMIT").unwrap();
+    assert_eq!(second.join().unwrap(), "P0002");
+    assert_eq!(
+        count(
+            &mut setup,
+            "SELECT * FROM forget.audit WHERE subject_key = '7'"
+        ),
+        1
+    );
+    assert!(setup
+        .query_one("SELECT forget.verify_audit()", &[])
+        .unwrap()
+        .get::<_, bool>(0));
+}
+
+#[test]
+fn concurrent_deletes_of_different_clients_keep_the_audit_chain_valid() {
+    let db = "e2e_race_audit_chain";
+    let mut setup = billing_db(db);
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            thread::spawn(move || {
+                let mut c = connect(db);
+                for k in (2..20).filter(|k| k % 4 == w) {
+                    c.query(
+                        "SELECT * FROM forget.delete_client($1::bigint)",
+                        &[&(k as i64)],
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(count(&mut setup, "SELECT * FROM forget.audit"), 18);
+    assert!(setup
+        .query_one("SELECT forget.verify_audit()", &[])
+        .unwrap()
+        .get::<_, bool>(0));
+}

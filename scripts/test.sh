@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests of the pure planner, #[pg_test]s inside
+# PostgreSQL, then the end-to-end suite (pgrx-tests/) against a throwaway
+# PostgreSQL 15 cluster with pg_cron, over real client connections.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PORT=${PGFORGET_PORT:-55432}
+DATA=${PGFORGET_TEST_DATA:-/tmp/pg_forget-test-cluster}
+bash scripts/setup.sh
+
+echo "== unit tests and #[pg_test]s (cargo pgrx test)"
+chmod o+rx "$PWD" 2>/dev/null || true
+cargo pgrx test pg15 --runas postgres --pgdata /tmp/pgrx-pgdata
+
+echo "== installing the extension into PostgreSQL 15"
+cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+
+echo "== end-to-end suite on a cluster at port $PORT"
+bash scripts/cluster.sh start "$DATA" "$PORT" "fsync = off" "synchronous_commit = off"
+trap 'bash scripts/cluster.sh stop "$DATA"' EXIT
+PGFORGET_PORT=$PORT cargo test --manifest-path pgrx-tests/Cargo.toml -- --test-threads 4
