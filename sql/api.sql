@@ -141,3 +141,9 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA forget FROM PUBLIC;
 GRANT USAGE ON SCHEMA forget TO PUBLIC;
 GRANT EXECUTE ON FUNCTION forget.random_email(), forget.random_string(int), forget.pseudonym(text, text),
     forget.keep_prefix(text, int, text), forget.keep_suffix(text, int, text) TO PUBLIC;
+
+CREATE FUNCTION forget."check"(subject text DEFAULT NULL)
+RETURNS TABLE(severity text, object text, problem text, hint text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$ SELECT c.severity, c.object, c.problem, c.hint FROM forget._check(subject) c $$;
+REVOKE EXECUTE ON FUNCTION forget."check"(text) FROM PUBLIC;

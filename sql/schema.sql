@@ -220,3 +220,17 @@ BEGIN
     RETURN n;
 END
 $$;
+
+-- The doctor's mask check: NULL when the mask still validates, else the
+-- error PostgreSQL gives (the EXCEPTION block undoes the attempt).
+CREATE FUNCTION forget._mask_problem(tbl regclass, col name, expression text, path text) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', path, true);
+    EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
+    EXECUTE pg_catalog.format('UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLERRM;
+END
+$$;

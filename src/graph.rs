@@ -106,7 +106,13 @@ fn discover(subject: Oid, references: &[Reference]) -> Vec<Candidate> {
     let mut queue = VecDeque::from([subject]);
     let mut found = Vec::new();
     while let Some(table) = queue.pop_front() {
-        for r in references.iter().filter(|r| r.parent == table) {
+        // A link declared on the subject table is an owned parent, handled
+        // below; walking it backwards would only meet the subject again.
+        let owned_link = |r: &Reference| r.child == subject && r.is_link();
+        for r in references
+            .iter()
+            .filter(|r| r.parent == table && !owned_link(r))
+        {
             found.push(Candidate {
                 parent: table,
                 child: r.child,

@@ -13,6 +13,7 @@ mod actions;
 mod audit;
 mod catalog;
 mod config;
+mod doctor;
 mod errors;
 mod execute;
 mod graph;

@@ -20,3 +20,26 @@ SELECT forget.add_rule('recurring_invoices',
 SELECT forget.add_rule('active_services',
     $$SELECT id FROM billing.services WHERE client_id = $1 AND status = 'Active'$$,
     'client has active services');
+
+-- Anonymize (problem 2): the client row stays, identifying details are
+-- replaced, payment accounts and the three logs go, invoices stay.
+SELECT forget.mask('billing.clients', 'firstname', $$'Anonymous'$$);
+SELECT forget.mask('billing.clients', 'lastname', $$format('Client_%s', id)$$);
+SELECT forget.mask('billing.clients', 'companyname', 'NULL');
+SELECT forget.mask('billing.clients', 'email', 'forget.random_email()');
+SELECT forget.mask('billing.clients', 'address1', 'NULL');
+SELECT forget.mask('billing.clients', 'city', 'NULL');
+SELECT forget.mask('billing.clients', 'postcode', 'NULL');
+SELECT forget.mask('billing.clients', 'phonenumber', 'NULL');
+SELECT forget.mask('billing.contacts', 'firstname', $$'Anonymous'$$);
+SELECT forget.mask('billing.contacts', 'lastname', $$'Contact'$$);
+SELECT forget.mask('billing.contacts', 'email', 'forget.random_email()');
+SELECT forget.mask('billing.contacts', 'phonenumber', 'NULL');
+SELECT forget.mask('billing.users', 'email', 'forget.random_email()');
+SELECT forget.mask('billing.users', 'password_hash', 'NULL');
+SELECT forget.set_policy('billing.contacts', 'client_id', 'anonymize', 'anonymize');
+SELECT forget.set_policy('billing.clients', 'user_id', 'anonymize', 'anonymize');
+SELECT forget.set_policy('billing.payment_accounts', 'client_id', 'anonymize', 'delete');
+SELECT forget.set_policy('billing.email_log', 'client_id', 'anonymize', 'delete');
+SELECT forget.set_policy('billing.contact_changes', 'client_id', 'anonymize', 'delete');
+SELECT forget.set_policy('billing.auth_log', 'user_id', 'anonymize', 'delete');
