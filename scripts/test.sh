@@ -3,15 +3,18 @@
 # PostgreSQL, then the end-to-end suite (pgrx-tests/) against a throwaway
 # PostgreSQL 15 cluster with pg_cron, over real client connections.
 set -euo pipefail
+set -o pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PORT=${PGFORGET_PORT:-55432}
 DATA=${PGFORGET_TEST_DATA:-/tmp/pg_forget-test-cluster}
 bash scripts/setup.sh
 
+LOG=$(mktemp)
 echo "== unit tests and #[pg_test]s (cargo pgrx test)"
-chmod o+rx "$PWD" 2>/dev/null || true
-cargo pgrx test pg15 --runas postgres --pgdata /tmp/pgrx-pgdata
+# The postgres OS user runs the test server and must reach the build tree.
+chmod o+rx "$PWD" "$(dirname "$PWD")" 2>/dev/null || true
+cargo pgrx test pg15 --runas postgres --pgdata /tmp/pgrx-pgdata 2>&1 | tee -a "$LOG"
 
 echo "== installing the extension into PostgreSQL 15"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
@@ -19,4 +22,10 @@ cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 echo "== end-to-end suite on a cluster at port $PORT"
 bash scripts/cluster.sh start "$DATA" "$PORT" "fsync = off" "synchronous_commit = off"
 trap 'bash scripts/cluster.sh stop "$DATA"' EXIT
-PGFORGET_PORT=$PORT cargo test --manifest-path pgrx-tests/Cargo.toml -- --test-threads 4
+PGFORGET_PORT=$PORT cargo test --manifest-path pgrx-tests/Cargo.toml --tests -- --test-threads 4 2>&1 | tee -a "$LOG"
+
+# One closing line for the whole suite (every cargo test result line summed).
+passed=$(grep -o '[0-9]* passed' "$LOG" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -o '[0-9]* failed' "$LOG" | awk '{s += $1} END {print s + 0}')
+echo "pg_forget: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
