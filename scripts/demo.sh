@@ -12,7 +12,7 @@ echo "== building and installing pg_forget"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 bash scripts/cluster.sh start "$DATA" "$PORT"
 PSQL="psql -h 127.0.0.1 -p $PORT -U postgres -X -v ON_ERROR_STOP=1"
-for example in billing marketplace; do
+for example in billing marketplace association; do
     [ -f "examples/$example/demo.sql" ] || continue
     $PSQL -q -d postgres -c "CREATE DATABASE ${example}_demo"
     $PSQL -q -d "${example}_demo" -c "CREATE EXTENSION pg_forget" \

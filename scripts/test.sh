@@ -3,7 +3,6 @@
 # PostgreSQL, then the end-to-end suite (pgrx-tests/) against a throwaway
 # PostgreSQL 15 cluster with pg_cron, over real client connections.
 set -euo pipefail
-set -o pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PORT=${PGFORGET_PORT:-55432}

@@ -133,17 +133,124 @@ CREATE FUNCTION forget.keep_suffix(value text, n int, filler text DEFAULT '*') R
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT repeat(filler, greatest(length(value) - n, 0)) || right(value, n) $$;
 
--- Privileges: nothing is executable or readable by PUBLIC except the mask
--- helpers; the DBA grants each action separately (see README, Privileges).
-REVOKE ALL ON ALL TABLES IN SCHEMA forget FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA forget FROM PUBLIC;
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA forget FROM PUBLIC;
-GRANT USAGE ON SCHEMA forget TO PUBLIC;
-GRANT EXECUTE ON FUNCTION forget.random_email(), forget.random_string(int), forget.pseudonym(text, text),
-    forget.keep_prefix(text, int, text), forget.keep_suffix(text, int, text) TO PUBLIC;
 
 CREATE FUNCTION forget."check"(subject text DEFAULT NULL)
 RETURNS TABLE(severity text, object text, problem text, hint text)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ SELECT c.severity, c.object, c.problem, c.hint FROM forget._check(subject) c $$;
-REVOKE EXECUTE ON FUNCTION forget."check"(text) FROM PUBLIC;
+
+-- people_cleanup ------------------------------------------------------------
+
+CREATE FUNCTION forget.add_cleanup_condition(name text, predicate text, subject text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._add_cleanup_condition(name, predicate, subject, pg_catalog.current_setting('search_path')) $$;
+
+CREATE FUNCTION forget.drop_cleanup_condition(name text, subject text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_cleanup_condition(name, subject) $$;
+
+CREATE FUNCTION forget.set_cleanup(enabled boolean, minimize_when text DEFAULT NULL, subject text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._set_cleanup(enabled, minimize_when, subject, pg_catalog.current_setting('search_path')) $$;
+
+CREATE FUNCTION forget.add_activity(tbl regclass, ts_column name, via name DEFAULT NULL, subject text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._add_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.text, via::pg_catalog.text, subject) $$;
+
+-- One batch: at most batch_size candidates after after_key (keyset order),
+-- handled set-based; if that fails, one subject at a time so that only the
+-- failing ones are skipped, each recorded in the audit as 'failed'.
+CREATE FUNCTION forget._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text)
+RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint, last_key text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    size   int := COALESCE(batch_size, NULLIF(current_setting('forget.batch_size', true), '')::int, 1000);
+    name   text := forget._subject_name(subject);
+    mins   text[];
+    dels   text[];
+    k      text;
+    total  bigint;
+BEGIN
+    IF size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be at least 1, not %', size USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    minimized := 0; deleted := 0; failed := 0;
+    SELECT COALESCE(array_agg(c.key ORDER BY c.ord) FILTER (WHERE c.action = 'minimize'), '{}'),
+           COALESCE(array_agg(c.key ORDER BY c.ord) FILTER (WHERE c.action = 'delete'), '{}'),
+           (array_agg(c.key ORDER BY c.ord DESC))[1]
+      INTO mins, dels, last_key
+      FROM forget._cleanup_candidates(name, size, after_key, NOT dry_run) c;
+    candidates := cardinality(mins) + cardinality(dels);
+    total := forget._cleanup_count(name);
+    IF dry_run THEN
+        minimized := cardinality(mins);
+        deleted := cardinality(dels);
+        remaining := total - candidates;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    BEGIN
+        minimized := forget._cleanup_apply(name, 'minimize', mins);
+        deleted := forget._cleanup_apply(name, 'delete', dels);
+    EXCEPTION WHEN OTHERS THEN
+        minimized := 0; deleted := 0;
+        FOREACH k IN ARRAY mins LOOP
+            BEGIN
+                minimized := minimized + forget._cleanup_apply(name, 'minimize', ARRAY[k]);
+            EXCEPTION WHEN OTHERS THEN
+                failed := failed + 1;
+                PERFORM forget._write_audit('failed', name, k, 'people_cleanup', 'minimize', NULL, SQLERRM);
+            END;
+        END LOOP;
+        FOREACH k IN ARRAY dels LOOP
+            BEGIN
+                deleted := deleted + forget._cleanup_apply(name, 'delete', ARRAY[k]);
+            EXCEPTION WHEN OTHERS THEN
+                failed := failed + 1;
+                PERFORM forget._write_audit('failed', name, k, 'people_cleanup', 'delete', NULL, SQLERRM);
+            END;
+        END LOOP;
+    END;
+    remaining := total - minimized - deleted;
+    RETURN NEXT;
+END
+$$;
+
+CREATE FUNCTION forget.people_cleanup(batch_size int DEFAULT NULL, dry_run boolean DEFAULT false, subject text DEFAULT NULL)
+RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT b.candidates, b.minimized, b.deleted, b.failed, b.remaining
+      FROM forget._cleanup_batch(batch_size, dry_run, subject, NULL) b $$;
+
+-- Runs batches until no candidate is left, committing after each, so a first
+-- run over a large backlog never becomes one giant transaction. No SET clause
+-- and not SECURITY DEFINER: PostgreSQL allows COMMIT only without them; every
+-- name below is schema-qualified instead.
+CREATE PROCEDURE forget.run_people_cleanup(batch_size int DEFAULT NULL, subject text DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r       record;
+    after   text;
+    batches int := 0;
+BEGIN
+    LOOP
+        SELECT * INTO r FROM forget._cleanup_batch(batch_size, false, subject, after);
+        EXIT WHEN r.last_key IS NULL;
+        after := r.last_key;
+        batches := batches OPERATOR(pg_catalog.+) 1;
+        RAISE NOTICE 'pg_forget people_cleanup batch %: % candidates, % minimized, % deleted, % failed, % remaining',
+            batches, r.candidates, r.minimized, r.deleted, r.failed, r.remaining;
+        COMMIT;
+    END LOOP;
+END
+$$;
+
+-- Keep this block last: it covers every routine defined above.
+-- Privileges: nothing is executable or readable by PUBLIC except the mask
+-- helpers; the DBA grants each action separately (see README, Privileges).
+REVOKE ALL ON ALL TABLES IN SCHEMA forget FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA forget FROM PUBLIC;
+REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA forget FROM PUBLIC;
+GRANT USAGE ON SCHEMA forget TO PUBLIC;
+GRANT EXECUTE ON FUNCTION forget.random_email(), forget.random_string(int), forget.pseudonym(text, text),
+    forget.keep_prefix(text, int, text), forget.keep_suffix(text, int, text) TO PUBLIC;

@@ -129,6 +129,42 @@ CREATE TABLE forget.deactivations (
 );
 CREATE INDEX ON forget.deactivations (subject, key, at);
 
+-- people_cleanup: named candidate conditions (predicates over the subject
+-- row "s"), the switch and minimize_when, activity sources, and the
+-- minimized mark for subjects without a minimized_column.
+CREATE TABLE forget.cleanup_conditions (
+    subject     text NOT NULL REFERENCES forget.subjects (name) ON DELETE CASCADE,
+    name        text NOT NULL,
+    predicate   text NOT NULL,
+    search_path text NOT NULL,
+    PRIMARY KEY (subject, name)
+);
+CREATE TABLE forget.cleanup_settings (
+    subject       text PRIMARY KEY REFERENCES forget.subjects (name) ON DELETE CASCADE,
+    enabled       boolean NOT NULL,
+    minimize_when text,
+    search_path   text NOT NULL
+);
+CREATE TABLE forget.activities (
+    id        bigserial PRIMARY KEY,
+    subject   text NOT NULL REFERENCES forget.subjects (name) ON DELETE CASCADE,
+    tbl       regclass NOT NULL,
+    ts_column name NOT NULL,
+    via       name,
+    UNIQUE NULLS NOT DISTINCT (subject, tbl, ts_column, via)
+);
+CREATE TABLE forget.minimized (
+    subject text NOT NULL,
+    key     text NOT NULL,
+    at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (subject, key)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('forget.cleanup_conditions', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.cleanup_settings', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.activities', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.activities_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.minimized', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.subjects', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.links', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.links_id_seq', '');
@@ -232,5 +268,32 @@ BEGIN
     RETURN NULL;
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLERRM;
+END
+$$;
+
+-- Statement trigger placed on activity tables by add_activity: a new row
+-- (a role, a participation) clears its subject's minimized mark.
+-- TG_ARGV: subject name, the column linking the row to the subject.
+CREATE FUNCTION forget._activity_inserted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s        forget.subjects;
+    key_type text;
+    keys     text[];
+BEGIN
+    SELECT * INTO s FROM forget.subjects WHERE name = TG_ARGV[0];
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT array_agg(DISTINCT %I::text) FROM forget_new_rows', TG_ARGV[1]) INTO keys;
+    IF s.minimized_column IS NOT NULL THEN
+        SELECT format_type(a.atttypid, a.atttypmod) INTO key_type
+        FROM pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.key_column;
+        EXECUTE format('UPDATE %s SET %I = NULL WHERE %I = ANY ($1::%s[]) AND %I IS NOT NULL',
+                       s.tbl, s.minimized_column, s.key_column, key_type, s.minimized_column) USING keys;
+    ELSE
+        DELETE FROM forget.minimized m WHERE m.subject = s.name AND m.key = ANY (keys);
+    END IF;
+    RETURN NULL;
 END
 $$;

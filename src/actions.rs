@@ -3,13 +3,12 @@
 //! the result. The public SQL signatures (with key overloads for bigint, text
 //! and uuid) are in sql/api.sql; these are the internal functions they call.
 
-use crate::audit;
 use crate::catalog;
 use crate::errors::{null_key, spi};
-use crate::execute::{self, lock_subject, Prepared, PINNED_PATH};
+use crate::execute::{self, lock_subject, Origin, Prepared};
 use crate::graph::describe_origin;
-use crate::model::{Action, Policy};
-use crate::plan::{self, Settings, SubjectMarks};
+use crate::model::Action;
+use crate::plan;
 use crate::render;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -35,31 +34,22 @@ pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
     let table = &prepared.tables[&prepared.subject.table];
     let key = lock_subject(&prepared.subject, table, key, !req.dry_run);
     execute::enforce_rules(&prepared.subject, action, &key);
-    let name = prepared.subject.name.clone();
-    let context = json!({"action": action, "reason": req.reason, "actor": req.actor});
-    if !req.dry_run {
-        execute::run_hooks(&format!("before_{action}"), &name, &key, &context);
-    }
-    let counts = execute::run_statement(
-        &prepared,
-        &prepared.render(req.dry_run),
-        std::slice::from_ref(&key),
-    );
-    if !req.dry_run {
-        let rows = counts.rows_json(&prepared, &key);
-        let mut after = context.clone();
-        after["rows"] = rows.clone();
-        execute::run_hooks(&format!("after_{action}"), &name, &key, &after);
-        audit::record(&audit::Entry {
-            action,
-            subject: &name,
-            key: &key,
-            actor: req.actor,
-            reason: req.reason,
-            rows,
-            error: None,
-        });
-    }
+    let counts = if req.dry_run {
+        execute::run_statement(
+            &prepared,
+            &prepared.render(true),
+            std::slice::from_ref(&key),
+        )
+    } else {
+        execute::carry_out(
+            &prepared,
+            std::slice::from_ref(&key),
+            &Origin {
+                reason: req.reason,
+                actor: req.actor,
+            },
+        )
+    };
     counts
         .steps
         .iter()
@@ -192,25 +182,13 @@ fn graph_sql(
     let g = crate::graph::build(subject.table, &catalog::references());
     let policies: Vec<_> = [Action::Delete, Action::Anonymize, Action::Minimize]
         .into_iter()
-        .map(|a| (a, catalog::policies(a), catalog::masks(a)))
+        .map(|a| (a, catalog::policies(a)))
         .collect();
     let effective = |edge_index: usize, pi: usize| {
-        let (action, p, m) = &policies[pi];
-        let s = Settings {
-            action: *action,
-            policies: p,
-            masks: m,
-            marks: SubjectMarks::default(),
-        };
-        let e = &g.edges[edge_index];
-        let (table, cols) = e.referencing();
-        let explicit = p.explicit(table, cols);
-        let policy = match action {
-            Action::Delete => explicit.unwrap_or_else(|| plan::delete_default(e)),
-            _ => explicit.unwrap_or(Policy::Keep),
-        };
-        let _ = s;
-        policy.name().to_string()
+        let (action, p) = &policies[pi];
+        plan::effective_policy(&g.edges[edge_index], *action, p)
+            .name()
+            .to_string()
     };
     let root = pg_sys::Oid::from(subject.table);
     let mut rows = vec![(
@@ -236,6 +214,5 @@ fn graph_sql(
             effective(i, 2),
         ));
     }
-    let _ = PINNED_PATH;
     TableIterator::new(rows)
 }

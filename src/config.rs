@@ -10,13 +10,13 @@ use crate::model::{Oid, Policy, Table};
 use crate::render::{ident, qualified};
 use pgrx::prelude::*;
 
-fn table(oid: Oid) -> Table {
+pub fn table(oid: Oid) -> Table {
     catalog::tables(&[oid])
         .remove(&oid)
         .unwrap_or_else(|| invalid(format!("relation with OID {oid} does not exist")))
 }
 
-fn require_column(t: &Table, column: &str) {
+pub fn require_column(t: &Table, column: &str) {
     if t.column(column).is_none() {
         invalid(format!(
             "column \"{column}\" of relation \"{}\" does not exist",
@@ -42,7 +42,7 @@ fn primary_key(oid: Oid) -> Option<String> {
 }
 
 /// Has PostgreSQL parse and analyse `sql` (one statement only) with `path`.
-fn check_sql(path: &str, sql: &str, arg_types: &[pg_sys::Oid]) {
+pub fn check_sql(path: &str, sql: &str, arg_types: &[pg_sys::Oid]) {
     with_search_path(path, || {
         Spi::connect(|client| {
             let args: Vec<pgrx::PgOid> = arg_types.iter().map(|o| pgrx::PgOid::from(*o)).collect();
@@ -52,7 +52,7 @@ fn check_sql(path: &str, sql: &str, arg_types: &[pg_sys::Oid]) {
 }
 
 /// Rejects text that could end the surrounding expression early.
-fn require_balanced(what: &str, text: &str) {
+pub fn require_balanced(what: &str, text: &str) {
     let mut depth = 0i32;
     let mut quote: Option<char> = None;
     for ch in text.chars() {

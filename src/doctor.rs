@@ -3,7 +3,7 @@
 
 use crate::catalog;
 use crate::errors::spi;
-use crate::graph::{self, Edge, Graph};
+use crate::graph::{self, Graph};
 use crate::model::{Action, OnDelete, Origin, Policy, Table};
 use crate::plan;
 use crate::render::{ident, literal, qualified};
@@ -78,15 +78,6 @@ fn missing_indexes(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
         .collect()
 }
 
-fn effective(e: &Edge, action: Action, policies: &crate::model::Policies) -> Policy {
-    let (table, cols) = e.referencing();
-    match (policies.explicit(table, cols), action) {
-        (Some(p), _) => p,
-        (None, Action::Delete) => plan::delete_default(e),
-        (None, _) => Policy::Keep,
-    }
-}
-
 fn policy_problems(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
     let mut out = Vec::new();
     for action in [Action::Delete, Action::Anonymize, Action::Minimize] {
@@ -94,7 +85,7 @@ fn policy_problems(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
         for e in g.edges.iter().filter(|e| !e.owned) {
             let t = &tables[&e.reference.child];
             let object = format!("{}({})", t.display_name(), e.child_cols.join(", "));
-            let policy = effective(e, action, &policies);
+            let policy = plan::effective_policy(e, action, &policies);
             if policy == Policy::Nullify
                 && e.child_cols
                     .iter()
@@ -140,8 +131,9 @@ fn unmasked_columns(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {
         let survives = i == 0
-            || g.incoming(i)
-                .any(|(_, e)| effective(e, Action::Anonymize, &policies) != Policy::Delete);
+            || g.incoming(i).any(|(_, e)| {
+                plan::effective_policy(e, Action::Anonymize, &policies) != Policy::Delete
+            });
         if !survives {
             continue;
         }

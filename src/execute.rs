@@ -134,7 +134,12 @@ pub struct Verdict {
 }
 
 pub fn evaluate_rules(subject: &Subject, action: &str, key: &str) -> Vec<Verdict> {
-    catalog::rules(&subject.name, action)
+    evaluate(subject, catalog::rules(&subject.name, action), key)
+}
+
+/// Evaluates already loaded rules for one key (a cleanup batch loads them once).
+pub fn evaluate(subject: &Subject, rules: Vec<catalog::Rule>, key: &str) -> Vec<Verdict> {
+    rules
         .into_iter()
         .map(|rule| {
             let sql = format!(
@@ -221,6 +226,8 @@ pub fn run_statement(prepared: &Prepared, rendered: &Rendered, keys: &[String]) 
     let inactive = prepared.subject.inactive_value.as_str();
     let mut totals = vec![0i64; rendered.steps.len()];
     let mut per_key: HashMap<String, Vec<i64>> = HashMap::new();
+    // SET client_min_messages = debug1 shows what runs.
+    pgrx::debug1!("pg_forget: {}", rendered.sql);
     with_search_path(&prepared.subject.search_path, || {
         Spi::connect_mut(|client| {
             let rows = spi(client.update(
@@ -244,4 +251,58 @@ pub fn run_statement(prepared: &Prepared, rendered: &Rendered, keys: &[String]) 
         totals,
         per_key,
     }
+}
+
+/// Who asked, and why: copied into hooks' context and the audit.
+pub struct Origin<'a> {
+    pub reason: Option<&'a str>,
+    pub actor: Option<&'a str>,
+}
+
+/// Carries out a prepared action for keys that are locked and canonical:
+/// before hooks, one statement for all keys, the minimized mark, after hooks,
+/// one audit row per key.
+pub fn carry_out(prepared: &Prepared, keys: &[String], origin: &Origin) -> Counts {
+    let action = prepared.plan.action.name();
+    let name = prepared.subject.name.as_str();
+    let context =
+        serde_json::json!({"action": action, "reason": origin.reason, "actor": origin.actor});
+    for key in keys {
+        run_hooks(&format!("before_{action}"), name, key, &context);
+    }
+    let counts = run_statement(prepared, &prepared.render(false), keys);
+    update_minimized_marks(prepared, keys);
+    for key in keys {
+        let rows = counts.rows_json(prepared, key);
+        let mut after = context.clone();
+        after["rows"] = rows.clone();
+        run_hooks(&format!("after_{action}"), name, key, &after);
+        crate::audit::record(&crate::audit::Entry {
+            action,
+            subject: name,
+            key,
+            actor: origin.actor,
+            reason: origin.reason,
+            rows,
+            error: None,
+        });
+    }
+    counts
+}
+
+/// Minimizing sets the mark (in forget.minimized when the subject has no
+/// minimized_column); deleting removes it.
+fn update_minimized_marks(prepared: &Prepared, keys: &[String]) {
+    let sql = match prepared.plan.action {
+        Action::Minimize if prepared.subject.minimized_column.is_none() => {
+            "INSERT INTO forget.minimized (subject, key) SELECT $1, k FROM pg_catalog.unnest($2::pg_catalog.text[]) k
+             ON CONFLICT (subject, key) DO UPDATE SET at = pg_catalog.now()"
+        }
+        Action::Delete => "DELETE FROM forget.minimized WHERE subject = $1 AND key = ANY ($2::pg_catalog.text[])",
+        _ => return,
+    };
+    spi(Spi::run_with_args(
+        sql,
+        &[prepared.subject.name.as_str().into(), keys.to_vec().into()],
+    ));
 }

@@ -12,6 +12,7 @@ use pgrx::prelude::*;
 mod actions;
 mod audit;
 mod catalog;
+mod cleanup;
 mod config;
 mod doctor;
 mod errors;

@@ -164,7 +164,8 @@ pub fn plan(graph: &Graph, settings: &Settings) -> Plan {
     }
 }
 
-fn root_fate(action: Action) -> Fate {
+/// What an action does to the subject rows themselves.
+pub fn root_fate(action: Action) -> Fate {
     match action {
         Action::Delete => Fate::Delete,
         Action::Anonymize | Action::Minimize => Fate::Mask,
@@ -221,6 +222,17 @@ pub fn delete_default(edge: &Edge) -> Policy {
             ..
         } if !edge.owned => Policy::Nullify,
         _ => Policy::Delete,
+    }
+}
+
+/// The policy an edge has for an action: explicit, or the action's default
+/// (a delete follows the foreign key's ON DELETE rule, the others keep).
+pub fn effective_policy(edge: &Edge, action: Action, policies: &Policies) -> Policy {
+    let (table, cols) = edge.referencing();
+    match (policies.explicit(table, cols), action) {
+        (Some(p), _) => p,
+        (None, Action::Delete) => delete_default(edge),
+        (None, _) => Policy::Keep,
     }
 }
 
@@ -470,6 +482,17 @@ mod tests {
         let comments = plan.node(1).unwrap();
         assert_eq!(comments.recursive.len(), 1);
         assert_eq!(comments.exposed, vec!["id".to_string()]);
+    }
+
+    #[test]
+    fn a_self_reference_on_the_subject_table_does_not_change_the_subjects_own_fate() {
+        // people.manager_id -> people (SET NULL): managed people are kept or
+        // nullified, the subject row itself is still masked.
+        let g = build(1, &[fk(1, "manager_id", 1, OnDelete::SetNull)]);
+        let (p, m) = (Policies::default(), Masks::default());
+        let plan = plan(&g, &settings(Action::Minimize, &p, &m));
+        assert!(plan.node(0).unwrap().fates.contains(&Fate::Keep));
+        assert_eq!(root_fate(plan.action), Fate::Mask);
     }
 
     #[test]

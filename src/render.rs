@@ -174,12 +174,7 @@ fn reach_cte(ctx: &Ctx, n: &NodePlan) -> String {
 }
 
 fn root_fate(plan: &Plan) -> Fate {
-    plan.nodes[0]
-        .fates
-        .iter()
-        .next()
-        .copied()
-        .unwrap_or(Fate::Keep)
+    crate::plan::root_fate(plan.action)
 }
 
 fn root_part(ctx: &Ctx, n: &NodePlan) -> String {

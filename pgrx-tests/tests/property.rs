@@ -58,7 +58,23 @@ struct Schema {
 
 fn generate(rng: &mut Rng, name: String) -> Schema {
     let tables = 2 + rng.below(6);
-    let mut refs: Vec<Vec<Ref>> = vec![Vec::new()];
+    // The subject table may reference itself (people managing people).
+    let subject_self = match rng.below(5) {
+        0 => vec![Ref {
+            parent: 0,
+            composite: false,
+            nullable: true,
+            rule: Rule::SetNull,
+        }],
+        1 => vec![Ref {
+            parent: 0,
+            composite: false,
+            nullable: true,
+            rule: Rule::Cascade,
+        }],
+        _ => Vec::new(),
+    };
+    let mut refs: Vec<Vec<Ref>> = vec![subject_self];
     for t in 1..tables {
         let n = 1 + rng.below(2);
         let mut list = Vec::new();

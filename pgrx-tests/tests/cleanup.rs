@@ -1,0 +1,293 @@
+//! people_cleanup on the association example (SPEC.md problem 5).
+
+mod common;
+use common::*;
+use std::thread;
+
+fn association_db(name: &str, bulk: &str) -> postgres::Client {
+    let c = fresh_db(name);
+    for f in ["schema.sql", "data.sql", "config.sql"] {
+        psql_file(
+            name,
+            &format!("examples/association/{f}"),
+            &[("bulk", bulk)],
+        );
+    }
+    c
+}
+
+fn exists(c: &mut postgres::Client, id: i64) -> bool {
+    count(c, &format!("SELECT 1 FROM assoc.people WHERE id = {id}")) == 1
+}
+
+#[test]
+fn defaults_are_inert() {
+    let mut c = association_db("e2e_cleanup_inert", "30");
+    c.batch_execute("SELECT forget.set_cleanup(false)").unwrap();
+    let r = c
+        .query_one(
+            "SELECT candidates, remaining FROM forget.people_cleanup()",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (r.get::<_, i64>(0), r.get::<_, i64>(1)),
+        (0, 0),
+        "disabled: nobody"
+    );
+    c.batch_execute(
+        "SELECT forget.set_cleanup(true);
+         SELECT forget.drop_cleanup_condition(name) FROM forget.cleanup_conditions;",
+    )
+    .unwrap();
+    let r = c
+        .query_one("SELECT candidates FROM forget.people_cleanup()", &[])
+        .unwrap();
+    assert_eq!(r.get::<_, i64>(0), 0, "enabled without conditions: nobody");
+    assert_eq!(count(&mut c, "SELECT * FROM forget.audit"), 0);
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.drop_cleanup_condition('nope')", &[])),
+        "22023"
+    );
+    assert_eq!(
+        sqlstate(c.query(
+            "SELECT forget.add_cleanup_condition('bad', 'no_such_column > 1')",
+            &[]
+        )),
+        "42703"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.set_cleanup(true, 'true) OR (true')", &[])),
+        "22023"
+    );
+}
+
+#[test]
+fn minimize_or_destroy_each_person_as_the_association_wants() {
+    let mut c = association_db("e2e_cleanup_outcomes", "30");
+    let r = c.query_one("SELECT candidates, minimized, deleted, failed, remaining FROM forget.people_cleanup(1000)", &[]).unwrap();
+    let got: (i64, i64, i64, i64, i64) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+    assert_eq!(got.0, got.1 + got.2);
+    assert_eq!((got.3, got.4), (0, 0));
+    for kept in [1, 3, 4, 5, 6, 7, 8, 10, 12, 14] {
+        assert!(exists(&mut c, kept), "person {kept} stays");
+    }
+    for gone in [2, 9, 11, 13, 15] {
+        assert!(!exists(&mut c, gone), "person {gone} is destroyed");
+    }
+    // Minimized: the name stays, address and phone numbers go, the mark is set.
+    let cleo = c.query_one("SELECT first_name, street, birthday IS NULL, minimized_at IS NOT NULL FROM assoc.people WHERE id = 3", &[]).unwrap();
+    assert_eq!(cleo.get::<_, String>(0), "Cleo");
+    assert_eq!(cleo.get::<_, Option<String>>(1), None);
+    assert!(cleo.get::<_, bool>(2) && cleo.get::<_, bool>(3));
+    assert_eq!(count(&mut c, "SELECT * FROM assoc.phone_numbers WHERE contactable_type = 'Person' AND contactable_id = 3"), 0);
+    // Destroyed: roles, participations, own log entries, family links go ...
+    assert_eq!(
+        count(&mut c, "SELECT * FROM assoc.roles WHERE person_id = 11"),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM assoc.participations WHERE person_id = 15"
+        ),
+        0
+    );
+    assert_eq!(count(&mut c, "SELECT * FROM assoc.family_links"), 0);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM assoc.versions WHERE item_type = 'Person' AND item_id = 11"
+        ),
+        0
+    );
+    assert_eq!(count(&mut c, "SELECT * FROM assoc.phone_numbers WHERE contactable_type = 'Person' AND contactable_id = 11"), 0);
+    assert_eq!(count(&mut c, "SELECT * FROM assoc.phone_numbers WHERE contactable_type = 'Household' AND contactable_id = 11"), 1, "the polymorphic condition holds");
+    // ... while invoices become external and authored entries stay, author hidden.
+    assert_eq!(count(&mut c, "SELECT * FROM assoc.invoices WHERE id = 1 AND recipient_id IS NULL AND creator_id = 12"), 1);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM assoc.invoices WHERE id = 2 AND creator_id IS NULL"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM assoc.versions WHERE id IN (2, 3) AND whodunnit IS NULL"
+        ),
+        2
+    );
+    // The household of two is dissolved by the hook.
+    assert_eq!(
+        count(&mut c, "SELECT * FROM assoc.households WHERE id = 1"),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM assoc.people WHERE id = 10 AND household_id IS NULL"
+        ),
+        1
+    );
+    // One audit row per person; nothing is left for a second run.
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.audit WHERE action IN ('minimize', 'delete')"
+        ),
+        got.0
+    );
+    assert_eq!(
+        c.query_one("SELECT candidates FROM forget.people_cleanup()", &[])
+            .unwrap()
+            .get::<_, i64>(0),
+        0
+    );
+    assert!(c
+        .query_one("SELECT forget.verify_audit()", &[])
+        .unwrap()
+        .get::<_, bool>(0));
+}
+
+#[test]
+fn a_new_role_clears_the_minimized_mark() {
+    let mut c = association_db("e2e_cleanup_mark", "0");
+    c.query("SELECT * FROM forget.people_cleanup()", &[])
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM assoc.people WHERE id = 3 AND minimized_at IS NOT NULL"
+        ),
+        1
+    );
+    c.batch_execute(
+        "INSERT INTO assoc.roles (person_id, kind, start_on) VALUES (3, 'helper', current_date)",
+    )
+    .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM assoc.people WHERE id = 3 AND minimized_at IS NULL"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM assoc.people WHERE id = 14 AND minimized_at IS NOT NULL"
+        ),
+        1,
+        "others keep theirs"
+    );
+}
+
+#[test]
+fn one_failing_person_is_recorded_and_the_others_proceed() {
+    let mut c = association_db("e2e_cleanup_failure", "30");
+    c.batch_execute(
+        "CREATE FUNCTION assoc.refuse_mia() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF OLD.id = 13 THEN RAISE EXCEPTION 'Mia''s record is under legal hold'; END IF; RETURN OLD; END $$;
+         CREATE TRIGGER legal_hold BEFORE DELETE ON assoc.people FOR EACH ROW EXECUTE FUNCTION assoc.refuse_mia();",
+    )
+    .unwrap();
+    let r = c
+        .query_one(
+            "SELECT candidates, minimized, deleted, failed FROM forget.people_cleanup(1000)",
+            &[],
+        )
+        .unwrap();
+    let (candidates, minimized, deleted, failed): (i64, i64, i64, i64) =
+        (r.get(0), r.get(1), r.get(2), r.get(3));
+    assert_eq!(failed, 1);
+    assert_eq!(minimized + deleted + failed, candidates);
+    assert!(exists(&mut c, 13));
+    assert!(
+        !exists(&mut c, 2) && !exists(&mut c, 11),
+        "the others were destroyed"
+    );
+    let audit = c
+        .query_one(
+            "SELECT subject_key, error FROM forget.audit WHERE action = 'failed'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(audit.get::<_, String>(0), "13");
+    assert!(audit.get::<_, String>(1).contains("legal hold"));
+}
+
+#[test]
+fn the_procedure_commits_batch_by_batch_until_nothing_is_left() {
+    let db = "e2e_cleanup_procedure";
+    let mut c = association_db(db, "600");
+    let before: i64 = c
+        .query_one(
+            "SELECT candidates FROM forget.people_cleanup(100000, dry_run => true)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(before > 200);
+    c.batch_execute("CALL forget.run_people_cleanup(25)")
+        .unwrap();
+    assert_eq!(
+        c.query_one(
+            "SELECT candidates FROM forget.people_cleanup(dry_run => true)",
+            &[]
+        )
+        .unwrap()
+        .get::<_, i64>(0),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.audit WHERE action IN ('minimize', 'delete')"
+        ),
+        before
+    );
+    // Each batch committed on its own: the audit ids come from several transactions.
+    let transactions = count(&mut c, "SELECT DISTINCT xmin::text FROM forget.audit");
+    assert!(
+        transactions as f64 >= (before as f64 / 25.0).floor(),
+        "{transactions} transactions for {before} people"
+    );
+}
+
+#[test]
+fn two_cleanups_at_once_do_the_work_once() {
+    let db = "e2e_cleanup_concurrent";
+    let mut c = association_db(db, "300");
+    let expected: i64 = c
+        .query_one(
+            "SELECT candidates FROM forget.people_cleanup(100000, dry_run => true)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut c = connect(db);
+                let r = c
+                    .query_one(
+                        "SELECT minimized + deleted FROM forget.people_cleanup(100000)",
+                        &[],
+                    )
+                    .unwrap();
+                r.get::<_, i64>(0)
+            })
+        })
+        .collect();
+    let done: i64 = runs.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(done, expected, "every candidate handled exactly once");
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.audit WHERE action IN ('minimize', 'delete')"
+        ),
+        expected
+    );
+}

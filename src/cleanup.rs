@@ -1,0 +1,361 @@
+//! people_cleanup: finding the subjects nobody needs any more, and handing
+//! each batch, set-based, to the same execution as delete and minimize.
+//! The batch loop with its failure isolation is PL/pgSQL (sql/api.sql,
+//! forget._cleanup_batch): its EXCEPTION blocks are the subtransactions that
+//! let one failing subject be skipped while the others proceed.
+
+use crate::catalog::{self, Subject};
+use crate::config::{check_sql, require_balanced, require_column, table};
+use crate::errors::{invalid, spi};
+use crate::execute::{self, with_search_path, Origin, Prepared};
+use crate::model::Action;
+use crate::render::{ident, literal, qualified};
+use pgrx::prelude::*;
+
+/// What the candidate query is made of.
+pub struct CleanupSql<'a> {
+    pub table: String,
+    pub key: &'a str,
+    pub key_type: &'a str,
+    pub subject: &'a str,
+    pub conditions: Vec<String>,
+    pub minimize_when: Option<String>,
+    pub minimized_column: Option<&'a str>,
+}
+
+impl CleanupSql<'_> {
+    fn is_minimized(&self) -> String {
+        match self.minimized_column {
+            Some(col) => format!("s.{} IS NOT NULL", ident(col)),
+            None => format!(
+                "EXISTS (SELECT 1 FROM forget.minimized m WHERE m.subject OPERATOR(pg_catalog.=) {} \
+                 AND m.key OPERATOR(pg_catalog.=) s.{}::pg_catalog.text)",
+                literal(self.subject),
+                ident(self.key)
+            ),
+        }
+    }
+
+    /// FROM and WHERE: every condition holds, and a minimized subject is no
+    /// candidate while minimize_when still holds for it. No conditions: nobody.
+    fn from_where(&self) -> String {
+        let minimize = self.minimize_when.clone().unwrap_or_else(|| "false".into());
+        let mut conditions: Vec<String> =
+            self.conditions.iter().map(|c| format!("({c})")).collect();
+        if conditions.is_empty() {
+            conditions.push("false".into());
+        }
+        format!(
+            "FROM {} s WHERE {} AND NOT (({}) AND ({minimize}))",
+            self.table,
+            conditions.join(" AND "),
+            self.is_minimized()
+        )
+    }
+
+    /// Candidates after $1 (a key, or NULL), at most $2, in key order, with
+    /// the action each would get; locked when asked (rows being changed by
+    /// someone else are skipped, not waited for).
+    pub fn candidates(&self, lock: bool) -> String {
+        let minimize = self.minimize_when.clone().unwrap_or_else(|| "false".into());
+        format!(
+            "SELECT s.{key}::pg_catalog.text, CASE WHEN ({minimize}) THEN 'minimize' ELSE 'delete' END {} \
+             AND ($1::pg_catalog.text IS NULL OR s.{key} OPERATOR(pg_catalog.>) CAST($1 AS {})) \
+             ORDER BY s.{key} LIMIT $2{}",
+            self.from_where(),
+            self.key_type,
+            if lock { " FOR UPDATE OF s SKIP LOCKED" } else { "" },
+            key = ident(self.key),
+        )
+    }
+
+    pub fn count(&self) -> String {
+        format!("SELECT pg_catalog.count(*) {}", self.from_where())
+    }
+}
+
+struct Settings {
+    enabled: bool,
+    minimize_when: Option<String>,
+    conditions: Vec<String>,
+}
+
+fn settings(subject: &str) -> Settings {
+    let (enabled, minimize_when) = spi(Spi::get_two_with_args::<bool, String>(
+        "SELECT enabled, minimize_when FROM forget.cleanup_settings WHERE subject = $1",
+        &[subject.into()],
+    ));
+    let conditions = Spi::connect(|client| {
+        spi(client.select(
+            "SELECT predicate FROM forget.cleanup_conditions WHERE subject = $1 ORDER BY name",
+            None,
+            &[subject.into()],
+        ))
+        .map(|r| spi(r.get::<String>(1)).unwrap_or_default())
+        .collect()
+    });
+    Settings {
+        enabled: enabled.unwrap_or(false),
+        minimize_when,
+        conditions,
+    }
+}
+
+fn cleanup_sql(subject: &Subject) -> Option<CleanupSql<'_>> {
+    let s = settings(&subject.name);
+    if !s.enabled || s.conditions.is_empty() {
+        return None;
+    }
+    let tables = catalog::tables(&[subject.table]);
+    Some(CleanupSql {
+        table: qualified(&tables[&subject.table]),
+        key: &subject.key_column,
+        key_type: &subject.key_type,
+        subject: &subject.name,
+        conditions: s.conditions,
+        minimize_when: s.minimize_when,
+        minimized_column: subject.minimized_column.as_deref(),
+    })
+}
+
+fn check_predicate(subject: &Subject, what: &str, predicate: &str, search_path: &str) {
+    require_balanced(what, predicate);
+    let t = table(subject.table);
+    check_sql(
+        search_path,
+        &format!("SELECT 1 FROM {} s WHERE ({predicate})", qualified(&t)),
+        &[],
+    );
+}
+
+#[pg_extern(name = "_add_cleanup_condition")]
+#[search_path(pg_catalog, pg_temp)]
+fn add_cleanup_condition(name: &str, predicate: &str, subject: Option<&str>, search_path: &str) {
+    let subject = catalog::subject(subject);
+    check_predicate(
+        &subject,
+        &format!("cleanup condition \"{name}\""),
+        predicate,
+        search_path,
+    );
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.cleanup_conditions (subject, name, predicate, search_path) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (subject, name) DO UPDATE SET predicate = EXCLUDED.predicate, search_path = EXCLUDED.search_path",
+        &[subject.name.as_str().into(), name.into(), predicate.into(), search_path.into()],
+    ));
+}
+
+#[pg_extern(name = "_drop_cleanup_condition")]
+#[search_path(pg_catalog, pg_temp)]
+fn drop_cleanup_condition(name: &str, subject: Option<&str>) {
+    let subject = catalog::subject(subject);
+    let dropped = spi(Spi::get_one_with_args::<i64>(
+        "WITH d AS (DELETE FROM forget.cleanup_conditions WHERE subject = $1 AND name = $2 RETURNING 1)
+         SELECT count(*) FROM d",
+        &[subject.name.as_str().into(), name.into()],
+    ));
+    if dropped.unwrap_or(0) == 0 {
+        invalid(format!(
+            "cleanup condition \"{name}\" of subject \"{}\" does not exist",
+            subject.name
+        ));
+    }
+}
+
+#[pg_extern(name = "_set_cleanup")]
+#[search_path(pg_catalog, pg_temp)]
+fn set_cleanup(
+    enabled: Option<bool>,
+    minimize_when: Option<&str>,
+    subject: Option<&str>,
+    search_path: &str,
+) {
+    let subject = catalog::subject(subject);
+    if let Some(p) = minimize_when {
+        check_predicate(&subject, "minimize_when", p, search_path);
+    }
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.cleanup_settings (subject, enabled, minimize_when, search_path) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (subject) DO UPDATE SET enabled = EXCLUDED.enabled, minimize_when = EXCLUDED.minimize_when,
+             search_path = EXCLUDED.search_path",
+        &[subject.name.as_str().into(), enabled.unwrap_or(false).into(), minimize_when.into(), search_path.into()],
+    ));
+}
+
+#[pg_extern(name = "_add_activity")]
+#[search_path(pg_catalog, pg_temp)]
+fn add_activity(tbl: pg_sys::Oid, ts_column: &str, via: Option<&str>, subject: Option<&str>) {
+    let subject = catalog::subject(subject);
+    let t = table(tbl.into());
+    require_column(&t, ts_column);
+    let ts_type = &t.column(ts_column).unwrap().type_sql;
+    if !(ts_type.starts_with("timestamp") || ts_type == "date") {
+        invalid(format!(
+            "activity column \"{ts_column}\" of \"{}\" must be a date or timestamp",
+            t.display_name()
+        ));
+    }
+    match via {
+        Some(col) => require_column(&t, col),
+        None if t.oid != subject.table => invalid(format!(
+            "activity table \"{}\" is not the subject table: name the column linking it (via)",
+            t.display_name()
+        )),
+        None => {}
+    }
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.activities (subject, tbl, ts_column, via) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4)
+         ON CONFLICT DO NOTHING",
+        &[subject.name.as_str().into(), tbl.into(), ts_column.into(), via.into()],
+    ));
+    if let Some(col) = via {
+        // A statement trigger: one UPDATE per inserting statement, whatever its size.
+        let name = ident(&format!("forget_activity_{}_{}", subject.name, col));
+        spi(Spi::run(&format!(
+            "CREATE OR REPLACE TRIGGER {name} AFTER INSERT ON {} REFERENCING NEW TABLE AS forget_new_rows \
+             FOR EACH STATEMENT EXECUTE FUNCTION forget._activity_inserted('{}', '{}')",
+            qualified(&t),
+            subject.name.replace('\'', "''"),
+            col.replace('\'', "''")
+        )));
+    }
+}
+
+#[pg_extern(name = "_subject_name")]
+#[search_path(pg_catalog, pg_temp)]
+fn subject_name(subject: Option<&str>) -> String {
+    catalog::subject(subject).name
+}
+
+/// The next candidates in key order with the action each gets: 'minimize',
+/// 'delete', or 'blocked' when a rule blocks that action (still returned, so
+/// that the caller's keyset continuation moves past it).
+#[pg_extern(name = "_cleanup_candidates")]
+#[search_path(pg_catalog, pg_temp)]
+fn cleanup_candidates(
+    subject: &str,
+    limit: i32,
+    after_key: Option<&str>,
+    lock: bool,
+) -> TableIterator<'static, (name!(ord, i32), name!(key, String), name!(action, String))> {
+    let subject = catalog::subject(Some(subject));
+    // One cleanup per subject at a time: a second one waits, then sees what is left.
+    spi(Spi::run_with_args(
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_forget.cleanup'), pg_catalog.hashtext($1))",
+        &[subject.name.as_str().into()],
+    ));
+    let Some(sql) = cleanup_sql(&subject) else {
+        return TableIterator::new(Vec::new());
+    };
+    let found: Vec<(String, String)> = with_search_path(&subject.search_path, || {
+        Spi::connect_mut(|client| {
+            spi(client.update(
+                &sql.candidates(lock),
+                None,
+                &[after_key.into(), i64::from(limit).into()],
+            ))
+            .map(|r| {
+                (
+                    spi(r.get::<String>(1)).unwrap_or_default(),
+                    spi(r.get::<String>(2)).unwrap_or_default(),
+                )
+            })
+            .collect()
+        })
+    });
+    let rules = [
+        ("minimize", catalog::rules(&subject.name, "minimize")),
+        ("delete", catalog::rules(&subject.name, "delete")),
+    ];
+    let rows = found
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, action))| {
+            let applicable = rules
+                .iter()
+                .find(|(a, _)| *a == action)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default();
+            let blocked = execute::evaluate(&subject, applicable, &key)
+                .iter()
+                .any(|v| v.blocking > 0);
+            (
+                i as i32,
+                key,
+                if blocked {
+                    "blocked".to_string()
+                } else {
+                    action
+                },
+            )
+        })
+        .collect::<Vec<_>>();
+    TableIterator::new(rows)
+}
+
+/// How many subjects are candidates now (before rules).
+#[pg_extern(name = "_cleanup_count")]
+#[search_path(pg_catalog, pg_temp)]
+fn cleanup_count(subject: &str) -> i64 {
+    let subject = catalog::subject(Some(subject));
+    let Some(sql) = cleanup_sql(&subject) else {
+        return 0;
+    };
+    with_search_path(&subject.search_path, || {
+        spi(Spi::get_one::<i64>(&sql.count())).unwrap_or(0)
+    })
+}
+
+/// Minimizes or deletes a set of locked candidates in one statement.
+#[pg_extern(name = "_cleanup_apply")]
+#[search_path(pg_catalog, pg_temp)]
+fn cleanup_apply(subject: &str, action: &str, keys: Vec<String>) -> i64 {
+    if keys.is_empty() {
+        return 0;
+    }
+    let action = Action::parse(action)
+        .unwrap_or_else(|| invalid(format!("unknown cleanup action \"{action}\"")));
+    let prepared = Prepared::new(catalog::subject(Some(subject)), action);
+    execute::carry_out(
+        &prepared,
+        &keys,
+        &Origin {
+            reason: Some("people_cleanup"),
+            actor: Some("people_cleanup"),
+        },
+    );
+    keys.len() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CleanupSql;
+
+    fn sql(conditions: &[&str], minimize_when: Option<&str>) -> CleanupSql<'static> {
+        CleanupSql {
+            table: "\"public\".\"people\"".into(),
+            key: "id",
+            key_type: "bigint",
+            subject: "person",
+            conditions: conditions.iter().map(|c| c.to_string()).collect(),
+            minimize_when: minimize_when.map(str::to_string),
+            minimized_column: None,
+        }
+    }
+
+    #[test]
+    fn no_conditions_select_nobody() {
+        assert!(sql(&[], None).count().contains("WHERE false"));
+    }
+
+    #[test]
+    fn every_condition_must_hold_and_minimized_subjects_wait_for_minimize_when() {
+        let q = sql(&["s.a", "s.b"], Some("s.c")).candidates(true);
+        assert!(
+            q.contains("WHERE (s.a) AND (s.b) AND NOT ((EXISTS (SELECT 1 FROM forget.minimized m")
+        );
+        assert!(q.contains(") AND (s.c))"));
+        assert!(q.contains("CASE WHEN (s.c) THEN 'minimize' ELSE 'delete' END"));
+        assert!(q.ends_with("FOR UPDATE OF s SKIP LOCKED"));
+    }
+}
