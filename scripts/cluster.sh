@@ -21,10 +21,13 @@ start)
         echo "unix_socket_directories = '/tmp'"
         echo "shared_preload_libraries = 'pg_cron'"
         echo "cron.database_name = 'postgres'"
+        echo "cron.use_background_workers = on"
         echo "max_connections = 100"
         for line in "$@"; do echo "$line"; done
     } >> "$dir/postgresql.conf"
-    runuser -u postgres -- "$BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
+    # Without RUST_BACKTRACE the server's errors carry no Rust backtrace.
+    runuser -u postgres -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE \
+        "$BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
     ;;
 stop)
     if [ -f "$dir/postmaster.pid" ]; then

@@ -12,14 +12,21 @@ echo "== building and installing pg_forget"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 bash scripts/cluster.sh start "$DATA" "$PORT"
 PSQL="psql -h 127.0.0.1 -p $PORT -U postgres -X -v ON_ERROR_STOP=1"
-for example in billing marketplace association; do
-    [ -f "examples/$example/demo.sql" ] || continue
-    $PSQL -q -d postgres -c "CREATE DATABASE ${example}_demo"
-    $PSQL -q -d "${example}_demo" -c "CREATE EXTENSION pg_forget" \
+for example in billing marketplace association contractors; do
+    db="${example}_demo"
+    # pg_cron lives in the cluster's cron.database_name (postgres): the
+    # contractors demo, which schedules a job, runs there.
+    if [ "$example" = contractors ]; then
+        db=postgres
+        $PSQL -q -d postgres -c "CREATE EXTENSION IF NOT EXISTS pg_cron"
+    else
+        $PSQL -q -d postgres -c "CREATE DATABASE $db"
+    fi
+    $PSQL -q -d "$db" -c "CREATE EXTENSION pg_forget" \
         -f "examples/$example/schema.sql" -f "examples/$example/data.sql" -f "examples/$example/config.sql" >/dev/null
     echo
     echo "######## examples/$example"
-    $PSQL -d "${example}_demo" -f "examples/$example/demo.sql"
+    $PSQL -d "$db" -f "examples/$example/demo.sql"
 done
 echo
 echo "The demo cluster is still running. Explore it with:"

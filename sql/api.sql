@@ -87,6 +87,26 @@ BEGIN
          'subject text DEFAULT NULL',
          'jsonb',
          'SELECT forget._export(key::pg_catalog.text, subject)',
+         true),
+        ('last_activity',
+         'subject text DEFAULT NULL',
+         'timestamptz',
+         'SELECT forget._last_activity(key::pg_catalog.text, subject)',
+         true),
+        ('deactivate',
+         'actor text, reason text, subject text DEFAULT NULL',
+         'boolean',
+         'SELECT forget._deactivate(key::pg_catalog.text, actor, reason, subject)',
+         true),
+        ('reactivate',
+         'actor text, reason text DEFAULT NULL, subject text DEFAULT NULL',
+         'boolean',
+         'SELECT forget._reactivate(key::pg_catalog.text, actor, reason, subject)',
+         true),
+        ('account_status',
+         'subject text DEFAULT NULL',
+         'TABLE(active boolean, deactivated_at timestamptz, deactivated_by text, reason text, message text)',
+         'SELECT a.active, a.deactivated_at, a.deactivated_by, a.reason, a.message FROM forget._account_status(key::pg_catalog.text, subject) a',
          true)
     ) AS v(name, params, result, body, definer)
     LOOP
@@ -242,6 +262,79 @@ BEGIN
             batches, r.candidates, r.minimized, r.deleted, r.failed, r.remaining;
         COMMIT;
     END LOOP;
+END
+$$;
+
+-- Deactivation ----------------------------------------------------------------
+
+-- inactive_for NULL: take forget.inactive_for (what a scheduled job does).
+CREATE FUNCTION forget.deactivate_inactive(
+    inactive_for interval, actor text DEFAULT 'system', reason text DEFAULT NULL,
+    dry_run boolean DEFAULT false, subject text DEFAULT NULL)
+RETURNS TABLE(key text, last_activity timestamptz)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT d.key, d.last_activity
+      FROM forget._deactivate_inactive(inactive_for::pg_catalog.text, actor, reason, dry_run, subject) d $$;
+
+-- Schedules in pg_cron ----------------------------------------------------------
+
+-- The command each job runs. Settings come from GUCs (ALTER DATABASE ... SET).
+CREATE FUNCTION forget._job_command(job text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE job
+        WHEN 'people_cleanup' THEN 'CALL forget.run_people_cleanup()'
+        WHEN 'deactivate_inactive' THEN 'SELECT count(*) FROM forget.deactivate_inactive(NULL)'
+        WHEN 'purge_expired' THEN 'SELECT forget.purge_expired()'
+    END
+$$;
+
+CREATE FUNCTION forget._require_pg_cron() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('apt-get install postgresql-15-cron; in postgresql.conf set shared_preload_libraries = '
+                                '''pg_cron'' and cron.database_name = %L; restart PostgreSQL; then CREATE EXTENSION '
+                                'pg_cron in this database.', current_database());
+    END IF;
+END
+$$;
+
+-- Registers (or reschedules: same name, replaced) a job with pg_cron. The job
+-- runs as the calling role, which needs EXECUTE on what the job calls.
+CREATE FUNCTION forget.schedule(job text, cron text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    command text := forget._job_command(job);
+    id      bigint;
+BEGIN
+    IF command IS NULL THEN
+        RAISE EXCEPTION 'unknown job "%": use people_cleanup, deactivate_inactive or purge_expired', job
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM forget._require_pg_cron();
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING 'pg_forget_' || job, cron, command;
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION forget.unschedule(job text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF forget._job_command(job) IS NULL THEN
+        RAISE EXCEPTION 'unknown job "%": use people_cleanup, deactivate_inactive or purge_expired', job
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM forget._require_pg_cron();
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found USING 'pg_forget_' || job;
+    IF NOT found THEN
+        RAISE EXCEPTION 'job "%" is not scheduled', job USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1)' INTO found USING 'pg_forget_' || job;
+    RETURN found;
 END
 $$;
 

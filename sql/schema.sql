@@ -297,3 +297,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- Activity sources: a timestamp that shows a subject was active.
+-- (forget.activities above.) Last activity = the latest of them and of the
+-- subject's last reactivation.

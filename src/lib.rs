@@ -14,6 +14,7 @@ mod audit;
 mod catalog;
 mod cleanup;
 mod config;
+mod deactivation;
 mod doctor;
 mod errors;
 mod execute;

@@ -1,0 +1,293 @@
+//! Inactive contractors (SPEC.md problem 4) and schedules in the real pg_cron.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn load_contractors(db: &str) {
+    for f in ["schema.sql", "data.sql", "config.sql"] {
+        psql_file(db, &format!("examples/contractors/{f}"), &[]);
+    }
+}
+
+fn contractors_db(name: &str) -> postgres::Client {
+    let c = fresh_db(name);
+    load_contractors(name);
+    c
+}
+
+#[test]
+fn last_activity_is_the_latest_source_or_null() {
+    let mut c = contractors_db("e2e_deact_last");
+    let fresh: bool = c
+        .query_one(
+            "SELECT forget.last_activity(1) = (SELECT max(submitted_at) FROM contractors.invoices WHERE contractor_id = 1)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(fresh);
+    let none: Option<String> = c
+        .query_one("SELECT forget.last_activity(3)::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(none, None, "no activity at all");
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.last_activity(99)", &[])),
+        "P0002"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.last_activity(NULL::bigint)", &[])),
+        "22004"
+    );
+}
+
+#[test]
+fn inactive_contractors_are_deactivated_set_based_and_nothing_else_changes() {
+    let mut c = contractors_db("e2e_deact_inactive");
+    let dry: Vec<String> = c
+        .query(
+            "SELECT key FROM forget.deactivate_inactive('6 months', dry_run => true)",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(dry, vec!["2", "4"]);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM contractors.contractors WHERE NOT is_active"
+        ),
+        1,
+        "dry run changed nothing"
+    );
+    let before = snapshot(&mut c, "contractors");
+    let done = c.query("SELECT key, last_activity IS NOT NULL FROM forget.deactivate_inactive('6 months', reason => 'no invoice for 6 months')", &[]).unwrap();
+    assert_eq!(done.len(), 2);
+    let after = snapshot(&mut c, "contractors");
+    let changed: Vec<&String> = before["contractors.contractors"]
+        .iter()
+        .filter(|r| !after["contractors.contractors"].contains(r))
+        .collect();
+    assert_eq!(changed.len(), 2);
+    for row in &after["contractors.contractors"] {
+        assert!(
+            !row.contains("(2,") || row.contains(",freelancer,f,"),
+            "only is_active changed: {row}"
+        );
+    }
+    assert_eq!(count(&mut c, "SELECT * FROM contractors.contractors WHERE id = 4 AND contractor_type = 'agency' AND NOT is_active"), 1);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM contractors.contractors WHERE id = 3 AND is_active"
+        ),
+        1,
+        "no activity: left alone"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.deactivations WHERE action = 'deactivate' AND actor = 'system'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.audit WHERE action = 'deactivate'"
+        ),
+        2
+    );
+    assert_eq!(
+        c.query("SELECT * FROM forget.deactivate_inactive('6 months')", &[])
+            .unwrap()
+            .len(),
+        0,
+        "done once"
+    );
+}
+
+#[test]
+fn account_status_tells_a_deactivated_user_why_and_whom_to_contact() {
+    let mut c = contractors_db("e2e_deact_status");
+    let active = c
+        .query_one("SELECT active, message FROM forget.account_status(1)", &[])
+        .unwrap();
+    assert!(active.get::<_, bool>(0));
+    assert_eq!(active.get::<_, Option<String>>(1), None);
+    c.batch_execute("SET forget.admin_contacts = 'ops@example.com, +41 31 000 00 00'")
+        .unwrap();
+    assert!(c
+        .query_one(
+            "SELECT forget.deactivate(2, 'admin:carol', 'contract ended')",
+            &[]
+        )
+        .unwrap()
+        .get::<_, bool>(0));
+    let status = c
+        .query_one(
+            "SELECT active, deactivated_by, reason, message FROM forget.account_status(2)",
+            &[],
+        )
+        .unwrap();
+    assert!(!status.get::<_, bool>(0));
+    assert_eq!(status.get::<_, String>(1), "admin:carol");
+    assert_eq!(status.get::<_, String>(2), "contract ended");
+    assert_eq!(
+        status.get::<_, String>(3),
+        "Your account has been deactivated. Reason: contract ended. Please contact admins to reactivate ops@example.com, +41 31 000 00 00."
+    );
+    assert!(
+        !c.query_one("SELECT forget.deactivate(2, 'admin:carol', 'again')", &[])
+            .unwrap()
+            .get::<_, bool>(0),
+        "already inactive"
+    );
+    assert!(c
+        .query_one(
+            "SELECT forget.reactivate(2, 'admin:dave', 'new contract')",
+            &[]
+        )
+        .unwrap()
+        .get::<_, bool>(0));
+    assert!(c
+        .query_one("SELECT active FROM forget.account_status(2)", &[])
+        .unwrap()
+        .get::<_, bool>(0));
+    let history: Vec<(String, String)> = c
+        .query(
+            "SELECT action, actor FROM forget.deactivations WHERE key = '2' ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            ("deactivate".into(), "admin:carol".into()),
+            ("reactivate".into(), "admin:dave".into())
+        ]
+    );
+    // Reactivation counts as activity: Ben is not deactivated again at once.
+    c.batch_execute("SELECT forget.deactivate(2, 'x', 'y'); SELECT forget.reactivate(2, 'x')")
+        .unwrap();
+    assert!(!c
+        .query(
+            "SELECT key FROM forget.deactivate_inactive('6 months')",
+            &[]
+        )
+        .unwrap()
+        .iter()
+        .any(|r| r.get::<_, String>(0) == "2"));
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.account_status(42)", &[])),
+        "P0002"
+    );
+}
+
+#[test]
+fn schedules_need_pg_cron_and_name_the_job() {
+    let mut c = contractors_db("e2e_deact_no_cron");
+    let result = c.query(
+        "SELECT forget.schedule('deactivate_inactive', '0 3 * * *')",
+        &[],
+    );
+    let err = result
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_db_error())
+        .map(|d| d.hint().unwrap_or("").to_string())
+        .unwrap_or_default();
+    assert_eq!(sqlstate(result), "55000");
+    assert!(
+        err.contains("shared_preload_libraries") && err.contains("CREATE EXTENSION pg_cron"),
+        "{err}"
+    );
+    assert_eq!(
+        sqlstate(c.query(
+            "SELECT forget.schedule('shred_everything', '0 3 * * *')",
+            &[]
+        )),
+        "22023"
+    );
+}
+
+/// pg_cron runs in the cluster's cron.database_name: postgres. Only this test
+/// touches that database.
+#[test]
+fn a_scheduled_job_runs_in_pg_cron() {
+    let mut c = connect("postgres");
+    c.batch_execute(
+        "DROP EXTENSION IF EXISTS pg_forget CASCADE; DROP SCHEMA IF EXISTS contractors CASCADE;
+         CREATE EXTENSION IF NOT EXISTS pg_cron; CREATE EXTENSION pg_forget;
+         DELETE FROM cron.job_run_details;",
+    )
+    .unwrap();
+    load_contractors("postgres");
+    c.batch_execute("ALTER DATABASE postgres SET forget.inactive_for = '6 months'")
+        .unwrap();
+    let first: i64 = c
+        .query_one(
+            "SELECT forget.schedule('deactivate_inactive', '0 3 * * *')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let again: i64 = c
+        .query_one(
+            "SELECT forget.schedule('deactivate_inactive', '* * * * *')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(first, again, "rescheduling replaces the job");
+    let jobs = c.query("SELECT schedule, command, database FROM cron.job WHERE jobname = 'pg_forget_deactivate_inactive'", &[]).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].get::<_, String>(0), "* * * * *");
+    assert!(jobs[0]
+        .get::<_, String>(1)
+        .contains("forget.deactivate_inactive"));
+    // Wait for pg_cron to run it (every minute).
+    let started = Instant::now();
+    loop {
+        let done = count(&mut c, "SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.jobname = 'pg_forget_deactivate_inactive' AND d.status IN ('succeeded', 'failed')");
+        if done > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(80),
+            "pg_cron never ran the job"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let status: String = c.query_one("SELECT d.status || ' ' || coalesce(d.return_message, '') FROM cron.job_run_details d ORDER BY runid DESC LIMIT 1", &[]).unwrap().get(0);
+    assert!(status.starts_with("succeeded"), "{status}");
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM contractors.contractors WHERE id IN (2, 4) AND NOT is_active"
+        ),
+        2
+    );
+    assert!(c
+        .query_one("SELECT forget.unschedule('deactivate_inactive')", &[])
+        .unwrap()
+        .get::<_, bool>(0));
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM cron.job WHERE jobname LIKE 'pg_forget_%'"
+        ),
+        0
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.unschedule('deactivate_inactive')", &[])),
+        "22023"
+    );
+    c.batch_execute("ALTER DATABASE postgres RESET forget.inactive_for; DROP EXTENSION pg_forget CASCADE; DROP SCHEMA contractors CASCADE").unwrap();
+}

@@ -1,0 +1,377 @@
+//! Inactive accounts (SPEC.md problem 4): last activity, set-based
+//! deactivation, manual deactivation and reactivation with their history,
+//! and the account status an application shows at login.
+
+use crate::catalog::{self, Subject};
+use crate::errors::{invalid, not_found, null_key, spi};
+use crate::execute::{lock_subject, run_hooks, with_search_path};
+use crate::model::Table;
+use crate::render::{ident, literal, qualified};
+use pgrx::prelude::*;
+
+/// An activity source of a subject.
+struct Activity {
+    table: Table,
+    ts_column: String,
+    via: Option<String>,
+}
+
+fn activities(subject: &Subject) -> Vec<Activity> {
+    let rows: Vec<(u32, String, Option<String>)> = Spi::connect(|client| {
+        spi(client.select(
+            "SELECT tbl::pg_catalog.oid, ts_column::text, via::text FROM forget.activities WHERE subject = $1 ORDER BY id",
+            None,
+            &[subject.name.as_str().into()],
+        ))
+        .map(|r| {
+            (
+                spi(r.get::<pg_sys::Oid>(1)).map(u32::from).unwrap_or(0),
+                spi(r.get::<String>(2)).unwrap_or_default(),
+                spi(r.get::<String>(3)),
+            )
+        })
+        .collect()
+    });
+    let tables = catalog::tables(&rows.iter().map(|r| r.0).collect::<Vec<_>>());
+    rows.into_iter()
+        .filter_map(|(oid, ts_column, via)| {
+            tables.get(&oid).map(|t| Activity {
+                table: t.clone(),
+                ts_column,
+                via,
+            })
+        })
+        .collect()
+}
+
+/// The last-activity expression over the subject row aliased `s`: the
+/// latest of every source and of the last reactivation (NULL when none).
+fn last_activity_expression(subject: &Subject, key_type: &str) -> String {
+    let key = ident(&subject.key_column);
+    let mut parts: Vec<String> = activities(subject)
+        .iter()
+        .map(|a| {
+            let ts = ident(&a.ts_column);
+            match &a.via {
+                None => format!("s.{ts}::pg_catalog.timestamptz"),
+                Some(via) => {
+                    let via_type = a.table.column(via).map(|c| c.type_sql.as_str()).unwrap_or(key_type);
+                    let value = if via_type == key_type { format!("s.{key}") } else { format!("CAST(s.{key} AS {via_type})") };
+                    format!(
+                        "(SELECT pg_catalog.max(a.{ts})::pg_catalog.timestamptz FROM {} a WHERE a.{} OPERATOR(pg_catalog.=) {value})",
+                        qualified(&a.table),
+                        ident(via)
+                    )
+                }
+            }
+        })
+        .collect();
+    parts.push(format!(
+        "(SELECT pg_catalog.max(d.at) FROM forget.deactivations d WHERE d.subject OPERATOR(pg_catalog.=) {} \
+         AND d.key OPERATOR(pg_catalog.=) s.{key}::pg_catalog.text AND d.action OPERATOR(pg_catalog.=) 'reactivate')",
+        literal(&subject.name)
+    ));
+    format!("GREATEST({})", parts.join(", "))
+}
+
+fn subject_table(subject: &Subject) -> Table {
+    catalog::tables(&[subject.table])
+        .remove(&subject.table)
+        .expect("subject table")
+}
+
+/// (active column, its type): deactivation needs one.
+fn active_column(subject: &Subject, table: &Table) -> (String, String) {
+    let col = subject.active_column.clone().unwrap_or_else(|| {
+        invalid(format!(
+            "subject \"{}\" has no active_column: register it with active_column => ...",
+            subject.name
+        ))
+    });
+    let ty = table
+        .column(&col)
+        .map(|c| c.type_sql.clone())
+        .unwrap_or_else(|| {
+            invalid(format!(
+                "active_column \"{col}\" of subject \"{}\" no longer exists",
+                subject.name
+            ))
+        });
+    (col, ty)
+}
+
+#[pg_extern(name = "_last_activity")]
+#[search_path(pg_catalog, pg_temp)]
+fn last_activity(
+    key: Option<&str>,
+    subject: Option<&str>,
+) -> Option<pgrx::datum::TimestampWithTimeZone> {
+    let subject = catalog::subject(subject);
+    let key = key.unwrap_or_else(|| null_key());
+    let table = subject_table(&subject);
+    let key = lock_subject(&subject, &table, key, false);
+    let sql = format!(
+        "SELECT {} FROM {} s WHERE s.{} OPERATOR(pg_catalog.=) CAST($1 AS {})",
+        last_activity_expression(&subject, &subject.key_type),
+        qualified(&table),
+        ident(&subject.key_column),
+        subject.key_type
+    );
+    spi(Spi::get_one_with_args(&sql, &[key.as_str().into()]))
+}
+
+/// Sets the active column of `keys` to the inactive (or active) value,
+/// records the history and the audit, with hooks around. Returns the keys
+/// whose state changed.
+fn change_state(
+    subject: &Subject,
+    table: &Table,
+    keys: &[String],
+    deactivate: bool,
+    actor: Option<&str>,
+    reason: Option<&str>,
+) -> Vec<String> {
+    let (col, ty) = active_column(subject, table);
+    let action = if deactivate {
+        "deactivate"
+    } else {
+        "reactivate"
+    };
+    let (to, from) = if deactivate {
+        (&subject.inactive_value, &subject.active_value)
+    } else {
+        (&subject.active_value, &subject.inactive_value)
+    };
+    let context = serde_json::json!({"action": action, "reason": reason, "actor": actor});
+    for key in keys {
+        run_hooks(&format!("before_{action}"), &subject.name, key, &context);
+    }
+    // Only this column changes: a contractor's type or anything else stays.
+    let sql = format!(
+        "UPDATE {} s SET {col} = CAST($1 AS {ty}) WHERE s.{key} OPERATOR(pg_catalog.=) ANY (CAST($3 AS {}[])) \
+         AND s.{col} IS DISTINCT FROM CAST($1 AS {ty}) AND ($2::pg_catalog.text IS NULL OR s.{col} OPERATOR(pg_catalog.=) CAST($2 AS {ty})) \
+         RETURNING s.{key}::pg_catalog.text",
+        qualified(table),
+        subject.key_type,
+        col = ident(&col),
+        key = ident(&subject.key_column),
+    );
+    let expected_from: Option<&str> = if deactivate { Some(from) } else { None };
+    let changed: Vec<String> = Spi::connect_mut(|client| {
+        spi(client.update(
+            &sql,
+            None,
+            &[
+                to.as_str().into(),
+                expected_from.into(),
+                keys.to_vec().into(),
+            ],
+        ))
+        .map(|r| spi(r.get::<String>(1)).unwrap_or_default())
+        .collect()
+    });
+    spi(Spi::run_with_args(
+        "INSERT INTO forget.deactivations (subject, key, action, actor, reason)
+         SELECT $1, k, $2, $3, $4 FROM pg_catalog.unnest($5::pg_catalog.text[]) k",
+        &[
+            subject.name.as_str().into(),
+            action.into(),
+            actor.into(),
+            reason.into(),
+            changed.clone().into(),
+        ],
+    ));
+    for key in &changed {
+        run_hooks(&format!("after_{action}"), &subject.name, key, &context);
+        crate::audit::record(&crate::audit::Entry {
+            action,
+            subject: &subject.name,
+            key,
+            actor,
+            reason,
+            rows: serde_json::json!({ table.display_name(): 1 }),
+            error: None,
+        });
+    }
+    changed
+}
+
+fn guc(name: &str) -> Option<String> {
+    spi(Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.current_setting($1, true)",
+        &[name.into()],
+    ))
+    .filter(|v| !v.is_empty())
+}
+
+#[pg_extern(name = "_deactivate_inactive")]
+#[search_path(pg_catalog, pg_temp)]
+fn deactivate_inactive(
+    inactive_for: Option<&str>,
+    actor: Option<&str>,
+    reason: Option<&str>,
+    dry_run: Option<bool>,
+    subject: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(key, String),
+        name!(last_activity, pgrx::datum::TimestampWithTimeZone),
+    ),
+> {
+    let subject = catalog::subject(subject);
+    let table = subject_table(&subject);
+    let (col, ty) = active_column(&subject, &table);
+    // Scheduled jobs take the period from forget.inactive_for.
+    let period = inactive_for.map(str::to_string).or_else(|| guc("forget.inactive_for")).unwrap_or_else(|| {
+        invalid("inactive_for is NULL and forget.inactive_for is not set (ALTER DATABASE ... SET forget.inactive_for = '6 months')")
+    });
+    let reason = reason
+        .map(str::to_string)
+        .or_else(|| guc("forget.deactivation_reason"));
+    let sql = format!(
+        "SELECT k, last FROM (SELECT s.{key}::pg_catalog.text AS k, s.{key} AS key_value, {} AS last FROM {} s \
+         WHERE s.{col} OPERATOR(pg_catalog.=) CAST($2 AS {ty})) c \
+         WHERE c.last OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) CAST($1 AS pg_catalog.interval)) \
+         ORDER BY c.key_value",
+        last_activity_expression(&subject, &subject.key_type),
+        qualified(&table),
+        key = ident(&subject.key_column),
+        col = ident(&col),
+    );
+    let stale: Vec<(String, pgrx::datum::TimestampWithTimeZone)> =
+        with_search_path(&subject.search_path, || {
+            Spi::connect(|client| {
+                spi(client.select(
+                    &sql,
+                    None,
+                    &[period.as_str().into(), subject.active_value.as_str().into()],
+                ))
+                .filter_map(|r| Some((spi(r.get::<String>(1))?, spi(r.get(2))?)))
+                .collect()
+            })
+        });
+    if dry_run.unwrap_or(false) || stale.is_empty() {
+        return TableIterator::new(stale);
+    }
+    let keys: Vec<String> = stale.iter().map(|(k, _)| k.clone()).collect();
+    let changed = change_state(
+        &subject,
+        &table,
+        &keys,
+        true,
+        Some(actor.unwrap_or("system")),
+        reason.as_deref(),
+    );
+    TableIterator::new(
+        stale
+            .into_iter()
+            .filter(|(k, _)| changed.contains(k))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn manual(
+    key: Option<&str>,
+    actor: Option<&str>,
+    reason: Option<&str>,
+    subject: Option<&str>,
+    deactivate: bool,
+) -> bool {
+    let subject = catalog::subject(subject);
+    let key = key.unwrap_or_else(|| null_key());
+    let table = subject_table(&subject);
+    let key = lock_subject(&subject, &table, key, true);
+    !change_state(&subject, &table, &[key], deactivate, actor, reason).is_empty()
+}
+
+#[pg_extern(name = "_deactivate")]
+#[search_path(pg_catalog, pg_temp)]
+fn deactivate(
+    key: Option<&str>,
+    actor: Option<&str>,
+    reason: Option<&str>,
+    subject: Option<&str>,
+) -> bool {
+    manual(key, actor, reason, subject, true)
+}
+
+#[pg_extern(name = "_reactivate")]
+#[search_path(pg_catalog, pg_temp)]
+fn reactivate(
+    key: Option<&str>,
+    actor: Option<&str>,
+    reason: Option<&str>,
+    subject: Option<&str>,
+) -> bool {
+    manual(key, actor, reason, subject, false)
+}
+
+/// The login message, exactly as SPEC.md problem 4 words it.
+pub fn deactivated_message(reason: Option<&str>, contacts: Option<&str>) -> String {
+    format!(
+        "Your account has been deactivated. Reason: {}. Please contact admins to reactivate {}.",
+        reason.unwrap_or("not given"),
+        contacts.unwrap_or("")
+    )
+}
+
+#[pg_extern(name = "_account_status")]
+#[search_path(pg_catalog, pg_temp)]
+#[allow(clippy::type_complexity)]
+fn account_status(
+    key: Option<&str>,
+    subject: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(active, bool),
+        name!(deactivated_at, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(deactivated_by, Option<String>),
+        name!(reason, Option<String>),
+        name!(message, Option<String>),
+    ),
+> {
+    let subject = catalog::subject(subject);
+    let key = key.unwrap_or_else(|| null_key());
+    let table = subject_table(&subject);
+    let (col, ty) = active_column(&subject, &table);
+    let key = lock_subject(&subject, &table, key, false);
+    let key = key.as_str();
+    let sql = format!(
+        "SELECT s.{key}::pg_catalog.text, s.{col} IS NOT DISTINCT FROM CAST($2 AS {ty}) FROM {} s \
+         WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
+        qualified(&table),
+        subject.key_type,
+        key = ident(&subject.key_column),
+        col = ident(&col),
+    );
+    let (canonical, active) = spi(Spi::get_two_with_args::<String, bool>(
+        &sql,
+        &[key.into(), subject.active_value.as_str().into()],
+    ));
+    let canonical = canonical.unwrap_or_else(|| not_found(&subject.name, key));
+    if active.unwrap_or(false) {
+        return TableIterator::new(vec![(true, None, None, None, None)]);
+    }
+    let (at, by, reason) = spi(Spi::get_three_with_args::<pgrx::datum::TimestampWithTimeZone, String, String>(
+        "SELECT at, actor, reason FROM forget.deactivations WHERE subject = $1 AND key = $2 AND action = 'deactivate'
+         ORDER BY at DESC, id DESC LIMIT 1",
+        &[subject.name.as_str().into(), canonical.as_str().into()],
+    ));
+    let message = deactivated_message(reason.as_deref(), guc("forget.admin_contacts").as_deref());
+    TableIterator::new(vec![(false, at, by, reason, Some(message))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deactivated_message;
+
+    #[test]
+    fn the_login_message_is_worded_as_specified() {
+        assert_eq!(
+            deactivated_message(Some("no invoice for 6 months"), Some("ops@example.com")),
+            "Your account has been deactivated. Reason: no invoice for 6 months. Please contact admins to reactivate ops@example.com."
+        );
+    }
+}
