@@ -47,17 +47,6 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ SELECT g.tbl::regclass, g.via, g.parent::regclass, g.depth, g.source, g.on_delete, g.on_anonymize,
              g.on_minimize FROM forget._graph(subject) g $$;
 
--- Grace periods come with soft deletion; until then a grace is refused
--- rather than silently ignored.
-CREATE FUNCTION forget._require_no_grace(grace interval) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF grace IS NOT NULL OR COALESCE(current_setting('forget.grace_period', true), '') <> '' THEN
-        RAISE EXCEPTION 'grace periods are not supported by this version of pg_forget'
-            USING ERRCODE = 'feature_not_supported';
-    END IF;
-END
-$$;
 
 -- The functions that take a subject key, each in three overloads (bigint,
 -- text, uuid); the key reaches Rust as text and is cast to the subject's key
@@ -76,12 +65,12 @@ BEGIN
         ('delete_client',
          'reason text DEFAULT NULL, actor text DEFAULT NULL, dry_run boolean DEFAULT false, grace interval DEFAULT NULL, subject text DEFAULT NULL',
          'TABLE(tbl regclass, operation text, rows bigint)',
-         'SELECT forget._require_no_grace(grace); SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''delete'', key::pg_catalog.text, reason, actor, dry_run, subject) a',
+         'SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''delete'', key::pg_catalog.text, reason, actor, dry_run, grace::pg_catalog.text, subject) a',
          true),
         ('anonymize_client',
          'reason text DEFAULT NULL, actor text DEFAULT NULL, dry_run boolean DEFAULT false, grace interval DEFAULT NULL, subject text DEFAULT NULL',
          'TABLE(tbl regclass, operation text, rows bigint)',
-         'SELECT forget._require_no_grace(grace); SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''anonymize'', key::pg_catalog.text, reason, actor, dry_run, subject) a',
+         'SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''anonymize'', key::pg_catalog.text, reason, actor, dry_run, grace::pg_catalog.text, subject) a',
          true),
         ('export_client',
          'subject text DEFAULT NULL',
@@ -102,6 +91,11 @@ BEGIN
          'actor text, reason text DEFAULT NULL, subject text DEFAULT NULL',
          'boolean',
          'SELECT forget._reactivate(key::pg_catalog.text, actor, reason, subject)',
+         true),
+        ('restore_client',
+         'actor text DEFAULT NULL, subject text DEFAULT NULL',
+         'TABLE(tbl regclass, operation text, rows bigint)',
+         'SELECT r.tbl::pg_catalog.regclass, r.operation, r.rows FROM forget._restore(key::pg_catalog.text, actor, subject) r',
          true),
         ('account_status',
          'subject text DEFAULT NULL',
@@ -335,6 +329,29 @@ BEGIN
     END IF;
     EXECUTE 'SELECT cron.unschedule($1)' INTO found USING 'pg_forget_' || job;
     RETURN found;
+END
+$$;
+
+-- Soft deletion ---------------------------------------------------------------
+
+-- Destroys the undo data and the identity of every record whose recovery
+-- window has passed; the record stays, with no personal data, as 'purged'.
+CREATE FUNCTION forget.purge_expired() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r      record;
+    purged bigint := 0;
+BEGIN
+    FOR r IN
+        UPDATE forget.deleted_clients SET state = 'purged', identity = NULL
+        WHERE state = 'retained' AND retention_until < now()
+        RETURNING id, subject, original_key
+    LOOP
+        DELETE FROM forget.undo WHERE deletion_id = r.id;
+        PERFORM forget._write_audit('purge', r.subject, r.original_key, 'purge_expired', NULL, NULL, NULL);
+        purged := purged + 1;
+    END LOOP;
+    RETURN purged;
 END
 $$;
 

@@ -117,6 +117,19 @@ CREATE TABLE forget.deleted_clients (
     id              bigserial PRIMARY KEY
 );
 
+-- What restore_client needs to undo a delete or anonymize: rows deleted
+-- (operation 'insert': the whole row) and old values of columns overwritten
+-- (operation 'update': primary key and old values). Readable by nobody but
+-- the extension's owner.
+CREATE TABLE forget.undo (
+    deletion_id bigint NOT NULL REFERENCES forget.deleted_clients (id) ON DELETE CASCADE,
+    tbl         oid NOT NULL,
+    operation   text NOT NULL CHECK (operation IN ('insert', 'update')),
+    row_data    jsonb NOT NULL
+);
+CREATE INDEX ON forget.undo (deletion_id);
+CREATE INDEX ON forget.deleted_clients (subject, original_key);
+
 -- History of deactivations and reactivations.
 CREATE TABLE forget.deactivations (
     subject text NOT NULL,
@@ -178,6 +191,7 @@ SELECT pg_catalog.pg_extension_config_dump('forget.audit_head', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.deleted_clients', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.deleted_clients_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.deactivations', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.undo', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.deactivations_id_seq', '');
 
 -- The hash of one audit row. quote_nullable keeps fields apart (NULL and ''

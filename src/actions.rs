@@ -9,7 +9,9 @@ use crate::execute::{self, lock_subject, Origin, Prepared};
 use crate::graph::describe_origin;
 use crate::model::Action;
 use crate::plan;
+use crate::recovery;
 use crate::render;
+use crate::render::Mode;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
@@ -21,6 +23,8 @@ pub struct Request<'a> {
     pub reason: Option<&'a str>,
     pub actor: Option<&'a str>,
     pub dry_run: bool,
+    /// Grace period (interval text): keep what is needed to undo the action.
+    pub grace: Option<&'a str>,
     pub subject: Option<&'a str>,
 }
 
@@ -37,18 +41,19 @@ pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
     let counts = if req.dry_run {
         execute::run_statement(
             &prepared,
-            &prepared.render(true),
+            &prepared.render(Mode::DryRun),
             std::slice::from_ref(&key),
+            None,
         )
     } else {
-        execute::carry_out(
-            &prepared,
-            std::slice::from_ref(&key),
-            &Origin {
-                reason: req.reason,
-                actor: req.actor,
-            },
-        )
+        let recovery = recovery::grace(req.grace)
+            .map(|grace| recovery::open_record(&prepared, &key, &grace, req.reason, req.actor));
+        let origin = Origin {
+            reason: req.reason,
+            actor: req.actor,
+            recovery,
+        };
+        execute::carry_out(&prepared, std::slice::from_ref(&key), &origin)
     };
     counts
         .steps
@@ -66,6 +71,7 @@ fn act_sql(
     reason: Option<&str>,
     actor: Option<&str>,
     dry_run: Option<bool>,
+    grace: Option<&str>,
     subject: Option<&str>,
 ) -> TableIterator<
     'static,
@@ -86,6 +92,7 @@ fn act_sql(
         reason,
         actor,
         dry_run: dry_run.unwrap_or(false),
+        grace,
         subject,
     };
     TableIterator::new(act(&req))

@@ -147,7 +147,7 @@ pub fn tables(oids: &[Oid]) -> HashMap<Oid, Table> {
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              WHERE c.oid = ANY ($1) ORDER BY c.oid, a.attnum",
             None,
-            &[ids.into()],
+            &[ids.clone().into()],
         ));
         for row in rows {
             let oid = oid_at(&row, 1);
@@ -156,12 +156,25 @@ pub fn tables(oids: &[Oid]) -> HashMap<Oid, Table> {
                 schema: spi(row.get::<String>(2)).unwrap_or_default(),
                 name: spi(row.get::<String>(3)).unwrap_or_default(),
                 columns: Vec::new(),
+                primary_key: Vec::new(),
             });
             table.columns.push(Column {
                 name: spi(row.get::<String>(4)).unwrap_or_default(),
                 type_sql: spi(row.get::<String>(5)).unwrap_or_default(),
                 not_null: spi(row.get::<bool>(6)).unwrap_or(false),
             });
+        }
+        let keys = spi(client.select(
+            "SELECT i.indrelid, ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(i.indkey) WITH ORDINALITY k(n, o)
+                    JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
+             FROM pg_catalog.pg_index i WHERE i.indisprimary AND i.indrelid = ANY ($1)",
+            None,
+            &[ids.into()],
+        ));
+        for row in keys {
+            if let Some(t) = out.get_mut(&oid_at(&row, 1)) {
+                t.primary_key = spi(row.get::<Vec<String>>(2)).unwrap_or_default();
+            }
         }
         out
     })

@@ -322,6 +322,7 @@ fn cleanup_apply(subject: &str, action: &str, keys: Vec<String>) -> i64 {
         &Origin {
             reason: Some("people_cleanup"),
             actor: Some("people_cleanup"),
+            recovery: None,
         },
     );
     keys.len() as i64

@@ -7,7 +7,7 @@ use crate::errors::{not_allowed, not_found, spi};
 use crate::graph::{self, Graph};
 use crate::model::{Action, Oid, Table};
 use crate::plan::{self, Operation, Plan, Settings, SubjectMarks};
-use crate::render::{self, ident, qualified, Rendered, SubjectSql};
+use crate::render::{self, ident, qualified, Mode, Rendered, SubjectSql};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use std::collections::HashMap;
@@ -72,13 +72,13 @@ impl Prepared {
         }
     }
 
-    pub fn render(&self, dry_run: bool) -> Rendered {
+    pub fn render(&self, mode: Mode) -> Rendered {
         render::action_statement(
             &self.plan,
             &self.graph,
             &self.tables,
             &self.subject_sql(),
-            dry_run,
+            mode,
         )
     }
 
@@ -222,7 +222,12 @@ impl Counts {
 }
 
 /// Runs the rendered statement for `keys` (canonical key texts).
-pub fn run_statement(prepared: &Prepared, rendered: &Rendered, keys: &[String]) -> Counts {
+pub fn run_statement(
+    prepared: &Prepared,
+    rendered: &Rendered,
+    keys: &[String],
+    recovery: Option<i64>,
+) -> Counts {
     let inactive = prepared.subject.inactive_value.as_str();
     let mut totals = vec![0i64; rendered.steps.len()];
     let mut per_key: HashMap<String, Vec<i64>> = HashMap::new();
@@ -233,7 +238,7 @@ pub fn run_statement(prepared: &Prepared, rendered: &Rendered, keys: &[String]) 
             let rows = spi(client.update(
                 &rendered.sql,
                 None,
-                &[keys.to_vec().into(), inactive.into()],
+                &[keys.to_vec().into(), inactive.into(), recovery.into()],
             ));
             for row in rows {
                 let step = spi(row.get::<i32>(1)).unwrap_or_default() as usize;
@@ -257,6 +262,9 @@ pub fn run_statement(prepared: &Prepared, rendered: &Rendered, keys: &[String]) 
 pub struct Origin<'a> {
     pub reason: Option<&'a str>,
     pub actor: Option<&'a str>,
+    /// The forget.deleted_clients row that keeps the undo data, when the
+    /// action runs with a grace period.
+    pub recovery: Option<i64>,
 }
 
 /// Carries out a prepared action for keys that are locked and canonical:
@@ -270,7 +278,12 @@ pub fn carry_out(prepared: &Prepared, keys: &[String], origin: &Origin) -> Count
     for key in keys {
         run_hooks(&format!("before_{action}"), name, key, &context);
     }
-    let counts = run_statement(prepared, &prepared.render(false), keys);
+    let mode = if origin.recovery.is_some() {
+        Mode::KeepUndo
+    } else {
+        Mode::Execute
+    };
+    let counts = run_statement(prepared, &prepared.render(mode), keys, origin.recovery);
     update_minimized_marks(prepared, keys);
     for key in keys {
         let rows = counts.rows_json(prepared, key);

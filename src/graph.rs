@@ -58,6 +58,7 @@ pub struct Graph {
 }
 
 impl Graph {
+    #[cfg(test)]
     pub fn node_of(&self, table: Oid) -> Option<usize> {
         self.nodes.iter().position(|n| n.table == table)
     }

@@ -21,6 +21,7 @@ mod execute;
 mod graph;
 mod model;
 mod plan;
+mod recovery;
 mod render;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);

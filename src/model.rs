@@ -102,6 +102,8 @@ pub struct Table {
     pub schema: String,
     pub name: String,
     pub columns: Vec<Column>,
+    /// Primary key columns (empty without one): how undo data finds a row again.
+    pub primary_key: Vec<String>,
 }
 
 impl Table {

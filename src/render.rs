@@ -38,6 +38,17 @@ pub struct SubjectSql<'a> {
     pub key_type: &'a str,
 }
 
+/// How an action statement is rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Count only, change nothing.
+    DryRun,
+    Execute,
+    /// Execute, and copy what is deleted or overwritten into forget.undo
+    /// (deletion id $3) in the same snapshot, so restore_client can undo it.
+    KeepUndo,
+}
+
 pub struct Rendered {
     pub sql: String,
     /// What each forget_step number of the result means.
@@ -80,7 +91,7 @@ pub fn action_statement(
     graph: &Graph,
     tables: &HashMap<Oid, Table>,
     subject: &SubjectSql,
-    dry_run: bool,
+    mode: Mode,
 ) -> Rendered {
     let ctx = Ctx {
         plan,
@@ -89,8 +100,11 @@ pub fn action_statement(
         subject,
     };
     let mut ctes: Vec<String> = plan.nodes.iter().map(|n| reach_cte(&ctx, n)).collect();
-    if !dry_run {
+    if mode != Mode::DryRun {
         for n in &plan.nodes {
+            if mode == Mode::KeepUndo {
+                ctes.extend(undo_ctes(&ctx, n));
+            }
             ctes.extend(delete_cte(&ctx, n));
             ctes.extend(update_cte(&ctx, n));
         }
@@ -305,8 +319,12 @@ fn delete_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
 
 /// One UPDATE per table combines nullified references, masks and the
 /// subject's marks, each applied only to the rows whose fate asks for it.
-fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
-    let mut assignments: Vec<(String, Vec<(String, String)>)> = Vec::new();
+type Assignments = Vec<(String, Vec<(String, String)>)>;
+
+/// The columns a table's UPDATE sets, each with its (flag, value) cases, and
+/// the fate tags involved.
+fn assignments(ctx: &Ctx, n: &NodePlan) -> (Assignments, Vec<String>) {
+    let mut assignments: Assignments = Vec::new();
     let mut assign = |col: &str, flag: String, value: String| match assignments
         .iter_mut()
         .find(|(c, _)| c == col)
@@ -337,6 +355,11 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
         }
         flags.push("m".into());
     }
+    (assignments, flags)
+}
+
+fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
+    let (assignments, flags) = assignments(ctx, n);
     if assignments.is_empty() {
         return None;
     }
@@ -399,6 +422,121 @@ fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
     )
 }
 
+fn json_object_of(alias: &str, columns: &[String]) -> String {
+    let pairs: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{}, {alias}.{}", literal(c), ident(c)))
+        .collect();
+    format!("pg_catalog.jsonb_build_object({})", pairs.join(", "))
+}
+
+/// Copies rows about to be deleted (whole) and rows about to be updated
+/// (primary key and the old values of the columns that change) into
+/// forget.undo. Same snapshot as the DELETE and UPDATE: exactly their rows.
+fn undo_ctes(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
+    let t = ctx.table(n.node);
+    let mut out = Vec::new();
+    let rows_with = |tags: &str| {
+        format!(
+            "t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{} \
+             WHERE forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{tags}])))",
+            n.node
+        )
+    };
+    if n.deletes() {
+        out.push(format!(
+            "kd{node} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
+             SELECT $3, {oid}::pg_catalog.oid, 'insert', pg_catalog.to_jsonb(t) FROM {} t WHERE {})",
+            qualified(t),
+            rows_with("'d'"),
+            node = n.node,
+            oid = t.oid
+        ));
+    }
+    let (assignments, flags) = assignments(ctx, n);
+    if !assignments.is_empty() {
+        let changed: Vec<String> = assignments.iter().map(|(c, _)| c.clone()).collect();
+        out.push(format!(
+            "ku{node} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
+             SELECT $3, {oid}::pg_catalog.oid, 'update', \
+             pg_catalog.jsonb_build_object('key', {}, 'old', {}) FROM {} t WHERE {} AND NOT ({}))",
+            json_object_of("t", &t.primary_key),
+            json_object_of("t", &changed),
+            qualified(t),
+            rows_with(&tags_in(&flags)),
+            rows_with("'d'"),
+            node = n.node,
+            oid = t.oid
+        ));
+    }
+    out
+}
+
+/// What a restore puts back into one table.
+pub struct RestoreTable<'a> {
+    pub table: &'a Table,
+    pub inserts: bool,
+    /// Columns whose old values are set again (rows found by primary key).
+    pub updated_columns: Vec<String>,
+}
+
+/// One statement that puts back deleted rows and old values for deletion
+/// $1; foreign keys are checked at its end, so order does not matter, and a
+/// conflict (a unique value taken meanwhile) fails it whole.
+pub fn restore_statement(tables: &[RestoreTable]) -> String {
+    let mut ctes = Vec::new();
+    let mut counts = Vec::new();
+    for r in tables {
+        let (t, oid) = (qualified(r.table), r.table.oid);
+        let undo = |op: &str| {
+            format!(
+                "u.deletion_id OPERATOR(pg_catalog.=) $1 AND u.tbl OPERATOR(pg_catalog.=) {oid}::pg_catalog.oid \
+                 AND u.operation OPERATOR(pg_catalog.=) '{op}'"
+            )
+        };
+        if r.inserts {
+            ctes.push(format!(
+                "ri{oid} AS (INSERT INTO {t} OVERRIDING SYSTEM VALUE SELECT x.* FROM forget.undo u \
+                 CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, u.row_data) x WHERE {} RETURNING 1)",
+                undo("insert")
+            ));
+            counts.push(format!(
+                "SELECT {oid}::pg_catalog.oid, 'insert'::pg_catalog.text, (SELECT pg_catalog.count(*) FROM ri{oid})"
+            ));
+        }
+        if !r.updated_columns.is_empty() {
+            let sets: Vec<String> = r
+                .updated_columns
+                .iter()
+                .map(|c| format!("{} = o.{}", ident(c), ident(c)))
+                .collect();
+            let keys: Vec<String> = r
+                .table
+                .primary_key
+                .iter()
+                .map(|c| format!("t.{} OPERATOR(pg_catalog.=) k.{}", ident(c), ident(c)))
+                .collect();
+            ctes.push(format!(
+                "ru{oid} AS (UPDATE {t} t SET {} FROM forget.undo u \
+                 CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, u.row_data -> 'old') o \
+                 CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, u.row_data -> 'key') k \
+                 WHERE {} AND {} RETURNING 1)",
+                sets.join(", "),
+                undo("update"),
+                keys.join(" AND ")
+            ));
+            counts.push(format!(
+                "SELECT {oid}::pg_catalog.oid, 'update'::pg_catalog.text, (SELECT pg_catalog.count(*) FROM ru{oid})"
+            ));
+        }
+    }
+    format!(
+        "WITH {}\n{}",
+        ctes.join(",\n"),
+        counts.join("\nUNION ALL\n")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,6 +558,7 @@ mod tests {
                     not_null: false,
                 })
                 .collect(),
+            primary_key: vec!["id".into()],
         }
     }
 
@@ -458,12 +597,12 @@ mod tests {
             key_column: "id",
             key_type: "bigint",
         };
-        let r = action_statement(&pl, &g, &tables, &subject, false);
+        let r = action_statement(&pl, &g, &tables, &subject, Mode::Execute);
         assert!(r.sql.contains(r#"DELETE FROM "public"."Clients""#));
         assert!(r.sql.contains(r#"DELETE FROM "public"."invoices""#));
         assert!(r.sql.contains(r#"UPDATE "public"."notes" AS forget_t SET "client_id" = CASE WHEN f.forget_n1 THEN NULL"#));
         assert_eq!(r.steps.len(), 3);
-        let dry = action_statement(&pl, &g, &tables, &subject, true);
+        let dry = action_statement(&pl, &g, &tables, &subject, Mode::DryRun);
         assert!(!dry.sql.contains("DELETE") && !dry.sql.contains("UPDATE"));
         assert_eq!(dry.steps, r.steps);
     }

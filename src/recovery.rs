@@ -1,0 +1,224 @@
+//! Soft deletion (SPEC.md problem 3): a delete or anonymize made with a grace
+//! period keeps what it needs to be undone (forget.undo, written by the same
+//! statement) and a DeletedUser record (forget.deleted_clients); restore_client
+//! undoes it within the window; purge_expired destroys the undo data and the
+//! identity once the window has passed.
+
+use crate::catalog::{self, Subject};
+use crate::errors::{not_allowed, not_found, null_key, spi};
+use crate::execute::{run_hooks, Prepared};
+use crate::render::{self, ident, literal, qualified, RestoreTable};
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+/// The grace period of an action: the argument, else forget.grace_period.
+pub fn grace(argument: Option<&str>) -> Option<String> {
+    argument.map(str::to_string).or_else(|| {
+        spi(Spi::get_one::<String>(
+            "SELECT pg_catalog.current_setting('forget.grace_period', true)",
+        ))
+        .filter(|v| !v.trim().is_empty())
+    })
+}
+
+/// Undo data finds updated rows again by primary key: refuse a grace period
+/// when a table the action would update has none.
+fn require_primary_keys(prepared: &Prepared) {
+    for n in &prepared.plan.nodes {
+        let updates = !n.nullified_edges().is_empty() || n.masks_rows();
+        let table = &prepared.tables[&prepared.graph.nodes[n.node].table];
+        if updates && table.primary_key.is_empty() {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!(
+                    "cannot keep undo data for \"{}\": it has no primary key",
+                    table.display_name()
+                )
+            );
+        }
+    }
+}
+
+/// Writes the DeletedUser record (with the identity columns, read before the
+/// action changes them) and returns its id for the undo data.
+pub fn open_record(
+    prepared: &Prepared,
+    key: &str,
+    grace: &str,
+    reason: Option<&str>,
+    actor: Option<&str>,
+) -> i64 {
+    require_primary_keys(prepared);
+    let s = &prepared.subject;
+    let table = &prepared.tables[&s.table];
+    let identity = if s.identity.is_empty() {
+        "NULL::pg_catalog.jsonb".to_string()
+    } else {
+        let pairs: Vec<String> = s
+            .identity
+            .iter()
+            .map(|c| format!("{}, r.{}", literal(c), ident(c)))
+            .collect();
+        format!(
+            "(SELECT pg_catalog.jsonb_build_object({}) FROM {} r WHERE r.{} OPERATOR(pg_catalog.=) CAST($2 AS {}))",
+            pairs.join(", "),
+            qualified(table),
+            ident(&s.key_column),
+            s.key_type
+        )
+    };
+    let sql = format!(
+        "INSERT INTO forget.deleted_clients (subject, original_key, identity, deleted_at, reason, initiated_by,
+                                             retention_until, state, action)
+         VALUES ($1, $2, {identity}, pg_catalog.now(), $3, $4, pg_catalog.now() + CAST($5 AS pg_catalog.interval),
+                 'retained', $6)
+         RETURNING id"
+    );
+    let action = prepared.plan.action.name();
+    spi(Spi::get_one_with_args::<i64>(
+        &sql,
+        &[
+            s.name.as_str().into(),
+            key.into(),
+            reason.into(),
+            actor.into(),
+            grace.into(),
+            action.into(),
+        ],
+    ))
+    .expect("the record's id")
+}
+
+struct Record {
+    id: i64,
+    state: String,
+    expired: bool,
+}
+
+/// The newest DeletedUser record of a key, locked against a concurrent restore.
+fn record(subject: &Subject, key: &str) -> Option<Record> {
+    Spi::connect_mut(|client| {
+        let rows = spi(client.update(
+            "SELECT id, state, retention_until < pg_catalog.now() FROM forget.deleted_clients
+             WHERE subject = $1 AND original_key = $2 ORDER BY id DESC LIMIT 1 FOR UPDATE",
+            None,
+            &[subject.name.as_str().into(), key.into()],
+        ));
+        rows.into_iter().next().map(|r| Record {
+            id: spi(r.get::<i64>(1)).unwrap_or_default(),
+            state: spi(r.get::<String>(2)).unwrap_or_default(),
+            expired: spi(r.get::<bool>(3)).unwrap_or(true),
+        })
+    })
+}
+
+/// Which tables the undo data touches, and how.
+fn restore_plan(id: i64) -> Vec<(u32, bool, Vec<String>)> {
+    Spi::connect(|client| {
+        spi(client.select(
+            "SELECT tbl, bool_or(operation = 'insert'),
+                    COALESCE(array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL), '{}')
+             FROM forget.undo u
+             LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(CASE WHEN u.operation = 'update' THEN u.row_data -> 'old' END) c ON true
+             WHERE deletion_id = $1 GROUP BY tbl ORDER BY tbl",
+            None,
+            &[id.into()],
+        ))
+        .map(|r| {
+            (
+                spi(r.get::<pg_sys::Oid>(1)).map(u32::from).unwrap_or(0),
+                spi(r.get::<bool>(2)).unwrap_or(false),
+                spi(r.get::<Vec<String>>(3)).unwrap_or_default(),
+            )
+        })
+        .collect()
+    })
+}
+
+#[pg_extern(name = "_restore")]
+#[search_path(pg_catalog, pg_temp)]
+fn restore(
+    key: Option<&str>,
+    actor: Option<&str>,
+    subject: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(tbl, pg_sys::Oid),
+        name!(operation, String),
+        name!(rows, i64),
+    ),
+> {
+    let subject = catalog::subject(subject);
+    let key = key.unwrap_or_else(|| null_key());
+    let canonical = spi(Spi::get_one_with_args::<String>(
+        &format!("SELECT CAST($1 AS {})::pg_catalog.text", subject.key_type),
+        &[key.into()],
+    ))
+    .unwrap_or_default();
+    let rec = record(&subject, &canonical).filter(|r| r.state != "restored");
+    let rec = rec.unwrap_or_else(|| not_found(&subject.name, key));
+    if rec.state == "purged" || rec.expired {
+        not_allowed(format!(
+            "cannot restore {} {canonical}: Recovery window has expired",
+            subject.name
+        ));
+    }
+    let context = serde_json::json!({"action": "restore", "actor": actor});
+    run_hooks("before_restore", &subject.name, &canonical, &context);
+    let plan = restore_plan(rec.id);
+    let tables = catalog::tables(&plan.iter().map(|p| p.0).collect::<Vec<_>>());
+    let restore_tables: Vec<RestoreTable> = plan
+        .iter()
+        .filter_map(|(oid, inserts, columns)| {
+            tables.get(oid).map(|t| RestoreTable {
+                table: t,
+                inserts: *inserts,
+                updated_columns: columns.clone(),
+            })
+        })
+        .collect();
+    let sql = render::restore_statement(&restore_tables);
+    let done: Vec<(pg_sys::Oid, String, i64)> = Spi::connect_mut(|client| {
+        spi(client.update(&sql, None, &[rec.id.into()]))
+            .map(|r| {
+                (
+                    spi(r.get::<pg_sys::Oid>(1)).unwrap_or(pg_sys::InvalidOid),
+                    spi(r.get::<String>(2)).unwrap_or_default(),
+                    spi(r.get::<i64>(3)).unwrap_or_default(),
+                )
+            })
+            .collect()
+    });
+    spi(Spi::run_with_args(
+        "UPDATE forget.deleted_clients SET state = 'restored', identity = NULL WHERE id = $1;",
+        &[rec.id.into()],
+    ));
+    spi(Spi::run_with_args(
+        "DELETE FROM forget.undo WHERE deletion_id = $1",
+        &[rec.id.into()],
+    ));
+    let mut rows = serde_json::Map::new();
+    for (oid, _, n) in &done {
+        let name = tables
+            .get(&u32::from(*oid))
+            .map(|t| t.display_name())
+            .unwrap_or_default();
+        let sum = rows.get(&name).and_then(|v| v.as_i64()).unwrap_or(0) + n;
+        rows.insert(name, sum.into());
+    }
+    let mut after = context.clone();
+    after["rows"] = serde_json::Value::Object(rows.clone());
+    run_hooks("after_restore", &subject.name, &canonical, &after);
+    crate::audit::record(&crate::audit::Entry {
+        action: "restore",
+        subject: &subject.name,
+        key: &canonical,
+        actor,
+        reason: None,
+        rows: serde_json::Value::Object(rows),
+        error: None,
+    });
+    TableIterator::new(done)
+}
