@@ -21,7 +21,7 @@ cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 echo "== end-to-end suite on a cluster at port $PORT"
 bash scripts/cluster.sh start "$DATA" "$PORT" "fsync = off" "synchronous_commit = off"
 trap 'bash scripts/cluster.sh stop "$DATA"' EXIT
-PGFORGET_PORT=$PORT cargo test --manifest-path pgrx-tests/Cargo.toml --tests -- --test-threads 4 2>&1 | tee -a "$LOG"
+PGFORGET_PORT=$PORT cargo test --manifest-path pgrx-tests/Cargo.toml --tests --no-fail-fast -- --test-threads 4 2>&1 | tee -a "$LOG"
 
 # One closing line for the whole suite (every cargo test result line summed).
 passed=$(grep -o '[0-9]* passed' "$LOG" | awk '{s += $1} END {print s + 0}')

@@ -107,7 +107,7 @@ BEGIN
         FOREACH key_type IN ARRAY ARRAY['bigint', 'text', 'uuid'] LOOP
             EXECUTE pg_catalog.format(
                 'CREATE FUNCTION forget.%I(key %s, %s) RETURNS %s LANGUAGE sql %s '
-                'SET search_path = pg_catalog, pg_temp AS %L',
+                'SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS %L',
                 f.name, key_type, f.params, f.result,
                 CASE WHEN f.definer THEN 'SECURITY DEFINER' ELSE '' END, f.body);
         END LOOP;
@@ -176,7 +176,7 @@ AS $$ SELECT forget._add_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.tex
 -- failing ones are skipped, each recorded in the audit as 'failed'.
 CREATE FUNCTION forget._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text)
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint, last_key text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     size   int := COALESCE(batch_size, NULLIF(current_setting('forget.batch_size', true), '')::int, 1000);
     name   text := forget._subject_name(subject);

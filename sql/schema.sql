@@ -240,6 +240,19 @@ BEGIN
 END
 $$;
 
+-- One audit row per key of a batch, each with its own rows map, in one call.
+CREATE FUNCTION forget._write_audit_many(
+    p_action text, p_subject text, p_keys text[], p_actor text, p_reason text, p_rows jsonb[])
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    FOR i IN 1 .. COALESCE(array_length(p_keys, 1), 0) LOOP
+        PERFORM forget._write_audit(p_action, p_subject, p_keys[i], p_actor, p_reason, p_rows[i], NULL);
+    END LOOP;
+END
+$$;
+
 -- true when every audit row's hash matches its content, each row names its
 -- predecessor's hash, and the chain's head is the newest row.
 CREATE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE
@@ -315,3 +328,57 @@ $$;
 -- Activity sources: a timestamp that shows a subject was active.
 -- (forget.activities above.) Last activity = the latest of them and of the
 -- subject's last reactivation.
+
+-- Configuration version: sessions cache each subject's graph, plan and
+-- prepared statements and rebuild them when this number moves. It moves on
+-- every change to the configuration tables and on every DDL command, once
+-- at once and once more at commit (a deferred trigger), so that no session
+-- keeps a plan built while the change was not yet visible to it.
+CREATE SEQUENCE forget.config_version;
+CREATE TABLE forget._pending_bump (x int);
+
+CREATE FUNCTION forget._bump_now() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.nextval('forget.config_version'::pg_catalog.regclass);
+    INSERT INTO forget._pending_bump VALUES (1);
+END
+$$;
+
+CREATE FUNCTION forget._bump_at_commit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.nextval('forget.config_version'::pg_catalog.regclass);
+    DELETE FROM forget._pending_bump;
+    RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER bump_at_commit AFTER INSERT ON forget._pending_bump
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget._bump_at_commit();
+
+CREATE FUNCTION forget._config_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM forget._bump_now();
+    RETURN NULL;
+END
+$$;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['subjects', 'links', 'policies', 'masks', 'rules', 'hooks', 'activities',
+                             'cleanup_conditions', 'cleanup_settings'] LOOP
+        EXECUTE format('CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON forget.%I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION forget._config_changed()', t);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION forget._ddl_changed() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM forget._bump_now();
+END
+$$;
+CREATE EVENT TRIGGER forget_ddl_changed ON ddl_command_end EXECUTE FUNCTION forget._ddl_changed();

@@ -3,6 +3,7 @@
 //! the result. The public SQL signatures (with key overloads for bigint, text
 //! and uuid) are in sql/api.sql; these are the internal functions they call.
 
+use crate::cache;
 use crate::catalog;
 use crate::errors::{null_key, spi};
 use crate::execute::{self, lock_subject, Origin, Prepared};
@@ -34,26 +35,22 @@ pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
     let subject = catalog::subject(req.subject);
     let key = req.key.unwrap_or_else(|| null_key());
     let action = req.action.name();
-    let prepared = Prepared::new(subject, req.action);
+    let entry = cache::entry(subject, req.action);
+    let prepared = &entry.prepared;
     let table = &prepared.tables[&prepared.subject.table];
     let key = lock_subject(&prepared.subject, table, key, !req.dry_run);
-    execute::enforce_rules(&prepared.subject, action, &key);
+    execute::enforce(&prepared.subject, action, entry.rules.clone(), &key);
     let counts = if req.dry_run {
-        execute::run_statement(
-            &prepared,
-            &prepared.render(Mode::DryRun),
-            std::slice::from_ref(&key),
-            None,
-        )
+        execute::run_statement(&entry, Mode::DryRun, std::slice::from_ref(&key), None)
     } else {
         let recovery = recovery::grace(req.grace)
-            .map(|grace| recovery::open_record(&prepared, &key, &grace, req.reason, req.actor));
+            .map(|grace| recovery::open_record(prepared, &key, &grace, req.reason, req.actor));
         let origin = Origin {
             reason: req.reason,
             actor: req.actor,
             recovery,
         };
-        execute::carry_out(&prepared, std::slice::from_ref(&key), &origin)
+        execute::carry_out(&entry, std::slice::from_ref(&key), &origin)
     };
     counts
         .steps

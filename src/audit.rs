@@ -39,3 +39,29 @@ pub fn record(entry: &Entry) -> i64 {
         .unwrap_or_default()
     })
 }
+
+/// One audit row per key, written in one call (a cleanup batch).
+pub fn record_many(
+    action: &str,
+    subject: &str,
+    keys: &[String],
+    actor: Option<&str>,
+    reason: Option<&str>,
+    rows: Vec<serde_json::Value>,
+) {
+    let rows: Vec<JsonB> = rows.into_iter().map(JsonB).collect();
+    Spi::connect_mut(|client| {
+        spi(client.update(
+            "SELECT forget._write_audit_many($1, $2, $3, $4, $5, $6)",
+            None,
+            &[
+                action.into(),
+                subject.into(),
+                keys.to_vec().into(),
+                actor.into(),
+                reason.into(),
+                rows.into(),
+            ],
+        ));
+    });
+}

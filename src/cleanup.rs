@@ -7,7 +7,7 @@
 use crate::catalog::{self, Subject};
 use crate::config::{check_sql, require_balanced, require_column, table};
 use crate::errors::{invalid, spi};
-use crate::execute::{self, with_search_path, Origin, Prepared};
+use crate::execute::{self, with_search_path, Origin};
 use crate::model::Action;
 use crate::render::{ident, literal, qualified};
 use pgrx::prelude::*;
@@ -315,9 +315,9 @@ fn cleanup_apply(subject: &str, action: &str, keys: Vec<String>) -> i64 {
     }
     let action = Action::parse(action)
         .unwrap_or_else(|| invalid(format!("unknown cleanup action \"{action}\"")));
-    let prepared = Prepared::new(catalog::subject(Some(subject)), action);
+    let entry = crate::cache::entry(catalog::subject(Some(subject)), action);
     execute::carry_out(
-        &prepared,
+        &entry,
         &keys,
         &Origin {
             reason: Some("people_cleanup"),

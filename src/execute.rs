@@ -2,6 +2,7 @@
 //! checks rules, calls hooks, runs the rendered statement and collects its
 //! counts. The plan and its SQL come from `plan` and `render`.
 
+use crate::cache::Entry;
 use crate::catalog::{self, Subject};
 use crate::errors::{not_allowed, not_found, spi};
 use crate::graph::{self, Graph};
@@ -165,9 +166,9 @@ pub fn evaluate(subject: &Subject, rules: Vec<catalog::Rule>, key: &str) -> Vec<
         .collect()
 }
 
-/// 55000 with every failing rule's message when any rule blocks.
-pub fn enforce_rules(subject: &Subject, action: &str, key: &str) {
-    let failing: Vec<String> = evaluate_rules(subject, action, key)
+/// 55000 with every failing rule's message when any of the rules blocks.
+pub fn enforce(subject: &Subject, action: &str, rules: Vec<catalog::Rule>, key: &str) {
+    let failing: Vec<String> = evaluate(subject, rules, key)
         .into_iter()
         .filter(|v| v.blocking > 0)
         .map(|v| v.message)
@@ -183,17 +184,35 @@ pub fn enforce_rules(subject: &Subject, action: &str, key: &str) {
 
 /// Calls every function hooked to `event` with (subject, key, context).
 pub fn run_hooks(event: &str, subject: &str, key: &str, context: &serde_json::Value) {
-    for function in catalog::hooks(event) {
-        let sql = format!(
-            "SELECT {function}($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.jsonb)"
-        );
-        Spi::connect_mut(|client| {
-            spi(client.update(
-                &sql,
-                None,
-                &[subject.into(), key.into(), JsonB(context.clone()).into()],
-            ));
-        });
+    call_hooks(
+        &catalog::hooks(event),
+        subject,
+        std::iter::once((key, context.clone())),
+    );
+}
+
+/// Calls each of `functions` with (subject, key, context) for every key.
+pub fn call_hooks<'k>(
+    functions: &[String],
+    subject: &str,
+    calls: impl Iterator<Item = (&'k str, serde_json::Value)>,
+) {
+    if functions.is_empty() {
+        return;
+    }
+    for (key, context) in calls {
+        for function in functions {
+            let sql = format!(
+                "SELECT {function}($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.jsonb)"
+            );
+            Spi::connect_mut(|client| {
+                spi(client.update(
+                    &sql,
+                    None,
+                    &[subject.into(), key.into(), JsonB(context.clone()).into()],
+                ));
+            });
+        }
     }
 }
 
@@ -221,38 +240,30 @@ impl Counts {
     }
 }
 
-/// Runs the rendered statement for `keys` (canonical key texts).
-pub fn run_statement(
-    prepared: &Prepared,
-    rendered: &Rendered,
-    keys: &[String],
-    recovery: Option<i64>,
-) -> Counts {
+/// Runs a cached statement for `keys` (canonical key texts).
+pub fn run_statement(entry: &Entry, mode: Mode, keys: &[String], recovery: Option<i64>) -> Counts {
+    let prepared = &entry.prepared;
+    let statement = entry.statement(mode);
+    let steps = &statement.rendered.steps;
     let inactive = prepared.subject.inactive_value.as_str();
-    let mut totals = vec![0i64; rendered.steps.len()];
+    let mut totals = vec![0i64; steps.len()];
     let mut per_key: HashMap<String, Vec<i64>> = HashMap::new();
     // SET client_min_messages = debug1 shows what runs.
-    pgrx::debug1!("pg_forget: {}", rendered.sql);
+    pgrx::debug1!("pg_forget: {}", statement.rendered.sql);
     with_search_path(&prepared.subject.search_path, || {
         Spi::connect_mut(|client| {
-            let rows = spi(client.update(
-                &rendered.sql,
-                None,
-                &[keys.to_vec().into(), inactive.into(), recovery.into()],
-            ));
-            for row in rows {
+            let args = [keys.to_vec().into(), inactive.into(), recovery.into()];
+            for row in spi(client.update(&statement.plan, None, &args)) {
                 let step = spi(row.get::<i32>(1)).unwrap_or_default() as usize;
                 let key = spi(row.get::<String>(2)).unwrap_or_default();
                 let n = spi(row.get::<i64>(3)).unwrap_or_default();
                 totals[step] += n;
-                per_key
-                    .entry(key)
-                    .or_insert_with(|| vec![0; rendered.steps.len()])[step] += n;
+                per_key.entry(key).or_insert_with(|| vec![0; steps.len()])[step] += n;
             }
         })
     });
     Counts {
-        steps: rendered.steps.clone(),
+        steps: steps.clone(),
         totals,
         per_key,
     }
@@ -267,39 +278,35 @@ pub struct Origin<'a> {
     pub recovery: Option<i64>,
 }
 
-/// Carries out a prepared action for keys that are locked and canonical:
-/// before hooks, one statement for all keys, the minimized mark, after hooks,
-/// one audit row per key.
-pub fn carry_out(prepared: &Prepared, keys: &[String], origin: &Origin) -> Counts {
+/// Carries out an action for keys that are locked and canonical: before
+/// hooks, one statement for all keys, the minimized mark, after hooks, and
+/// one audit row per key (written in one call).
+pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
+    let prepared = &entry.prepared;
     let action = prepared.plan.action.name();
     let name = prepared.subject.name.as_str();
     let context =
         serde_json::json!({"action": action, "reason": origin.reason, "actor": origin.actor});
-    for key in keys {
-        run_hooks(&format!("before_{action}"), name, key, &context);
-    }
+    call_hooks(
+        entry.hooks(&format!("before_{action}")),
+        name,
+        keys.iter().map(|k| (k.as_str(), context.clone())),
+    );
     let mode = if origin.recovery.is_some() {
         Mode::KeepUndo
     } else {
         Mode::Execute
     };
-    let counts = run_statement(prepared, &prepared.render(mode), keys, origin.recovery);
+    let counts = run_statement(entry, mode, keys, origin.recovery);
     update_minimized_marks(prepared, keys);
-    for key in keys {
-        let rows = counts.rows_json(prepared, key);
-        let mut after = context.clone();
-        after["rows"] = rows.clone();
-        run_hooks(&format!("after_{action}"), name, key, &after);
-        crate::audit::record(&crate::audit::Entry {
-            action,
-            subject: name,
-            key,
-            actor: origin.actor,
-            reason: origin.reason,
-            rows,
-            error: None,
-        });
-    }
+    let rows: Vec<serde_json::Value> = keys.iter().map(|k| counts.rows_json(prepared, k)).collect();
+    let after = keys.iter().zip(&rows).map(|(k, r)| {
+        let mut c = context.clone();
+        c["rows"] = r.clone();
+        (k.as_str(), c)
+    });
+    call_hooks(entry.hooks(&format!("after_{action}")), name, after);
+    crate::audit::record_many(action, name, keys, origin.actor, origin.reason, rows);
     counts
 }
 

@@ -39,7 +39,7 @@ pub struct SubjectSql<'a> {
 }
 
 /// How an action statement is rendered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     /// Count only, change nothing.
     DryRun,

@@ -1,8 +1,13 @@
 -- Named people 1..15 each show one rule (see the comments); people from 1000
--- on are :bulk (default 200) generated members, a third of them candidates.
+-- on are :bulk (default 200) generated members, one in :every (default 3) a
+-- candidate.
 \if :{?bulk}
 \else
 \set bulk 200
+\endif
+\if :{?every}
+\else
+\set every 3
 \endif
 SET search_path = assoc, public;
 INSERT INTO households (id, name) VALUES (1, 'Miller household'), (2, 'Big family');
@@ -49,15 +54,15 @@ INSERT INTO phone_numbers (contactable_type, contactable_id, number) VALUES
 INSERT INTO versions (item_type, item_id, event, whodunnit) VALUES
     ('Person', 11, 'create', '12'), ('Person', 5, 'update', '11'), ('Invoice', 1, 'create', '11');
 
--- The bulk: every third is a candidate to destroy, every sixth took part in
--- the spring fair (so is minimized instead), the rest signed in recently.
+-- The bulk: one in :every is a candidate; half of those took part in the
+-- spring fair (so are minimized instead); the rest signed in recently.
 INSERT INTO people (id, first_name, last_name, street, email, last_sign_in_at, created_at)
     SELECT g, 'Member', 'No' || g, g || ' Bulk St', 'member' || g || '@example.org',
-           CASE WHEN g % 3 = 0 THEN now() - interval '5 years' ELSE now() - interval '1 day' END,
+           CASE WHEN g % :every = 0 THEN now() - interval '5 years' ELSE now() - interval '1 day' END,
            now() - interval '8 years'
     FROM generate_series(1000, 999 + :bulk) g;
 INSERT INTO participations (person_id, event_id, created_at)
-    SELECT g, 2, now() - interval '2 years' FROM generate_series(1000, 999 + :bulk) g WHERE g % 6 = 0;
+    SELECT g, 2, now() - interval '2 years' FROM generate_series(1000, 999 + :bulk) g WHERE g % (2 * :every) = 0;
 INSERT INTO phone_numbers (contactable_type, contactable_id, number)
     SELECT 'Person', g, '+41 ' || g FROM generate_series(1000, 999 + :bulk) g;
 SELECT setval(pg_get_serial_sequence('assoc.people', 'id'), 999 + :bulk);

@@ -1,0 +1,425 @@
+//! pg_forget's benchmark: every workload against a hand-written SQL baseline
+//! doing the same work, interleaved in the same run on the same cluster, so
+//! that ratios, not absolute times, carry the result. See bench/run.sh.
+
+use postgres::{Client, NoTls, SimpleQueryMessage};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Args {
+    port: String,
+    scale: f64,
+    samples: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        port: "55435".into(),
+        scale: 1.0,
+        samples: 200,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    for pair in argv.chunks(2) {
+        match (pair[0].as_str(), pair.get(1)) {
+            ("--port", Some(v)) => a.port = v.clone(),
+            ("--scale", Some(v)) => a.scale = v.parse().expect("--scale takes a number"),
+            ("--samples", Some(v)) => a.samples = v.parse().expect("--samples takes a number"),
+            (flag, _) => panic!("unknown argument {flag}: use --scale S --samples N [--port P]"),
+        }
+    }
+    a
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn connect(port: &str, db: &str) -> Client {
+    Client::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname={db}"),
+        NoTls,
+    )
+    .expect("connect")
+}
+
+fn psql(port: &str, db: &str, file: &str, vars: &[(&str, String)]) {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        port,
+        "-U",
+        "postgres",
+        "-d",
+        db,
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+    ]);
+    for (k, v) in vars {
+        cmd.args(["-v", &format!("{k}={v}")]);
+    }
+    let out = cmd.arg("-f").arg(root().join(file)).output().expect("psql");
+    assert!(
+        out.status.success(),
+        "{file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fresh_db(port: &str, db: &str, example: &str, vars: &[(&str, String)]) -> Client {
+    let mut admin = connect(port, "postgres");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .unwrap();
+    let mut c = connect(port, db);
+    c.batch_execute("CREATE EXTENSION pg_forget").unwrap();
+    let started = Instant::now();
+    for f in ["schema.sql", "data.sql", "config.sql"] {
+        psql(port, db, &format!("examples/{example}/{f}"), vars);
+    }
+    c.batch_execute("VACUUM ANALYZE").unwrap();
+    eprintln!("  {db}: loaded in {:.0?}", started.elapsed());
+    c
+}
+
+/// A block of bench/baselines.sql with :k replaced by the key.
+fn baseline(name: &str, k: i64) -> String {
+    let text = std::fs::read_to_string(root().join("bench/baselines.sql")).unwrap();
+    let start = text.find(&format!("-- @{name}\n")).expect("baseline block");
+    let block = &text[start..];
+    let end = block[4..]
+        .find("-- @")
+        .map(|i| i + 4)
+        .unwrap_or(block.len());
+    block[..end].replace(":k", &k.to_string())
+}
+
+fn timed(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+struct Row {
+    name: String,
+    forget_ms: f64,
+    baseline_ms: f64,
+    ratio: f64,
+    target: String,
+    ok: bool,
+    note: String,
+}
+
+/// One action per client in its own transaction, pg_forget and the
+/// hand-written baseline alternating over fresh clients.
+fn per_client(
+    c: &mut Client,
+    call: &str,
+    baseline_name: &str,
+    first: i64,
+    samples: usize,
+) -> (f64, f64) {
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..samples as i64 {
+        let (a, b) = (first + 2 * i, first + 2 * i + 1);
+        ours.push(timed(|| {
+            let mut tx = c.transaction().unwrap();
+            tx.query(call, &[&a]).unwrap();
+            tx.commit().unwrap();
+        }));
+        let sql = baseline(baseline_name, b);
+        theirs.push(timed(|| {
+            let mut tx = c.transaction().unwrap();
+            tx.batch_execute(&sql).unwrap();
+            tx.commit().unwrap();
+        }));
+    }
+    (median(ours), median(theirs))
+}
+
+fn rss_anon_kb(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("RssAnon:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn main() {
+    let a = args();
+    let clients = ((100_000.0 * a.scale) as i64).max(2 * a.samples as i64 * 3 + 10);
+    let mut rows: Vec<Row> = Vec::new();
+    eprintln!(
+        "pg_forget benchmark: scale {}, {} samples, {clients} clients",
+        a.scale, a.samples
+    );
+
+    // 1 and 3: delete and anonymize per client on the billing schema.
+    let mut billing = fresh_db(
+        &a.port,
+        "bench_billing",
+        "billing",
+        &[("clients", clients.to_string())],
+    );
+    billing.batch_execute("DELETE FROM forget.hooks").unwrap();
+    let (d_ours, d_base) = per_client(
+        &mut billing,
+        "SELECT count(*) FROM forget.delete_client($1::bigint)",
+        "delete_billing",
+        2,
+        a.samples,
+    );
+    rows.push(Row {
+        name: "1. delete_client, one client per transaction".into(),
+        forget_ms: d_ours,
+        baseline_ms: d_base,
+        ratio: d_ours / d_base,
+        target: "<= 1.3".into(),
+        ok: d_ours / d_base <= 1.3,
+        note: format!("~30 rows per client, {clients} clients; baseline: lock, the 3 rule checks, 22 DELETEs in one batch"),
+    });
+    let first_anon = 2 + 2 * a.samples as i64 + 2;
+    let (an_ours, an_base) = per_client(
+        &mut billing,
+        "SELECT count(*) FROM forget.anonymize_client($1::bigint)",
+        "anonymize_billing",
+        first_anon,
+        a.samples,
+    );
+    rows.push(Row {
+        name: "3. anonymize_client, one client per transaction".into(),
+        forget_ms: an_ours,
+        baseline_ms: an_base,
+        ratio: an_ours / an_base,
+        target: "<= 1.3".into(),
+        ok: an_ours / an_base <= 1.3,
+        note: "baseline: lock, rule checks, 3 UPDATEs with the same masks, 4 DELETEs".into(),
+    });
+    drop(billing);
+
+    // 4: workload 1 with every table ten times larger.
+    let mut big = fresh_db(
+        &a.port,
+        "bench_billing_10x",
+        "billing",
+        &[("clients", (clients * 10).to_string())],
+    );
+    big.batch_execute("DELETE FROM forget.hooks").unwrap();
+    let (big_ours, _) = per_client(
+        &mut big,
+        "SELECT count(*) FROM forget.delete_client($1::bigint)",
+        "delete_billing",
+        2,
+        a.samples,
+    );
+    rows.push(Row {
+        name: "4. delete_client with every table 10x larger".into(),
+        forget_ms: big_ours,
+        baseline_ms: d_ours,
+        ratio: big_ours / d_ours,
+        target: "<= 1.3".into(),
+        ok: big_ours / d_ours <= 1.3,
+        note: "baseline: workload 1's pg_forget time (cost follows the subject's rows)".into(),
+    });
+    drop(big);
+
+    // 2 and 5: people_cleanup on the association schema.
+    let people = ((1_000_000.0 * a.scale) as i64).max(20_000);
+    let mut assoc = fresh_db(
+        &a.port,
+        "bench_association",
+        "association",
+        &[("bulk", people.to_string()), ("every", "10".into())],
+    );
+    assoc.batch_execute("DELETE FROM forget.hooks").unwrap();
+    let backlog: i64 = assoc
+        .query_one(
+            "SELECT candidates FROM forget.people_cleanup(10000000, dry_run => true)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let batches = ((backlog / 1000) / 4).clamp(1, 20);
+    let mut ours_batches = Vec::new();
+    for _ in 0..batches {
+        ours_batches.push(timed(|| {
+            let mut tx = assoc.transaction().unwrap();
+            tx.query("SELECT * FROM forget.people_cleanup(1000)", &[])
+                .unwrap();
+            tx.commit().unwrap();
+        }));
+    }
+    // The baseline takes the candidates above the middle of the key range.
+    let mut k: i64 = 1000 + people / 2;
+    let mut base_batches = Vec::new();
+    for _ in 0..batches {
+        let sql = format!(
+            "{}\nSELECT max(id) FROM cand;",
+            baseline("cleanup_association", k)
+        );
+        base_batches.push(timed(|| {
+            let mut tx = assoc.transaction().unwrap();
+            for m in tx.simple_query(&sql).unwrap() {
+                if let SimpleQueryMessage::Row(r) = m {
+                    k = r.get(0).and_then(|v| v.parse().ok()).unwrap_or(k);
+                }
+            }
+            tx.commit().unwrap();
+        }));
+    }
+    // delete_client once per person, each committed, on candidates above that.
+    let singles: Vec<i64> = assoc
+        .query(
+            "SELECT id FROM assoc.people WHERE id > $1 AND last_sign_in_at < now() - interval '24 months' ORDER BY id LIMIT $2",
+            &[&k, &(a.samples as i64)],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let single_ms: Vec<f64> = singles
+        .iter()
+        .map(|id| {
+            timed(|| {
+                assoc
+                    .query(
+                        "SELECT count(*) FROM forget.delete_client($1::bigint)",
+                        &[id],
+                    )
+                    .unwrap();
+            })
+        })
+        .collect();
+    let per_person_ours = median(ours_batches) / 1000.0;
+    let per_person_base = median(base_batches) / 1000.0;
+    let per_person_single = median(single_ms);
+    rows.push(Row {
+        name: "2a. people_cleanup vs hand-written set-based SQL".into(),
+        forget_ms: per_person_ours,
+        baseline_ms: per_person_base,
+        ratio: per_person_ours / per_person_base,
+        target: "<= 1.5".into(),
+        ok: per_person_ours / per_person_base <= 1.5,
+        note: format!("ms per person, batches of 1000, {people} people, {backlog} candidates"),
+    });
+    rows.push(Row {
+        name: "2b. people_cleanup vs delete_client per person".into(),
+        forget_ms: per_person_ours,
+        baseline_ms: per_person_single,
+        ratio: per_person_single / per_person_ours,
+        target: ">= 20x faster".into(),
+        ok: per_person_single / per_person_ours >= 20.0,
+        note: "ratio = how many times faster people_cleanup is per person".into(),
+    });
+
+    // 5: the backend's memory over the rest of the backlog.
+    let pid: i32 = assoc
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let remaining: i64 = assoc
+        .query_one(
+            "SELECT candidates FROM forget.people_cleanup(10000000, dry_run => true)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(kb) = rss_anon_kb(pid) {
+                    samples.push(kb);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            samples
+        })
+    };
+    let full_ms = timed(|| {
+        assoc
+            .batch_execute("CALL forget.run_people_cleanup(1000)")
+            .unwrap()
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rss = sampler.join().unwrap();
+    let quarter = rss.len() / 4;
+    let (early, late) = (
+        rss[..quarter.max(1)].iter().max().copied().unwrap_or(0),
+        rss[rss.len() - quarter.max(1)..]
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(0),
+    );
+    rows.push(Row {
+        name: "5. backend memory over the whole backlog (RssAnon, kB)".into(),
+        forget_ms: late as f64,
+        baseline_ms: early as f64,
+        ratio: late as f64 / early.max(1) as f64,
+        target: "flat (<= 1.1)".into(),
+        ok: (late as f64) <= early as f64 * 1.1,
+        note: format!(
+            "run_people_cleanup(1000) over {remaining} candidates in {:.1} s; peak in the first vs last quarter of {} samples",
+            full_ms / 1000.0,
+            rss.len()
+        ),
+    });
+
+    println!("\n| workload | pg_forget | baseline | ratio | target | met |");
+    println!("|---|---:|---:|---:|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.3} | {:.3} | {:.2} | {} | {} |",
+            r.name,
+            r.forget_ms,
+            r.baseline_ms,
+            r.ratio,
+            r.target,
+            if r.ok { "yes" } else { "**no**" }
+        );
+    }
+    println!("\nms unless noted; medians over {} samples.", a.samples);
+    for r in &rows {
+        println!("- {}: {}", r.name, r.note);
+    }
+    let report = json!({
+        "scale": a.scale, "samples": a.samples, "clients": clients, "people": people,
+        "workloads": rows.iter().map(|r| json!({
+            "name": r.name, "pg_forget": r.forget_ms, "baseline": r.baseline_ms, "ratio": r.ratio,
+            "target": r.target, "met": r.ok, "note": r.note,
+        })).collect::<Vec<_>>(),
+    });
+    let dir = root().join("bench/results");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("latest.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
+    println!("\nJSON: bench/results/latest.json");
+}
