@@ -61,7 +61,7 @@ BEGIN
          'action text DEFAULT ''delete'', subject text DEFAULT NULL',
          'TABLE(rule text, ok boolean, blocking bigint, message text)',
          'SELECT e.rule, e.ok, e.blocking, e.message FROM forget._eligibility(key::pg_catalog.text, action, subject) e',
-         false),
+         true),
         ('delete_client',
          'reason text DEFAULT NULL, actor text DEFAULT NULL, dry_run boolean DEFAULT false, grace interval DEFAULT NULL, subject text DEFAULT NULL',
          'TABLE(tbl regclass, operation text, rows bigint)',

@@ -255,7 +255,7 @@ $$;
 
 -- true when every audit row's hash matches its content, each row names its
 -- predecessor's hash, and the chain's head is the newest row.
-CREATE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE
+CREATE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH chain AS (

@@ -182,7 +182,9 @@ fn change_state(
         ],
     ));
     for key in &changed {
-        run_hooks(&format!("after_{action}"), &subject.name, key, &context);
+        let mut after = context.clone();
+        after["rows"] = serde_json::json!({ table.display_name(): 1 });
+        run_hooks(&format!("after_{action}"), &subject.name, key, &after);
         crate::audit::record(&crate::audit::Entry {
             action,
             subject: &subject.name,

@@ -261,7 +261,7 @@ fn main() {
         )
         .unwrap()
         .get(0);
-    let batches = ((backlog / 1000) / 4).clamp(1, 20);
+    let batches = ((backlog / 1000) / 4).clamp(1, 10);
     let mut ours_batches = Vec::new();
     for _ in 0..batches {
         ours_batches.push(timed(|| {
@@ -271,8 +271,10 @@ fn main() {
             tx.commit().unwrap();
         }));
     }
-    // The baseline takes the candidates above the middle of the key range.
-    let mut k: i64 = 1000 + people / 2;
+    // Three disjoint slices of the backlog: people_cleanup takes the lowest
+    // keys, the baseline starts at a third of the key range, and single
+    // delete_client calls start at two thirds.
+    let mut k: i64 = 1000 + people / 3;
     let mut base_batches = Vec::new();
     for _ in 0..batches {
         let sql = format!(
@@ -293,7 +295,7 @@ fn main() {
     let singles: Vec<i64> = assoc
         .query(
             "SELECT id FROM assoc.people WHERE id > $1 AND last_sign_in_at < now() - interval '24 months' ORDER BY id LIMIT $2",
-            &[&k, &(a.samples as i64)],
+            &[&(1000 + 2 * people / 3), &(a.samples as i64)],
         )
         .unwrap()
         .iter()

@@ -158,6 +158,7 @@ fn ddl(s: &Schema) -> String {
         let mut cols = vec![
             "id int PRIMARY KEY".to_string(),
             "grp int NOT NULL".to_string(),
+            "note text".to_string(),
         ];
         let mut constraints = vec!["UNIQUE (id, grp)".to_string()];
         for (m, r) in refs.iter().enumerate() {
@@ -195,7 +196,11 @@ fn ddl(s: &Schema) -> String {
     }
     for (t, rows) in s.rows.iter().enumerate() {
         for row in rows {
-            let mut values = vec![row.id.to_string(), row.grp.to_string()];
+            let mut values = vec![
+                row.id.to_string(),
+                row.grp.to_string(),
+                format!("'n{}'", row.id),
+            ];
             for (v, r) in row.refs.iter().zip(&s.refs[t]) {
                 let (id, grp) = v
                     .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -313,7 +318,62 @@ fn delete_client_matches_the_oracle_on_random_schemas() {
         let subject = s.rows[0][rng.below(s.rows[0].len())].id;
         let (deleted, nullified) = oracle(&s, subject);
 
-        // With a grace period and a restore, every table is what it was.
+        // An anonymization with a grace period, then a restore: every table
+        // is what it was. Masks on every table's note; random anonymize
+        // policies on the edges into the subject table.
+        let mut config = String::new();
+        for (t, refs) in s.refs.iter().enumerate() {
+            config += &format!(
+                "SELECT forget.mask('{}.t{t}', 'note', $$'masked'$$);\n",
+                s.name
+            );
+            for (m, r) in refs
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.parent == 0 && t != 0)
+            {
+                let choices: &[&str] = if r.nullable {
+                    &["anonymize", "delete", "keep", "nullify"]
+                } else {
+                    &["anonymize", "delete", "keep"]
+                };
+                let policy = choices[rng.below(choices.len())];
+                config += &format!(
+                    "SELECT forget.set_policy('{}.t{t}', 'r{m}', 'anonymize', '{policy}');\n",
+                    s.name
+                );
+            }
+        }
+        c.batch_execute(&config).unwrap();
+        let before = snapshot(&mut c, &s.name);
+        c.query(
+            "SELECT * FROM forget.anonymize_client($1::bigint, grace => '1 hour', subject => $2)",
+            &[&(subject as i64), &s.name],
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "seed {seed}: anonymize with grace failed: {e}\n{}\n{config}",
+                ddl(&s)
+            )
+        });
+        c.query(
+            "SELECT * FROM forget.restore_client($1::bigint, subject => $2)",
+            &[&(subject as i64), &s.name],
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "seed {seed}: restore of the anonymization failed: {e}\n{}\n{config}",
+                ddl(&s)
+            )
+        });
+        assert_eq!(
+            snapshot(&mut c, &s.name),
+            before,
+            "seed {seed}: restore undid the anonymization\n{}\n{config}",
+            ddl(&s)
+        );
+
+        // A delete with a grace period, then a restore: the same.
         let before = snapshot(&mut c, &s.name);
         c.query(
             "SELECT * FROM forget.delete_client($1::bigint, grace => '1 hour', subject => $2)",
@@ -385,7 +445,7 @@ fn delete_client_matches_the_oracle_on_random_schemas() {
         }
         c.batch_execute(&format!(
             "DROP SCHEMA {} CASCADE; DELETE FROM forget.undo; DELETE FROM forget.deleted_clients; \
-             DELETE FROM forget.subjects WHERE name = '{}'",
+             DELETE FROM forget.policies; DELETE FROM forget.masks; DELETE FROM forget.subjects WHERE name = '{}'",
             s.name, s.name
         ))
         .unwrap();
