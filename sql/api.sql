@@ -174,7 +174,8 @@ AS $$ SELECT forget._add_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.tex
 -- One batch: at most batch_size candidates after after_key (keyset order),
 -- handled set-based; if that fails, one subject at a time so that only the
 -- failing ones are skipped, each recorded in the audit as 'failed'.
-CREATE FUNCTION forget._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text)
+CREATE FUNCTION forget._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text,
+                                      known_total bigint DEFAULT NULL)
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint, last_key text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
@@ -184,6 +185,7 @@ DECLARE
     dels   text[];
     k      text;
     total  bigint;
+    found  bigint;
 BEGIN
     IF size < 1 THEN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', size USING ERRCODE = 'invalid_parameter_value';
@@ -191,11 +193,21 @@ BEGIN
     minimized := 0; deleted := 0; failed := 0;
     SELECT COALESCE(array_agg(c.key ORDER BY c.ord) FILTER (WHERE c.action = 'minimize'), '{}'),
            COALESCE(array_agg(c.key ORDER BY c.ord) FILTER (WHERE c.action = 'delete'), '{}'),
-           (array_agg(c.key ORDER BY c.ord DESC))[1]
-      INTO mins, dels, last_key
+           (array_agg(c.key ORDER BY c.ord DESC))[1],
+           count(*)
+      INTO mins, dels, last_key, found
       FROM forget._cleanup_candidates(name, size, after_key, NOT dry_run) c;
     candidates := cardinality(mins) + cardinality(dels);
-    total := forget._cleanup_count(name);
+    -- Counting every candidate costs a full evaluation of the conditions:
+    -- skip it when this batch already holds them all, or the caller (the
+    -- procedure) knows the total from its previous batch.
+    IF known_total IS NOT NULL THEN
+        total := known_total;
+    ELSIF after_key IS NULL AND found < size THEN
+        total := found;
+    ELSE
+        total := forget._cleanup_count(name);
+    END IF;
     IF dry_run THEN
         minimized := cardinality(mins);
         deleted := cardinality(dels);
@@ -245,12 +257,14 @@ LANGUAGE plpgsql AS $$
 DECLARE
     r       record;
     after   text;
+    known   bigint;
     batches int := 0;
 BEGIN
     LOOP
-        SELECT * INTO r FROM forget._cleanup_batch(batch_size, false, subject, after);
+        SELECT * INTO r FROM forget._cleanup_batch(batch_size, false, subject, after, known);
         EXIT WHEN r.last_key IS NULL;
         after := r.last_key;
+        known := r.remaining;
         batches := batches OPERATOR(pg_catalog.+) 1;
         RAISE NOTICE 'pg_forget people_cleanup batch %: % candidates, % minimized, % deleted, % failed, % remaining',
             batches, r.candidates, r.minimized, r.deleted, r.failed, r.remaining;

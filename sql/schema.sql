@@ -199,8 +199,8 @@ SELECT pg_catalog.pg_extension_config_dump('forget.deactivations_id_seq', '');
 CREATE FUNCTION forget._audit_hash(
     id bigint, at timestamptz, action text, subject text, subject_key text, actor text,
     db_user text, reason text, rows jsonb, error text, prev_hash text)
+-- (No SET clause, so that it inlines: every name in it is qualified.)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws('|',
         id, pg_catalog.quote_nullable(EXTRACT(epoch FROM at)), pg_catalog.quote_nullable(action),
@@ -210,48 +210,52 @@ AS $$
         pg_catalog.quote_nullable(error), pg_catalog.quote_nullable(prev_hash)), 'UTF8')), 'hex')
 $$;
 
--- The one place that writes audit rows: extends the hash chain and sends the
--- NOTIFY (delivered at commit). Returns the new row's id.
-CREATE FUNCTION forget._write_audit(
-    p_action text, p_subject text, p_key text, p_actor text, p_reason text, p_rows jsonb, p_error text)
+-- The one place that writes audit rows: one row per key, each with its rows
+-- map, extending the hash chain under a single lock of its head, with one
+-- NOTIFY per row (delivered at commit). Returns the last row's id.
+CREATE FUNCTION forget._write_audit_many(
+    p_action text, p_subject text, p_keys text[], p_actor text, p_reason text, p_rows jsonb[],
+    p_error text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    prev   text;
-    new_id bigint;
-    new_at timestamptz := pg_catalog.clock_timestamp();
+    n      int := COALESCE(array_length(p_keys, 1), 0);
+    at     timestamptz := clock_timestamp();
     usr    text := session_user;
-    digest text;
+    prev   text;
+    ids    bigint[];
+    prevs  text[];
+    hashes text[];
 BEGIN
+    IF n = 0 THEN
+        RETURN NULL;
+    END IF;
     -- Lock the head: the next writer waits for our commit and then reads our hash.
     UPDATE forget.audit_head SET last_id = last_id RETURNING hash INTO prev;
-    new_id := pg_catalog.nextval('forget.audit_id_seq'::pg_catalog.regclass);
-    digest := forget._audit_hash(new_id, new_at, p_action, p_subject, p_key, p_actor, usr,
-                                 p_reason, p_rows, p_error, prev);
+    FOR i IN 1 .. n LOOP
+        ids[i] := nextval('forget.audit_id_seq'::regclass);
+        prevs[i] := prev;
+        prev := forget._audit_hash(ids[i], at, p_action, p_subject, p_keys[i], p_actor, usr, p_reason,
+                                   p_rows[i], p_error, prevs[i]);
+        hashes[i] := prev;
+        PERFORM pg_notify('forget', json_build_object(
+            'action', p_action, 'subject', p_subject, 'key', p_keys[i], 'audit_id', ids[i])::text);
+    END LOOP;
     INSERT INTO forget.audit (id, at, action, subject, subject_key, actor, db_user, reason, rows, error,
                               prev_hash, hash)
-    VALUES (new_id, new_at, p_action, p_subject, p_key, p_actor, usr, p_reason, p_rows, p_error,
-            prev, digest);
-    UPDATE forget.audit_head SET last_id = new_id, hash = digest;
-    PERFORM pg_catalog.pg_notify('forget', pg_catalog.json_build_object(
-        'action', p_action, 'subject', p_subject, 'key', p_key, 'audit_id', new_id)::text);
-    RETURN new_id;
+    SELECT u.id, at, p_action, p_subject, u.k, p_actor, usr, p_reason, u.r, p_error, u.p, u.h
+    FROM unnest(ids, p_keys, p_rows, prevs, hashes) AS u(id, k, r, p, h);
+    UPDATE forget.audit_head SET last_id = ids[n], hash = prev;
+    RETURN ids[n];
 END
 $$;
 
--- One audit row per key of a batch, each with its own rows map, in one call.
-CREATE FUNCTION forget._write_audit_many(
-    p_action text, p_subject text, p_keys text[], p_actor text, p_reason text, p_rows jsonb[])
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION forget._write_audit(
+    p_action text, p_subject text, p_key text, p_actor text, p_reason text, p_rows jsonb, p_error text)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    FOR i IN 1 .. COALESCE(array_length(p_keys, 1), 0) LOOP
-        PERFORM forget._write_audit(p_action, p_subject, p_keys[i], p_actor, p_reason, p_rows[i], NULL);
-    END LOOP;
-END
-$$;
+AS $$ SELECT forget._write_audit_many(p_action, p_subject, ARRAY[p_key], p_actor, p_reason, ARRAY[p_rows], p_error) $$;
 
 -- true when every audit row's hash matches its content, each row names its
 -- predecessor's hash, and the chain's head is the newest row.
@@ -271,18 +275,6 @@ AS $$
     FROM chain
 $$;
 
--- How many rows a rule's query returns for a key. The key keeps its own type
--- so that the rule's $1 compares like the subject's key column. Runs with the
--- search_path the rule was declared with (set by the caller).
-CREATE FUNCTION forget._rule_rows(query text, key anyelement) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    EXECUTE 'SELECT pg_catalog.count(*) FROM (' || query || ') forget_rule' INTO n USING key;
-    RETURN n;
-END
-$$;
 
 -- The doctor's mask check: NULL when the mask still validates, else the
 -- error PostgreSQL gives (the EXCEPTION block undoes the attempt).

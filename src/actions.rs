@@ -34,12 +34,11 @@ pub struct Request<'a> {
 pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
     let subject = catalog::subject(req.subject);
     let key = req.key.unwrap_or_else(|| null_key());
-    let action = req.action.name();
     let entry = cache::entry(subject, req.action);
     let prepared = &entry.prepared;
     let table = &prepared.tables[&prepared.subject.table];
     let key = lock_subject(&prepared.subject, table, key, !req.dry_run);
-    execute::enforce(&prepared.subject, action, entry.rules.clone(), &key);
+    execute::enforce(&entry, &key);
     let counts = if req.dry_run {
         execute::run_statement(&entry, Mode::DryRun, std::slice::from_ref(&key), None)
     } else {
@@ -113,14 +112,15 @@ fn eligibility_sql(
     let subject = catalog::subject(subject);
     let key = key.unwrap_or_else(|| null_key());
     let action = action.unwrap_or("delete");
-    if Action::parse(action).is_none() {
+    let action = Action::parse(action).unwrap_or_else(|| {
         crate::errors::invalid(format!(
             "unknown action \"{action}\": use delete, anonymize or minimize"
-        ));
-    }
-    let tables = catalog::tables(&[subject.table]);
-    let key = lock_subject(&subject, &tables[&subject.table], key, false);
-    let rows: Vec<_> = execute::evaluate_rules(&subject, action, &key)
+        ))
+    });
+    let entry = cache::entry(subject, action);
+    let subject = &entry.prepared.subject;
+    let key = lock_subject(subject, &entry.prepared.tables[&subject.table], key, false);
+    let rows: Vec<_> = execute::evaluate(&entry, &key)
         .into_iter()
         .map(|v| (v.rule, v.blocking == 0, v.blocking, v.message))
         .collect();

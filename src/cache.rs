@@ -28,9 +28,38 @@ pub struct Entry {
     /// event → hooked functions (qualified names)
     pub hooks: HashMap<String, Vec<String>>,
     statements: RefCell<HashMap<Mode, Rc<Statement>>>,
+    rule_plans: RefCell<Option<Rc<Vec<(Rule, OwnedPreparedStatement)>>>>,
 }
 
 impl Entry {
+    /// The rules' queries, each prepared once with $1 of the key's type,
+    /// under the search_path it was declared with.
+    pub fn rule_plans(&self) -> Rc<Vec<(Rule, OwnedPreparedStatement)>> {
+        if let Some(p) = self.rule_plans.borrow().as_ref() {
+            return p.clone();
+        }
+        let key_type = [pgrx::PgOid::from(pg_sys::Oid::from(
+            self.prepared.subject.key_type_oid,
+        ))];
+        let plans: Vec<(Rule, OwnedPreparedStatement)> = self
+            .rules
+            .iter()
+            .map(|rule| {
+                let sql = format!(
+                    "SELECT pg_catalog.count(*) FROM ({}) forget_rule",
+                    rule.query
+                );
+                let plan = crate::execute::with_search_path(&rule.search_path, || {
+                    Spi::connect(|client| spi(client.prepare(sql.as_str(), &key_type)).keep())
+                });
+                (rule.clone(), plan)
+            })
+            .collect();
+        let plans = Rc::new(plans);
+        *self.rule_plans.borrow_mut() = Some(plans.clone());
+        plans
+    }
+
     pub fn hooks(&self, event: &str) -> &[String] {
         self.hooks.get(event).map(Vec::as_slice).unwrap_or(&[])
     }
@@ -93,6 +122,7 @@ pub fn entry(subject: Subject, action: Action) -> Rc<Entry> {
         rules,
         hooks,
         statements: RefCell::default(),
+        rule_plans: RefCell::default(),
     });
     CACHE.with(|c| c.borrow_mut().1.insert(key, entry.clone()));
     entry

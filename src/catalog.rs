@@ -16,6 +16,7 @@ pub struct Subject {
     pub key_column: String,
     /// format_type() of the key, schema-qualified where needed.
     pub key_type: String,
+    pub key_type_oid: Oid,
     pub active_column: Option<String>,
     pub active_value: String,
     pub inactive_value: String,
@@ -26,7 +27,7 @@ pub struct Subject {
 
 const SUBJECT_COLUMNS: &str = "s.name::text, s.tbl::oid, s.key_column::text, \
     pg_catalog.format_type(a.atttypid, a.atttypmod), s.active_column::text, s.active_value, s.inactive_value, \
-    COALESCE(s.identity::text[], '{}'), s.minimized_column::text, s.search_path";
+    COALESCE(s.identity::text[], '{}'), s.minimized_column::text, s.search_path, a.atttypid";
 
 fn subject_from(row: &pgrx::spi::SpiHeapTupleData) -> Subject {
     Subject {
@@ -40,6 +41,7 @@ fn subject_from(row: &pgrx::spi::SpiHeapTupleData) -> Subject {
         identity: spi(row.get::<Vec<String>>(8)).unwrap_or_default(),
         minimized_column: spi(row.get::<String>(9)),
         search_path: spi(row.get::<String>(10)).unwrap_or_default(),
+        key_type_oid: oid_at(row, 11),
     }
 }
 

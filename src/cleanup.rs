@@ -263,20 +263,18 @@ fn cleanup_candidates(
             .collect()
         })
     });
-    let rules = [
-        ("minimize", catalog::rules(&subject.name, "minimize")),
-        ("delete", catalog::rules(&subject.name, "delete")),
-    ];
+    let entries =
+        [Action::Minimize, Action::Delete].map(|a| crate::cache::entry(subject.clone(), a));
     let rows = found
         .into_iter()
         .enumerate()
         .map(|(i, (key, action))| {
-            let applicable = rules
-                .iter()
-                .find(|(a, _)| *a == action)
-                .map(|(_, r)| r.clone())
-                .unwrap_or_default();
-            let blocked = execute::evaluate(&subject, applicable, &key)
+            let entry = if action == "minimize" {
+                &entries[0]
+            } else {
+                &entries[1]
+            };
+            let blocked = execute::evaluate(entry, &key)
                 .iter()
                 .any(|v| v.blocking > 0);
             (

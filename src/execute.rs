@@ -134,49 +134,58 @@ pub struct Verdict {
     pub message: String,
 }
 
-pub fn evaluate_rules(subject: &Subject, action: &str, key: &str) -> Vec<Verdict> {
-    evaluate(subject, catalog::rules(&subject.name, action), key)
+/// The key as a datum of the subject's key type (through its input function:
+/// 22P02 when it does not cast), for statements whose $1 has that type.
+pub fn key_datum(subject: &Subject, key: &str) -> pgrx::datum::DatumWithOid<'static> {
+    let type_oid = pg_sys::Oid::from(subject.key_type_oid);
+    let text = std::ffi::CString::new(key)
+        .unwrap_or_else(|_| crate::errors::invalid("key contains a NUL byte"));
+    unsafe {
+        let (mut input, mut ioparam) = (pg_sys::InvalidOid, pg_sys::InvalidOid);
+        pg_sys::getTypeInputInfo(type_oid, &mut input, &mut ioparam);
+        let datum = pg_sys::OidInputFunctionCall(input, text.as_ptr() as *mut _, ioparam, -1);
+        pgrx::datum::DatumWithOid::new(datum, type_oid)
+    }
 }
 
-/// Evaluates already loaded rules for one key (a cleanup batch loads them once).
-pub fn evaluate(subject: &Subject, rules: Vec<catalog::Rule>, key: &str) -> Vec<Verdict> {
-    rules
-        .into_iter()
-        .map(|rule| {
-            let sql = format!(
-                "SELECT forget._rule_rows($1, CAST($2 AS {}))",
-                subject.key_type
-            );
+/// Evaluates rules through the cache entry's kept plans.
+pub fn evaluate(entry: &Entry, key: &str) -> Vec<Verdict> {
+    let subject = &entry.prepared.subject;
+    entry
+        .rule_plans()
+        .iter()
+        .map(|(rule, plan)| {
             let blocking = with_search_path(&rule.search_path, || {
-                Spi::connect_mut(|client| {
-                    spi(client.update(&sql, Some(1), &[rule.query.as_str().into(), key.into()]))
+                Spi::connect(|client| {
+                    spi(client.select(plan, Some(1), &[key_datum(subject, key)]))
                         .first()
                         .get_one::<i64>()
                         .ok()
                         .flatten()
-                        .unwrap_or(0)
                 })
-            });
+            })
+            .unwrap_or(0);
             Verdict {
-                rule: rule.name,
+                rule: rule.name.clone(),
                 blocking,
-                message: rule.message,
+                message: rule.message.clone(),
             }
         })
         .collect()
 }
 
-/// 55000 with every failing rule's message when any of the rules blocks.
-pub fn enforce(subject: &Subject, action: &str, rules: Vec<catalog::Rule>, key: &str) {
-    let failing: Vec<String> = evaluate(subject, rules, key)
+/// 55000 with every failing rule's message when any rule blocks.
+pub fn enforce(entry: &Entry, key: &str) {
+    let failing: Vec<String> = evaluate(entry, key)
         .into_iter()
         .filter(|v| v.blocking > 0)
         .map(|v| v.message)
         .collect();
     if !failing.is_empty() {
+        let action = entry.prepared.plan.action.name();
         not_allowed(format!(
             "cannot {action} {} {key}: {}",
-            subject.name,
+            entry.prepared.subject.name,
             failing.join("; ")
         ));
     }
