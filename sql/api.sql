@@ -286,14 +286,23 @@ AS $$ SELECT d.key, d.last_activity
 
 -- Schedules in pg_cron ----------------------------------------------------------
 
--- The command each job runs. Settings come from GUCs (ALTER DATABASE ... SET).
+-- The command each job runs (settings come from GUCs: ALTER DATABASE ...
+-- SET); 22023 for an unknown job.
 CREATE FUNCTION forget._job_command(job text) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE job
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    command text := CASE job
         WHEN 'people_cleanup' THEN 'CALL forget.run_people_cleanup()'
         WHEN 'deactivate_inactive' THEN 'SELECT count(*) FROM forget.deactivate_inactive(NULL)'
         WHEN 'purge_expired' THEN 'SELECT forget.purge_expired()'
-    END
+    END;
+BEGIN
+    IF command IS NULL THEN
+        RAISE EXCEPTION 'unknown job "%": use people_cleanup, deactivate_inactive or purge_expired', job
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN command;
+END
 $$;
 
 CREATE FUNCTION forget._require_pg_cron() RETURNS void
@@ -317,10 +326,6 @@ DECLARE
     command text := forget._job_command(job);
     id      bigint;
 BEGIN
-    IF command IS NULL THEN
-        RAISE EXCEPTION 'unknown job "%": use people_cleanup, deactivate_inactive or purge_expired', job
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     PERFORM forget._require_pg_cron();
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING 'pg_forget_' || job, cron, command;
     RETURN id;
@@ -332,10 +337,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     found boolean;
 BEGIN
-    IF forget._job_command(job) IS NULL THEN
-        RAISE EXCEPTION 'unknown job "%": use people_cleanup, deactivate_inactive or purge_expired', job
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM forget._job_command(job);
     PERFORM forget._require_pg_cron();
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found USING 'pg_forget_' || job;
     IF NOT found THEN

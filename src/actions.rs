@@ -32,12 +32,10 @@ pub struct Request<'a> {
 /// The flow shared by delete and anonymize: lock, rules, hooks, one
 /// statement, hooks, audit. Returns (table, operation, rows).
 pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
-    let subject = catalog::subject(req.subject);
+    let entry = cache::entry(req.subject, req.action);
     let key = req.key.unwrap_or_else(|| null_key());
-    let entry = cache::entry(subject, req.action);
     let prepared = &entry.prepared;
-    let table = &prepared.tables[&prepared.subject.table];
-    let key = lock_subject(&prepared.subject, table, key, !req.dry_run);
+    let key = entry.lock(key, !req.dry_run);
     execute::enforce(&entry, &key);
     let counts = if req.dry_run {
         execute::run_statement(&entry, Mode::DryRun, std::slice::from_ref(&key), None)
@@ -109,8 +107,6 @@ fn eligibility_sql(
         name!(message, String),
     ),
 > {
-    let subject = catalog::subject(subject);
-    let key = key.unwrap_or_else(|| null_key());
     let action = action.unwrap_or("delete");
     let action = Action::parse(action).unwrap_or_else(|| {
         crate::errors::invalid(format!(
@@ -118,8 +114,8 @@ fn eligibility_sql(
         ))
     });
     let entry = cache::entry(subject, action);
-    let subject = &entry.prepared.subject;
-    let key = lock_subject(subject, &entry.prepared.tables[&subject.table], key, false);
+    let key = key.unwrap_or_else(|| null_key());
+    let key = entry.lock(key, false);
     let rows: Vec<_> = execute::evaluate(&entry, &key)
         .into_iter()
         .map(|v| (v.rule, v.blocking == 0, v.blocking, v.message))

@@ -29,9 +29,38 @@ pub struct Entry {
     pub hooks: HashMap<String, Vec<String>>,
     statements: RefCell<HashMap<Mode, Rc<Statement>>>,
     rule_plans: RefCell<Option<Rc<Vec<(Rule, OwnedPreparedStatement)>>>>,
+    lock_plans: RefCell<HashMap<bool, Rc<OwnedPreparedStatement>>>,
 }
 
 impl Entry {
+    /// The subject's key as its type prints it, the row locked FOR UPDATE
+    /// when asked (a concurrent insert of a referencing row waits for us, and
+    /// one that got there first is seen by the rules). P0002 if absent.
+    pub fn lock(&self, key: &str, for_update: bool) -> String {
+        let s = &self.prepared.subject;
+        let cached = self.lock_plans.borrow().get(&for_update).cloned();
+        let plan = cached.unwrap_or_else(|| {
+            let table = &self.prepared.tables[&s.table];
+            let sql = crate::execute::lock_sql(s, table, for_update);
+            let plan = Spi::connect(|client| {
+                spi(client.prepare_mut(sql.as_str(), &[pgrx::PgOid::from(pg_sys::TEXTOID)])).keep()
+            });
+            let plan = Rc::new(plan);
+            self.lock_plans
+                .borrow_mut()
+                .insert(for_update, plan.clone());
+            plan
+        });
+        let found = Spi::connect_mut(|client| {
+            spi(client.update(plan.as_ref(), Some(1), &[key.into()]))
+                .first()
+                .get_one::<String>()
+                .ok()
+                .flatten()
+        });
+        found.unwrap_or_else(|| crate::errors::not_found(&s.name, key))
+    }
+
     /// The rules' queries, each prepared once with $1 of the key's type,
     /// under the search_path it was declared with.
     pub fn rule_plans(&self) -> Rc<Vec<(Rule, OwnedPreparedStatement)>> {
@@ -83,8 +112,14 @@ impl Entry {
 
 type Key = (String, Action);
 
+struct Cache {
+    version: i64,
+    subjects: Option<Vec<Subject>>,
+    entries: HashMap<Key, Rc<Entry>>,
+}
+
 thread_local! {
-    static CACHE: RefCell<(i64, HashMap<Key, Rc<Entry>>)> = RefCell::new((i64::MIN, HashMap::new()));
+    static CACHE: RefCell<Cache> = RefCell::new(Cache { version: i64::MIN, subjects: None, entries: HashMap::new() });
 }
 
 fn config_version() -> i64 {
@@ -94,18 +129,29 @@ fn config_version() -> i64 {
     .unwrap_or(0)
 }
 
-/// What `action` on `subject` needs, from the cache or built now.
-pub fn entry(subject: Subject, action: Action) -> Rc<Entry> {
+/// What `action` on the subject named (or the only one) needs, from the
+/// cache or built now. One query when nothing changed: the version.
+pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
     let version = config_version();
-    let key = (subject.name.clone(), action);
-    let cached = CACHE.with(|c| {
+    let subjects = CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.0 != version {
-            *c = (version, HashMap::new());
+        if c.version != version {
+            *c = Cache {
+                version,
+                subjects: None,
+                entries: HashMap::new(),
+            };
         }
-        c.1.get(&key).cloned()
+        c.subjects.clone()
     });
-    if let Some(e) = cached {
+    let subjects = subjects.unwrap_or_else(|| {
+        let all = catalog::subjects();
+        CACHE.with(|c| c.borrow_mut().subjects = Some(all.clone()));
+        all
+    });
+    let subject = catalog::pick(subjects, subject);
+    let key = (subject.name.clone(), action);
+    if let Some(e) = CACHE.with(|c| c.borrow().entries.get(&key).cloned()) {
         return e;
     }
     let rules = catalog::rules(&subject.name, action.name());
@@ -123,7 +169,8 @@ pub fn entry(subject: Subject, action: Action) -> Rc<Entry> {
         hooks,
         statements: RefCell::default(),
         rule_plans: RefCell::default(),
+        lock_plans: RefCell::default(),
     });
-    CACHE.with(|c| c.borrow_mut().1.insert(key, entry.clone()));
+    CACHE.with(|c| c.borrow_mut().entries.insert(key, entry.clone()));
     entry
 }

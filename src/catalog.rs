@@ -63,7 +63,11 @@ pub fn subjects() -> Vec<Subject> {
 
 /// The subject named, or the only one when no name is given (22023 otherwise).
 pub fn subject(name: Option<&str>) -> Subject {
-    let all = subjects();
+    pick(subjects(), name)
+}
+
+/// The subject named among `all`, or the only one (22023 otherwise).
+pub fn pick(all: Vec<Subject>, name: Option<&str>) -> Subject {
     let found = match name {
         Some(n) => all.into_iter().find(|s| s.name == n),
         None if all.len() == 1 => all.into_iter().next(),

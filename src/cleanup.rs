@@ -264,7 +264,7 @@ fn cleanup_candidates(
         })
     });
     let entries =
-        [Action::Minimize, Action::Delete].map(|a| crate::cache::entry(subject.clone(), a));
+        [Action::Minimize, Action::Delete].map(|a| crate::cache::entry(Some(&subject.name), a));
     let rows = found
         .into_iter()
         .enumerate()
@@ -313,7 +313,7 @@ fn cleanup_apply(subject: &str, action: &str, keys: Vec<String>) -> i64 {
     }
     let action = Action::parse(action)
         .unwrap_or_else(|| invalid(format!("unknown cleanup action \"{action}\"")));
-    let entry = crate::cache::entry(catalog::subject(Some(subject)), action);
+    let entry = crate::cache::entry(Some(subject), action);
     execute::carry_out(
         &entry,
         &keys,

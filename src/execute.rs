@@ -25,11 +25,23 @@ pub fn with_search_path<T>(path: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// SET LOCAL search_path, without a query: the function-level SET clause of
+/// the calling wrapper restores it on exit.
 fn set_search_path(path: &str) {
-    spi(Spi::run_with_args(
-        "SELECT pg_catalog.set_config('search_path', $1, true)",
-        &[path.into()],
-    ));
+    let value = std::ffi::CString::new(path)
+        .unwrap_or_else(|_| crate::errors::invalid("search_path contains a NUL byte"));
+    unsafe {
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            pg_sys::PGERROR as i32,
+            false,
+        );
+    }
 }
 
 /// Everything needed to act on a subject: its graph, the tables' metadata and
@@ -110,13 +122,7 @@ fn subject_marks(subject: &Subject, action: Action, tables: &HashMap<Oid, Table>
 /// waits for us, and one that got there first is seen by the rules) and
 /// returns the key as the subject's key type prints it. P0002 if absent.
 pub fn lock_subject(subject: &Subject, table: &Table, key: &str, lock: bool) -> String {
-    let sql = format!(
-        "SELECT r.{k}::pg_catalog.text FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) CAST($1 AS {}){}",
-        qualified(table),
-        subject.key_type,
-        if lock { " FOR UPDATE" } else { "" },
-        k = ident(&subject.key_column),
-    );
+    let sql = lock_sql(subject, table, lock);
     let found = Spi::connect_mut(|client| {
         spi(client.update(&sql, Some(1), &[key.into()]))
             .first()
@@ -125,6 +131,17 @@ pub fn lock_subject(subject: &Subject, table: &Table, key: &str, lock: bool) -> 
             .flatten()
     });
     found.unwrap_or_else(|| not_found(&subject.name, key))
+}
+
+/// The statement that finds (and with `lock`, locks) one subject row.
+pub fn lock_sql(subject: &Subject, table: &Table, lock: bool) -> String {
+    format!(
+        "SELECT r.{k}::pg_catalog.text FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) CAST($1 AS {}){}",
+        qualified(table),
+        subject.key_type,
+        if lock { " FOR UPDATE" } else { "" },
+        k = ident(&subject.key_column),
+    )
 }
 
 /// One rule's verdict for one key.
