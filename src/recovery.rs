@@ -14,10 +14,11 @@ use pgrx::PgSqlErrorCode;
 /// The grace period of an action: the argument, else forget.grace_period.
 pub fn grace(argument: Option<&str>) -> Option<String> {
     argument.map(str::to_string).or_else(|| {
-        spi(Spi::get_one::<String>(
-            "SELECT pg_catalog.current_setting('forget.grace_period', true)",
-        ))
-        .filter(|v| !v.trim().is_empty())
+        // Read the setting directly: this runs on every delete and anonymize.
+        let value = unsafe { pg_sys::GetConfigOption(c"forget.grace_period".as_ptr(), true, false) };
+        (!value.is_null())
+            .then(|| unsafe { std::ffi::CStr::from_ptr(value) }.to_string_lossy().into_owned())
+            .filter(|v| !v.trim().is_empty())
     })
 }
 
