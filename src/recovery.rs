@@ -15,9 +15,14 @@ use pgrx::PgSqlErrorCode;
 pub fn grace(argument: Option<&str>) -> Option<String> {
     argument.map(str::to_string).or_else(|| {
         // Read the setting directly: this runs on every delete and anonymize.
-        let value = unsafe { pg_sys::GetConfigOption(c"forget.grace_period".as_ptr(), true, false) };
+        let value =
+            unsafe { pg_sys::GetConfigOption(c"forget.grace_period".as_ptr(), true, false) };
         (!value.is_null())
-            .then(|| unsafe { std::ffi::CStr::from_ptr(value) }.to_string_lossy().into_owned())
+            .then(|| {
+                unsafe { std::ffi::CStr::from_ptr(value) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .filter(|v| !v.trim().is_empty())
     })
 }

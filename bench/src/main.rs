@@ -220,7 +220,12 @@ fn main() {
 
     // 4: workload 1 with every table ten times larger, interleaved call by
     // call with the same delete on the 1x database so both see the same noise.
-    let mut big = fresh_db(&a.port, "bench_billing_10x", "billing", &[("clients", (clients * 10).to_string())]);
+    let mut big = fresh_db(
+        &a.port,
+        "bench_billing_10x",
+        "billing",
+        &[("clients", (clients * 10).to_string())],
+    );
     big.batch_execute("DELETE FROM forget.hooks").unwrap();
     let mut small = connect(&a.port, "bench_billing");
     let first_small = first_anon + 2 * a.samples as i64 + 2;
@@ -228,7 +233,11 @@ fn main() {
     let delete = |c: &mut Client, id: i64| {
         timed(|| {
             let mut tx = c.transaction().unwrap();
-            tx.query("SELECT count(*) FROM forget.delete_client($1::bigint)", &[&id]).unwrap();
+            tx.query(
+                "SELECT count(*) FROM forget.delete_client($1::bigint)",
+                &[&id],
+            )
+            .unwrap();
             tx.commit().unwrap();
         })
     };
@@ -244,7 +253,10 @@ fn main() {
         ratio: big_ours / small_ours,
         target: "<= 1.3".into(),
         ok: big_ours / small_ours <= 1.3,
-        note: format!("baseline: the same delete on the 1x database, interleaved ({} vs {clients} clients)", clients * 10),
+        note: format!(
+            "baseline: the same delete on the 1x database, interleaved ({} vs {clients} clients)",
+            clients * 10
+        ),
     });
     drop((big, small));
 

@@ -327,3 +327,46 @@ fn cycles_self_references_and_composite_keys_terminate_and_delete_correctly() {
     assert_eq!(count(&mut c, "SELECT * FROM a"), 1);
     assert_eq!(count(&mut c, "SELECT * FROM b"), 1);
 }
+
+#[test]
+fn cached_plans_follow_schema_and_configuration_changes_in_the_same_session() {
+    let mut c = billing_db("e2e_delete_cache");
+    c.query("SELECT * FROM forget.delete_client(2)", &[])
+        .unwrap();
+    // A new table referencing clients: the next delete, same session, reaches it.
+    c.batch_execute(
+        "CREATE TABLE billing.loyalty (id serial PRIMARY KEY, client_id bigint NOT NULL REFERENCES billing.clients);
+         INSERT INTO billing.loyalty (client_id) VALUES (3), (4);",
+    )
+    .unwrap();
+    let done = c
+        .query(
+            "SELECT rows FROM forget.delete_client(3) WHERE tbl = 'billing.loyalty'::regclass",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(done.len(), 1, "the new table is in the plan");
+    assert_eq!(count(&mut c, "SELECT * FROM billing.loyalty"), 1);
+    // A new rule takes effect at once.
+    c.batch_execute("SELECT forget.add_rule('loyal', 'SELECT 1 FROM billing.loyalty WHERE client_id = $1', 'client is loyal')").unwrap();
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client(4)", &[])),
+        "55000"
+    );
+    // A new policy too: keep the loyalty rows' link by nullifying it.
+    c.batch_execute(
+        "ALTER TABLE billing.loyalty ALTER COLUMN client_id DROP NOT NULL;
+         SELECT forget.set_policy('billing.loyalty', 'client_id', 'delete', 'nullify');
+         DELETE FROM forget.rules WHERE name = 'loyal';",
+    )
+    .unwrap();
+    c.query("SELECT * FROM forget.delete_client(4)", &[])
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM billing.loyalty WHERE client_id IS NULL"
+        ),
+        1
+    );
+}
