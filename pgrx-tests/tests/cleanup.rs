@@ -291,3 +291,63 @@ fn two_cleanups_at_once_do_the_work_once() {
         expected
     );
 }
+
+#[test]
+fn faults_in_a_cleanup_batch_a_raising_hook_and_a_cancelled_statement() {
+    let db = "e2e_cleanup_faults";
+    let mut c = association_db(db, "30");
+    c.batch_execute(
+        "CREATE FUNCTION public.refuse(s text, k text, ctx jsonb) RETURNS void LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'minimizing % is refused', k; END $$;
+         SELECT forget.on('before_minimize', 'public.refuse(text,text,jsonb)');",
+    )
+    .unwrap();
+    // A raising hook: every minimize fails alone, every destroy proceeds.
+    let r = c
+        .query_one(
+            "SELECT candidates, minimized, deleted, failed FROM forget.people_cleanup(1000)",
+            &[],
+        )
+        .unwrap();
+    let (candidates, minimized, deleted, failed): (i64, i64, i64, i64) =
+        (r.get(0), r.get(1), r.get(2), r.get(3));
+    assert_eq!(minimized, 0);
+    assert!(failed > 0 && deleted > 0);
+    assert_eq!(deleted + failed, candidates);
+    assert_eq!(count(&mut c, "SELECT * FROM forget.audit WHERE action = 'failed' AND error LIKE 'minimizing % is refused'"), failed);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM assoc.people WHERE minimized_at IS NOT NULL"
+        ),
+        1,
+        "only Noa, minimized before (Olli was destroyed)"
+    );
+    // A cancelled statement: the whole call fails and nothing changes.
+    c.batch_execute(
+        "DELETE FROM forget.hooks;
+         CREATE FUNCTION public.slow(s text, k text, ctx jsonb) RETURNS void LANGUAGE sql AS $$ SELECT pg_sleep(1) $$;
+         SELECT forget.on('before_minimize', 'public.slow(text,text,jsonb)');",
+    )
+    .unwrap();
+    let before = snapshot(&mut c, "assoc");
+    let audit = count(&mut c, "SELECT * FROM forget.audit");
+    c.batch_execute("SET statement_timeout = '300ms'").unwrap();
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.people_cleanup(1000)", &[])),
+        "57014"
+    );
+    c.batch_execute("RESET statement_timeout; DELETE FROM forget.hooks")
+        .unwrap();
+    assert_eq!(snapshot(&mut c, "assoc"), before);
+    assert_eq!(count(&mut c, "SELECT * FROM forget.audit"), audit);
+    // And the next call succeeds.
+    let r = c
+        .query_one(
+            "SELECT minimized, failed FROM forget.people_cleanup(1000)",
+            &[],
+        )
+        .unwrap();
+    assert!(r.get::<_, i64>(0) > 0);
+    assert_eq!(r.get::<_, i64>(1), 0);
+}
