@@ -183,7 +183,7 @@ DECLARE
     name   text := forget._subject_name(subject);
     mins   text[];
     dels   text[];
-    k      text;
+    one    record;
     total  bigint;
     found  bigint;
 BEGIN
@@ -219,21 +219,16 @@ BEGIN
         minimized := forget._cleanup_apply(name, 'minimize', mins);
         deleted := forget._cleanup_apply(name, 'delete', dels);
     EXCEPTION WHEN OTHERS THEN
+        -- One subject at a time, each in its own subtransaction.
         minimized := 0; deleted := 0;
-        FOREACH k IN ARRAY mins LOOP
+        FOR one IN SELECT m.k, 'minimize' AS a FROM unnest(mins) m(k)
+                   UNION ALL SELECT d.k, 'delete' FROM unnest(dels) d(k) LOOP
             BEGIN
-                minimized := minimized + forget._cleanup_apply(name, 'minimize', ARRAY[k]);
+                PERFORM forget._cleanup_apply(name, one.a, ARRAY[one.k]);
+                IF one.a = 'minimize' THEN minimized := minimized + 1; ELSE deleted := deleted + 1; END IF;
             EXCEPTION WHEN OTHERS THEN
                 failed := failed + 1;
-                PERFORM forget._write_audit('failed', name, k, 'people_cleanup', 'minimize', NULL, SQLERRM);
-            END;
-        END LOOP;
-        FOREACH k IN ARRAY dels LOOP
-            BEGIN
-                deleted := deleted + forget._cleanup_apply(name, 'delete', ARRAY[k]);
-            EXCEPTION WHEN OTHERS THEN
-                failed := failed + 1;
-                PERFORM forget._write_audit('failed', name, k, 'people_cleanup', 'delete', NULL, SQLERRM);
+                PERFORM forget._write_audit('failed', name, one.k, 'people_cleanup', one.a, NULL, SQLERRM);
             END;
         END LOOP;
     END;
