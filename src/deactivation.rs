@@ -4,7 +4,7 @@
 
 use crate::catalog::{self, Subject};
 use crate::errors::{invalid, not_found, null_key, spi};
-use crate::execute::{lock_subject, run_hooks, with_search_path};
+use crate::execute::{call_hooks, lock_subject, with_search_path};
 use crate::model::Table;
 use crate::render::{ident, literal, qualified};
 use pgrx::prelude::*;
@@ -143,9 +143,13 @@ fn change_state(
         (&subject.active_value, &subject.inactive_value)
     };
     let context = serde_json::json!({"action": action, "reason": reason, "actor": actor});
-    for key in keys {
-        run_hooks(&format!("before_{action}"), &subject.name, key, &context);
-    }
+    // Hooks are looked up once per event, not once per subject.
+    let before = catalog::hooks(&format!("before_{action}"));
+    call_hooks(
+        &before,
+        &subject.name,
+        keys.iter().map(|k| (k.as_str(), context.clone())),
+    );
     // Only this column changes: a contractor's type or anything else stays.
     let sql = format!(
         "UPDATE {} s SET {col} = CAST($1 AS {ty}) WHERE s.{key} OPERATOR(pg_catalog.=) ANY (CAST($3 AS {}[])) \
@@ -181,20 +185,23 @@ fn change_state(
             changed.clone().into(),
         ],
     ));
-    for key in &changed {
-        let mut after = context.clone();
-        after["rows"] = serde_json::json!({ table.display_name(): 1 });
-        run_hooks(&format!("after_{action}"), &subject.name, key, &after);
-        crate::audit::record(&crate::audit::Entry {
-            action,
-            subject: &subject.name,
-            key,
-            actor,
-            reason,
-            rows: serde_json::json!({ table.display_name(): 1 }),
-            error: None,
-        });
-    }
+    let rows = serde_json::json!({ table.display_name(): 1 });
+    let mut after = context;
+    after["rows"] = rows.clone();
+    let after_hooks = catalog::hooks(&format!("after_{action}"));
+    call_hooks(
+        &after_hooks,
+        &subject.name,
+        changed.iter().map(|k| (k.as_str(), after.clone())),
+    );
+    crate::audit::record_many(
+        action,
+        &subject.name,
+        &changed,
+        actor,
+        reason,
+        vec![rows; changed.len()],
+    );
     changed
 }
 
