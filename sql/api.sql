@@ -175,7 +175,7 @@ AS $$ SELECT forget._add_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.tex
 -- handled set-based; if that fails, one subject at a time so that only the
 -- failing ones are skipped, each recorded in the audit as 'failed'.
 CREATE FUNCTION forget._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text,
-                                      known_total bigint DEFAULT NULL)
+                                      count_remaining boolean DEFAULT true)
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint, last_key text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
@@ -198,11 +198,11 @@ BEGIN
       INTO mins, dels, last_key, found
       FROM forget._cleanup_candidates(name, size, after_key, NOT dry_run) c;
     candidates := cardinality(mins) + cardinality(dels);
-    -- Counting every candidate costs a full evaluation of the conditions:
-    -- skip it when this batch already holds them all, or the caller (the
-    -- procedure) knows the total from its previous batch.
-    IF known_total IS NOT NULL THEN
-        total := known_total;
+    -- Counting every candidate costs a full evaluation of the conditions
+    -- over the whole table: skip it when this batch already holds them all,
+    -- or when the caller (the procedure) does not ask (remaining is NULL).
+    IF NOT count_remaining THEN
+        total := NULL;
     ELSIF after_key IS NULL AND found < size THEN
         total := found;
     ELSE
@@ -241,7 +241,7 @@ CREATE FUNCTION forget.people_cleanup(batch_size int DEFAULT NULL, dry_run boole
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint)
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT b.candidates, b.minimized, b.deleted, b.failed, b.remaining
-      FROM forget._cleanup_batch(batch_size, dry_run, subject, NULL) b $$;
+      FROM forget._cleanup_batch(batch_size, dry_run, subject, NULL, true) b $$;
 
 -- Runs batches until no candidate is left, committing after each, so a first
 -- run over a large backlog never becomes one giant transaction. No SET clause
@@ -252,17 +252,19 @@ LANGUAGE plpgsql AS $$
 DECLARE
     r       record;
     after   text;
-    known   bigint;
     batches int := 0;
+    done    bigint := 0;
 BEGIN
     LOOP
-        SELECT * INTO r FROM forget._cleanup_batch(batch_size, false, subject, after, known);
+        -- No count of what remains: that would read the whole table once
+        -- more; the loop ends when a batch finds nobody.
+        SELECT * INTO r FROM forget._cleanup_batch(batch_size, false, subject, after, false);
         EXIT WHEN r.last_key IS NULL;
         after := r.last_key;
-        known := r.remaining;
         batches := batches OPERATOR(pg_catalog.+) 1;
-        RAISE NOTICE 'pg_forget people_cleanup batch %: % candidates, % minimized, % deleted, % failed, % remaining',
-            batches, r.candidates, r.minimized, r.deleted, r.failed, r.remaining;
+        done := done OPERATOR(pg_catalog.+) r.minimized OPERATOR(pg_catalog.+) r.deleted;
+        RAISE NOTICE 'pg_forget people_cleanup batch %: % candidates, % minimized, % deleted, % failed (% handled so far)',
+            batches, r.candidates, r.minimized, r.deleted, r.failed, done;
         COMMIT;
     END LOOP;
 END

@@ -7,7 +7,7 @@
 use crate::catalog::{self, Subject};
 use crate::config::{check_sql, require_balanced, require_column, table};
 use crate::errors::{invalid, spi};
-use crate::execute::{self, with_search_path, Origin};
+use crate::execute::{self, with_search_path, with_settings, Origin};
 use crate::model::Action;
 use crate::render::{ident, literal, qualified};
 use pgrx::prelude::*;
@@ -36,19 +36,23 @@ impl CleanupSql<'_> {
         }
     }
 
+    /// Every condition, ANDed. No conditions: nobody.
+    fn conditions(&self) -> String {
+        if self.conditions.is_empty() {
+            return "false".into();
+        }
+        let parts: Vec<String> = self.conditions.iter().map(|c| format!("({c})")).collect();
+        parts.join(" AND ")
+    }
+
     /// FROM and WHERE: every condition holds, and a minimized subject is no
-    /// candidate while minimize_when still holds for it. No conditions: nobody.
+    /// candidate while minimize_when still holds for it.
     fn from_where(&self) -> String {
         let minimize = self.minimize_when.clone().unwrap_or_else(|| "false".into());
-        let mut conditions: Vec<String> =
-            self.conditions.iter().map(|c| format!("({c})")).collect();
-        if conditions.is_empty() {
-            conditions.push("false".into());
-        }
         format!(
             "FROM {} s WHERE {} AND NOT (({}) AND ({minimize}))",
             self.table,
-            conditions.join(" AND "),
+            self.conditions(),
             self.is_minimized()
         )
     }
@@ -56,13 +60,24 @@ impl CleanupSql<'_> {
     /// Candidates after $1 (a key, or NULL), at most $2, in key order, with
     /// the action each would get; locked when asked (rows being changed by
     /// someone else are skipped, not waited for).
+    ///
+    /// The conditions stay in WHERE, where PostgreSQL turns NOT EXISTS into
+    /// anti-joins and tests cheap column conditions first; run it under
+    /// `CANDIDATE_PLANNING` so those joins probe indexes row by row. The
+    /// minimize test sits in a LATERAL subquery of its own (OFFSET 0 keeps
+    /// it there), evaluated only for rows that pass the conditions: as a
+    /// plain expression PostgreSQL would hash its whole table in every batch.
     pub fn candidates(&self, lock: bool) -> String {
         let minimize = self.minimize_when.clone().unwrap_or_else(|| "false".into());
         format!(
-            "SELECT s.{key}::pg_catalog.text, CASE WHEN ({minimize}) THEN 'minimize' ELSE 'delete' END {} \
+            "SELECT s.{key}::pg_catalog.text, CASE WHEN forget_c.forget_minimize THEN 'minimize' ELSE 'delete' END \
+             FROM {} s CROSS JOIN LATERAL (SELECT ({minimize}) AS forget_minimize, ({}) AS forget_minimized OFFSET 0) forget_c \
+             WHERE {} AND NOT (forget_c.forget_minimized AND forget_c.forget_minimize) \
              AND ($1::pg_catalog.text IS NULL OR s.{key} OPERATOR(pg_catalog.>) CAST($1 AS {})) \
              ORDER BY s.{key} LIMIT $2{}",
-            self.from_where(),
+            self.table,
+            self.is_minimized(),
+            self.conditions(),
             self.key_type,
             if lock { " FOR UPDATE OF s SKIP LOCKED" } else { "" },
             key = ident(self.key),
@@ -227,6 +242,15 @@ fn subject_name(subject: Option<&str>) -> String {
     catalog::subject(subject).name
 }
 
+/// How the candidate query is planned. A batch reads the subject table in
+/// key order from where the last one stopped, so the conditions' joins must
+/// probe an index per row: a hash or merge join would read the whole joined
+/// table in every batch, and a merge join from its start, so that a backlog
+/// would cost batches × table size. (The count of all candidates keeps the
+/// defaults: it does read everything.)
+const CANDIDATE_PLANNING: &[(&str, &str)] =
+    &[("enable_hashjoin", "off"), ("enable_mergejoin", "off")];
+
 /// The next candidates in key order with the action each gets: 'minimize',
 /// 'delete', or 'blocked' when a rule blocks that action (still returned, so
 /// that the caller's keyset continuation moves past it).
@@ -248,19 +272,21 @@ fn cleanup_candidates(
         return TableIterator::new(Vec::new());
     };
     let found: Vec<(String, String)> = with_search_path(&subject.search_path, || {
-        Spi::connect_mut(|client| {
-            spi(client.update(
-                &sql.candidates(lock),
-                None,
-                &[after_key.into(), i64::from(limit).into()],
-            ))
-            .map(|r| {
-                (
-                    spi(r.get::<String>(1)).unwrap_or_default(),
-                    spi(r.get::<String>(2)).unwrap_or_default(),
-                )
+        with_settings(CANDIDATE_PLANNING, || {
+            Spi::connect_mut(|client| {
+                spi(client.update(
+                    &sql.candidates(lock),
+                    None,
+                    &[after_key.into(), i64::from(limit).into()],
+                ))
+                .map(|r| {
+                    (
+                        spi(r.get::<String>(1)).unwrap_or_default(),
+                        spi(r.get::<String>(2)).unwrap_or_default(),
+                    )
+                })
+                .collect()
             })
-            .collect()
         })
     });
     let entries =
@@ -350,11 +376,15 @@ mod tests {
     #[test]
     fn every_condition_must_hold_and_minimized_subjects_wait_for_minimize_when() {
         let q = sql(&["s.a", "s.b"], Some("s.c")).candidates(true);
-        assert!(
-            q.contains("WHERE (s.a) AND (s.b) AND NOT ((EXISTS (SELECT 1 FROM forget.minimized m")
-        );
-        assert!(q.contains(") AND (s.c))"));
-        assert!(q.contains("CASE WHEN (s.c) THEN 'minimize' ELSE 'delete' END"));
+        assert!(q.contains("WHERE (s.a) AND (s.b) AND NOT (forget_c.forget_minimized AND forget_c.forget_minimize)"));
+        assert!(q.contains(
+            "CROSS JOIN LATERAL (SELECT (s.c) AS forget_minimize, (EXISTS (SELECT 1 FROM forget.minimized m"
+        ));
+        assert!(q.contains("OFFSET 0) forget_c"));
+        assert!(q.contains("CASE WHEN forget_c.forget_minimize THEN 'minimize' ELSE 'delete' END"));
         assert!(q.ends_with("FOR UPDATE OF s SKIP LOCKED"));
+        let count = sql(&["s.a"], Some("s.c")).count();
+        assert!(count.contains("WHERE (s.a) AND NOT ((EXISTS (SELECT 1 FROM forget.minimized m"));
+        assert!(count.ends_with(") AND (s.c))"));
     }
 }

@@ -19,20 +19,46 @@ pub const PINNED_PATH: &str = "pg_catalog, pg_temp";
 /// Runs `f` with `path` as search_path (DBA-written SQL resolves names as it
 /// did when declared), then pins the extension's path again.
 pub fn with_search_path<T>(path: &str, f: impl FnOnce() -> T) -> T {
-    set_search_path(path);
+    set_setting("search_path", path);
     let out = f();
-    set_search_path(PINNED_PATH);
+    set_setting("search_path", PINNED_PATH);
     out
 }
 
-/// SET LOCAL search_path, without a query: the function-level SET clause of
-/// the calling wrapper restores it on exit.
-fn set_search_path(path: &str) {
-    let value = std::ffi::CString::new(path)
-        .unwrap_or_else(|_| crate::errors::invalid("search_path contains a NUL byte"));
+/// Runs `f` with planner settings changed, then puts back what was there.
+pub fn with_settings<T>(settings: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
+    let before: Vec<(&str, String)> = settings
+        .iter()
+        .map(|(name, value)| {
+            let old = current_setting(name);
+            set_setting(name, value);
+            (*name, old)
+        })
+        .collect();
+    let out = f();
+    for (name, old) in before {
+        set_setting(name, &old);
+    }
+    out
+}
+
+fn current_setting(name: &str) -> String {
+    let name = std::ffi::CString::new(name).expect("setting name");
+    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), false, false) };
+    unsafe { std::ffi::CStr::from_ptr(value) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// SET LOCAL, without a query: the function-level SET clause of the calling
+/// wrapper restores it on exit whatever happens.
+fn set_setting(name: &str, value: &str) {
+    let name = std::ffi::CString::new(name).expect("setting name");
+    let value = std::ffi::CString::new(value)
+        .unwrap_or_else(|_| crate::errors::invalid("setting contains a NUL byte"));
     unsafe {
         pg_sys::set_config_option(
-            c"search_path".as_ptr(),
+            name.as_ptr(),
             value.as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
             pg_sys::GucSource::PGC_S_SESSION,

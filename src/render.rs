@@ -409,16 +409,20 @@ fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
             .collect(),
         Operation::Anonymize => vec!["m".into()],
     };
-    let survivors = if op == Operation::Delete {
-        String::new()
-    } else {
-        format!(
-            " AND NOT EXISTS (SELECT 1 FROM n{node} x WHERE x.forget_tid OPERATOR(pg_catalog.=) y.forget_tid AND x.forget_fate OPERATOR(pg_catalog.=) 'd')"
-        )
-    };
+    let tags = tags_in(&tags);
+    if op == Operation::Delete {
+        return format!(
+            "SELECT {step} AS forget_step, y.forget_root, y.forget_tid FROM n{node} y \
+             WHERE y.forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{tags}])"
+        );
+    }
+    // A row that is also deleted (reached another way) is not updated. A
+    // window over the CTE says so in one sort: a NOT EXISTS against the CTE
+    // would be a nested loop, quadratic in the rows of a cleanup batch.
     format!(
-        "SELECT {step} AS forget_step, y.forget_root, y.forget_tid FROM n{node} y WHERE y.forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{}]){survivors}",
-        tags_in(&tags)
+        "SELECT {step} AS forget_step, y.forget_root, y.forget_tid FROM (SELECT forget_root, forget_tid, forget_fate, \
+         pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd') OVER (PARTITION BY forget_tid) AS forget_gone \
+         FROM n{node}) y WHERE y.forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{tags}]) AND NOT y.forget_gone"
     )
 }
 

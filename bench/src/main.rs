@@ -12,6 +12,8 @@ struct Args {
     port: String,
     scale: f64,
     samples: usize,
+    /// "billing" (workloads 1, 3, 4), "cleanup" (2, 5) or both.
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -19,6 +21,7 @@ fn args() -> Args {
         port: "55435".into(),
         scale: 1.0,
         samples: 200,
+        only: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -26,7 +29,10 @@ fn args() -> Args {
             ("--port", Some(v)) => a.port = v.clone(),
             ("--scale", Some(v)) => a.scale = v.parse().expect("--scale takes a number"),
             ("--samples", Some(v)) => a.samples = v.parse().expect("--samples takes a number"),
-            (flag, _) => panic!("unknown argument {flag}: use --scale S --samples N [--port P]"),
+            ("--only", Some(v)) if v == "billing" || v == "cleanup" => a.only = Some(v.clone()),
+            (flag, _) => panic!(
+                "unknown argument {flag}: use --scale S --samples N [--only billing|cleanup] [--port P]"
+            ),
         }
     }
     a
@@ -170,12 +176,24 @@ fn rss_anon_kb(pid: i32) -> Option<u64> {
 fn main() {
     let a = args();
     let clients = ((100_000.0 * a.scale) as i64).max(2 * a.samples as i64 * 3 + 10);
-    let mut rows: Vec<Row> = Vec::new();
     eprintln!(
         "pg_forget benchmark: scale {}, {} samples, {clients} clients",
         a.scale, a.samples
     );
+    let mut rows: Vec<Row> = Vec::new();
+    if a.only.as_deref() != Some("cleanup") {
+        rows.extend(billing_workloads(&a, clients));
+    }
+    if a.only.as_deref() != Some("billing") {
+        rows.extend(cleanup_workloads(&a));
+    }
+    report(&a, clients, &rows);
+}
 
+
+/// Workloads 1, 3 and 4 on the billing schema.
+fn billing_workloads(a: &Args, clients: i64) -> Vec<Row> {
+    let mut rows = Vec::new();
     // 1 and 3: delete and anonymize per client on the billing schema.
     let mut billing = fresh_db(
         &a.port,
@@ -260,10 +278,16 @@ fn main() {
     });
     drop((big, small));
 
+    rows
+}
+
+/// Workloads 2 and 5 on the association schema.
+fn cleanup_workloads(a: &Args) -> Vec<Row> {
+    let mut rows = Vec::new();
     // 2 and 5: people_cleanup on the association schema, over the whole
     // backlog in one database, and the hand-written loop over the same
     // backlog in an identical one.
-    let people = ((1_000_000.0 * a.scale) as i64).max(20_000);
+    let people = people(a);
     let vars = [("bulk", people.to_string()), ("every", "10".to_string())];
     let mut assoc = fresh_db(&a.port, "bench_association", "association", &vars);
     let mut twin = fresh_db(&a.port, "bench_association_twin", "association", &vars);
@@ -399,9 +423,18 @@ fn main() {
         ),
     });
 
+    rows
+}
+
+/// Association members at this scale.
+fn people(a: &Args) -> i64 {
+    ((1_000_000.0 * a.scale) as i64).max(20_000)
+}
+
+fn report(a: &Args, clients: i64, rows: &[Row]) {
     println!("\n| workload | pg_forget | baseline | ratio | target | met |");
     println!("|---|---:|---:|---:|---|---|");
-    for r in &rows {
+    for r in rows {
         println!(
             "| {} | {:.3} | {:.3} | {:.2} | {} | {} |",
             r.name,
@@ -413,11 +446,11 @@ fn main() {
         );
     }
     println!("\nms unless noted; medians over {} samples.", a.samples);
-    for r in &rows {
+    for r in rows {
         println!("- {}: {}", r.name, r.note);
     }
     let report = json!({
-        "scale": a.scale, "samples": a.samples, "clients": clients, "people": people,
+        "scale": a.scale, "samples": a.samples, "clients": clients, "people": people(a),
         "workloads": rows.iter().map(|r| json!({
             "name": r.name, "pg_forget": r.forget_ms, "baseline": r.baseline_ms, "ratio": r.ratio,
             "target": r.target, "met": r.ok, "note": r.note,
