@@ -215,9 +215,9 @@ $$;
 -- The one place that writes audit rows: one row per key, each with its rows
 -- map, extending the hash chain under a single lock of its head, with one
 -- NOTIFY per row (delivered at commit). Returns the last row's id. Only the
--- chain itself is a loop (each hash needs the one before); ids, rows and
--- notifications are one statement each, so a cleanup batch's thousand rows
--- cost a few milliseconds.
+-- chain is a loop (each hash needs the one before, and these are simple
+-- expressions, no queries); everything else is two statements, whether the
+-- call writes one row or a cleanup batch's thousand.
 CREATE FUNCTION forget._write_audit_many(
     p_action text, p_subject text, p_keys text[], p_actor text, p_reason text, p_rows jsonb[],
     p_error text DEFAULT NULL)
@@ -230,29 +230,34 @@ DECLARE
     usr    text := session_user;
     prev   text;
     ids    bigint[];
-    prevs  text[] := array_fill(NULL::text, ARRAY[n]);
-    hashes text[] := array_fill(NULL::text, ARRAY[n]);
+    prevs  text[];
+    hashes text[];
+    sent   bigint;
 BEGIN
     IF n = 0 THEN
         RETURN NULL;
     END IF;
     -- Lock the head: the next writer waits for our commit and then reads our hash.
-    UPDATE forget.audit_head SET last_id = last_id RETURNING hash INTO prev;
-    ids := ARRAY(SELECT nextval('forget.audit_id_seq'::regclass) FROM generate_series(1, n));
+    SELECT h.hash INTO prev FROM forget.audit_head h FOR UPDATE;
     FOR i IN 1 .. n LOOP
+        ids[i] := nextval('forget.audit_id_seq'::regclass);
         prevs[i] := prev;
         prev := forget._audit_hash(ids[i], at, p_action, p_subject, p_keys[i], p_actor, usr, p_reason,
                                    p_rows[i], p_error, prevs[i]);
         hashes[i] := prev;
     END LOOP;
-    INSERT INTO forget.audit (id, at, action, subject, subject_key, actor, db_user, reason, rows, error,
-                              prev_hash, hash)
-    SELECT u.id, at, p_action, p_subject, u.k, p_actor, usr, p_reason, u.r, p_error, u.p, u.h
-    FROM unnest(ids, p_keys, p_rows, prevs, hashes) AS u(id, k, r, p, h);
-    PERFORM pg_notify('forget', json_build_object(
-                'action', p_action, 'subject', p_subject, 'key', u.k, 'audit_id', u.id)::text)
-    FROM unnest(ids, p_keys) AS u(id, k);
-    UPDATE forget.audit_head SET last_id = ids[n], hash = prev;
+    WITH written AS (
+        INSERT INTO forget.audit (id, at, action, subject, subject_key, actor, db_user, reason, rows, error,
+                                  prev_hash, hash)
+        SELECT u.id, at, p_action, p_subject, u.k, p_actor, usr, p_reason, u.r, p_error, u.p, u.h
+        FROM unnest(ids, p_keys, p_rows, prevs, hashes) AS u(id, k, r, p, h)
+        RETURNING id, subject_key
+    ), head AS (
+        UPDATE forget.audit_head SET last_id = ids[n], hash = prev
+    )
+    SELECT count(pg_notify('forget', json_build_object(
+               'action', p_action, 'subject', p_subject, 'key', w.subject_key, 'audit_id', w.id)::text))
+      INTO sent FROM written w;
     RETURN ids[n];
 END
 $$;

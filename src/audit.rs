@@ -18,9 +18,16 @@ pub struct Entry<'a> {
 }
 
 pub fn record(entry: &Entry) -> i64 {
+    use pg_sys::{JSONBOID, TEXTOID};
+    let plan = crate::cache::kept(
+        "SELECT forget._write_audit($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
+        ],
+    );
     Spi::connect_mut(|client| {
         spi(client.update(
-            "SELECT forget._write_audit($1, $2, $3, $4, $5, $6, $7)",
+            plan.as_ref(),
             Some(1),
             &[
                 entry.action.into(),
@@ -49,10 +56,22 @@ pub fn record_many(
     reason: Option<&str>,
     rows: Vec<serde_json::Value>,
 ) {
+    use pg_sys::{JSONBARRAYOID, TEXTARRAYOID, TEXTOID};
     let rows: Vec<JsonB> = rows.into_iter().map(JsonB).collect();
+    let plan = crate::cache::kept(
+        "SELECT forget._write_audit_many($1, $2, $3, $4, $5, $6)",
+        &[
+            TEXTOID,
+            TEXTOID,
+            TEXTARRAYOID,
+            TEXTOID,
+            TEXTOID,
+            JSONBARRAYOID,
+        ],
+    );
     Spi::connect_mut(|client| {
         spi(client.update(
-            "SELECT forget._write_audit_many($1, $2, $3, $4, $5, $6)",
+            plan.as_ref(),
             None,
             &[
                 action.into(),

@@ -122,10 +122,35 @@ thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache { version: i64::MIN, subjects: None, entries: HashMap::new() });
 }
 
+thread_local! {
+    static KEPT: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::default();
+}
+
+/// One of the extension's own statements (qualified names, its own tables),
+/// prepared once per backend: every action runs a few of them, and parsing
+/// and planning each call would cost more than running them. PostgreSQL
+/// re-plans a kept statement by itself when what it reads changes.
+pub fn kept(sql: &'static str, types: &[pg_sys::Oid]) -> Rc<OwnedPreparedStatement> {
+    if let Some(plan) = KEPT.with(|k| k.borrow().get(sql).cloned()) {
+        return plan;
+    }
+    let types: Vec<pgrx::PgOid> = types.iter().map(|t| pgrx::PgOid::from(*t)).collect();
+    let plan = Rc::new(Spi::connect(|client| {
+        spi(client.prepare_mut(sql, &types)).keep()
+    }));
+    KEPT.with(|k| k.borrow_mut().insert(sql, plan.clone()));
+    plan
+}
+
 fn config_version() -> i64 {
-    spi(Spi::get_one::<i64>(
-        "SELECT last_value FROM forget.config_version",
-    ))
+    let plan = kept("SELECT last_value FROM forget.config_version", &[]);
+    Spi::connect(|client| {
+        spi(client.select(plan.as_ref(), Some(1), &[]))
+            .first()
+            .get_one::<i64>()
+            .ok()
+            .flatten()
+    })
     .unwrap_or(0)
 }
 

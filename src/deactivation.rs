@@ -363,9 +363,12 @@ fn account_status(
     if active.unwrap_or(false) {
         return TableIterator::new(vec![(true, None, None, None, None)]);
     }
+    // Inactive without a deactivation on record (anonymized, or inactive
+    // before pg_forget came): one row all the same, with nothing known.
     let (at, by, reason) = spi(Spi::get_three_with_args::<pgrx::datum::TimestampWithTimeZone, String, String>(
-        "SELECT at, actor, reason FROM forget.deactivations WHERE subject = $1 AND key = $2 AND action = 'deactivate'
-         ORDER BY at DESC, id DESC LIMIT 1",
+        "SELECT d.at, d.actor, d.reason FROM (SELECT 1) one LEFT JOIN LATERAL (
+             SELECT at, actor, reason FROM forget.deactivations WHERE subject = $1 AND key = $2 AND action = 'deactivate'
+             ORDER BY at DESC, id DESC LIMIT 1) d ON true",
         &[subject.name.as_str().into(), canonical.as_str().into()],
     ));
     let message = deactivated_message(reason.as_deref(), guc("forget.admin_contacts").as_deref());

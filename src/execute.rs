@@ -373,8 +373,12 @@ fn update_minimized_marks(prepared: &Prepared, keys: &[String]) {
         Action::Delete => "DELETE FROM forget.minimized WHERE subject = $1 AND key = ANY ($2::pg_catalog.text[])",
         _ => return,
     };
-    spi(Spi::run_with_args(
-        sql,
-        &[prepared.subject.name.as_str().into(), keys.to_vec().into()],
-    ));
+    let plan = crate::cache::kept(sql, &[pg_sys::TEXTOID, pg_sys::TEXTARRAYOID]);
+    Spi::connect_mut(|client| {
+        spi(client.update(
+            plan.as_ref(),
+            None,
+            &[prepared.subject.name.as_str().into(), keys.to_vec().into()],
+        ));
+    });
 }

@@ -191,6 +191,26 @@ fn account_status_tells_a_deactivated_user_why_and_whom_to_contact() {
 }
 
 #[test]
+fn account_status_of_an_account_inactive_with_no_deactivation_on_record() {
+    // Anonymized, or inactive before pg_forget was installed: no history row.
+    let mut c = contractors_db("e2e_deact_status_no_history");
+    c.batch_execute("UPDATE contractors.contractors SET is_active = false WHERE id = 3")
+        .unwrap();
+    let status = c
+        .query_one(
+            "SELECT active, deactivated_at IS NULL, deactivated_by, message FROM forget.account_status(3)",
+            &[],
+        )
+        .unwrap();
+    assert!(!status.get::<_, bool>(0));
+    assert!(status.get::<_, bool>(1));
+    assert_eq!(status.get::<_, Option<String>>(2), None);
+    assert!(status
+        .get::<_, String>(3)
+        .starts_with("Your account has been deactivated. Reason: not given."));
+}
+
+#[test]
 fn schedules_need_pg_cron_and_name_the_job() {
     let mut c = contractors_db("e2e_deact_no_cron");
     let result = c.query(
