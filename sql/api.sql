@@ -115,14 +115,20 @@ BEGIN
 END
 $generate$;
 
--- Mask helpers, usable in mask expressions.
+-- Mask helpers, usable in mask expressions. Those without a SET clause are
+-- inlined by PostgreSQL into the statement that calls them (a SET clause
+-- would cost a function call per row): so every name and operator in them
+-- is qualified, and the caller's search_path cannot redirect them.
 
 -- A random address at forget.anonymous_email_domain: unique in practice
 -- (122 random bits), so unique email columns stay satisfied.
 CREATE FUNCTION forget.random_email() RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT 'anon-' || replace(gen_random_uuid()::text, '-', '') || '@'
-             || COALESCE(NULLIF(current_setting('forget.anonymous_email_domain', true), ''), 'anonymized.invalid') $$;
+AS $$ SELECT 'anon-' OPERATOR(pg_catalog.||) pg_catalog.replace(pg_catalog.gen_random_uuid()::pg_catalog.text, '-', '')
+             OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||)
+             CASE WHEN COALESCE(pg_catalog.current_setting('forget.anonymous_email_domain', true), '')
+                       OPERATOR(pg_catalog.=) ''
+                  THEN 'anonymized.invalid'
+                  ELSE pg_catalog.current_setting('forget.anonymous_email_domain', true) END $$;
 
 -- length random characters from [a-z0-9].
 CREATE FUNCTION forget.random_string(length int DEFAULT 12) RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE
@@ -139,13 +145,15 @@ AS $$ SELECT CASE WHEN value IS NULL THEN NULL
 
 -- The first n characters, the rest replaced by the filler ('Jo***').
 CREATE FUNCTION forget.keep_prefix(value text, n int, filler text DEFAULT '*') RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT left(value, n) || repeat(filler, greatest(length(value) - n, 0)) $$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.left(value, n) OPERATOR(pg_catalog.||)
+             pg_catalog.repeat(filler, GREATEST(pg_catalog.length(value) OPERATOR(pg_catalog.-) n, 0)) $$;
 
 -- The last n characters, the rest replaced by the filler ('****1234').
 CREATE FUNCTION forget.keep_suffix(value text, n int, filler text DEFAULT '*') RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT repeat(filler, greatest(length(value) - n, 0)) || right(value, n) $$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.repeat(filler, GREATEST(pg_catalog.length(value) OPERATOR(pg_catalog.-) n, 0))
+             OPERATOR(pg_catalog.||) pg_catalog.right(value, n) $$;
 
 
 CREATE FUNCTION forget."check"(subject text DEFAULT NULL)
