@@ -67,3 +67,30 @@ DELETE FROM assoc.family_links f USING cand c WHERE NOT c.minimize AND (f.person
 DELETE FROM assoc.participations x USING cand c WHERE NOT c.minimize AND x.person_id = c.id;
 DELETE FROM assoc.roles x USING cand c WHERE NOT c.minimize AND x.person_id = c.id;
 DELETE FROM assoc.people p USING cand c WHERE NOT c.minimize AND p.id = c.id;
+
+-- @floor_setup
+-- Not timed: every candidate of the backlog, numbered in key order, with
+-- the action it gets (the conditions of cleanup_association above).
+CREATE TABLE floor_cand AS
+SELECT row_number() OVER (ORDER BY s.id) AS n, s.id,
+       EXISTS (SELECT 1 FROM assoc.participations p JOIN assoc.event_dates d ON d.event_id = p.event_id
+               WHERE p.person_id = s.id AND d.start_at > now() - interval '10 years') AS minimize
+FROM assoc.people s
+WHERE NOT EXISTS (SELECT 1 FROM assoc.roles r WHERE r.person_id = s.id AND (r.end_on IS NULL OR r.end_on > current_date - interval '18 months'))
+  AND NOT EXISTS (SELECT 1 FROM assoc.participations p JOIN assoc.event_dates d ON d.event_id = p.event_id WHERE p.person_id = s.id AND d.start_at > now())
+  AND COALESCE(s.last_sign_in_at, s.created_at) < now() - interval '24 months'
+  AND NOT EXISTS (SELECT 1 FROM assoc.people m WHERE m.manager_id = s.id)
+  AND NOT (s.minimized_at IS NOT NULL AND EXISTS (SELECT 1 FROM assoc.participations p JOIN assoc.event_dates d ON d.event_id = p.event_id
+                     WHERE p.person_id = s.id AND d.start_at > now() - interval '10 years'));
+CREATE UNIQUE INDEX ON floor_cand (n);
+ANALYZE floor_cand;
+
+-- @floor_association
+-- The floor: only the rows that change for 1000 known candidates (numbers
+-- after :k), foreign-key triggers on. No search, no checks of tables where
+-- nothing changes, no audit.
+UPDATE assoc.people p SET street = NULL, zip = NULL, town = NULL, birthday = NULL, minimized_at = now()
+  FROM floor_cand c WHERE c.n > :k AND c.n <= :k + 1000 AND c.minimize AND p.id = c.id;
+DELETE FROM assoc.phone_numbers ph USING floor_cand c
+  WHERE c.n > :k AND c.n <= :k + 1000 AND ph.contactable_type = 'Person' AND ph.contactable_id = c.id;
+DELETE FROM assoc.people p USING floor_cand c WHERE c.n > :k AND c.n <= :k + 1000 AND NOT c.minimize AND p.id = c.id;

@@ -233,6 +233,8 @@ DECLARE
     prevs  text[];
     hashes text[];
     sent   bigint;
+    notice text := '{"action" : ' || COALESCE(to_json(p_action)::text, 'null') || ', "subject" : '
+                   || COALESCE(to_json(p_subject)::text, 'null') || ', "key" : ';
 BEGIN
     IF n = 0 THEN
         RETURN NULL;
@@ -255,8 +257,11 @@ BEGIN
     ), head AS (
         UPDATE forget.audit_head SET last_id = ids[n], hash = prev
     )
-    SELECT count(pg_notify('forget', json_build_object(
-               'action', p_action, 'subject', p_subject, 'key', w.subject_key, 'audit_id', w.id)::text))
+    -- The payload is what json_build_object('action', .., 'subject', ..,
+    -- 'key', .., 'audit_id', ..) prints, built from a prefix computed once:
+    -- json_build_object looks up four types' output functions on every call.
+    SELECT count(pg_notify('forget', notice || COALESCE(to_json(w.subject_key)::text, 'null')
+                                     || ', "audit_id" : ' || w.id || '}'))
       INTO sent FROM written w;
     RETURN ids[n];
 END

@@ -4,6 +4,7 @@
 //! forget._cleanup_batch): its EXCEPTION blocks are the subtransactions that
 //! let one failing subject be skipped while the others proceed.
 
+use crate::cache::Entry;
 use crate::catalog::{self, Subject};
 use crate::config::{check_sql, require_balanced, require_column, table};
 use crate::errors::{invalid, spi};
@@ -116,14 +117,16 @@ fn settings(subject: &str) -> Settings {
     }
 }
 
-fn cleanup_sql(subject: &Subject) -> Option<CleanupSql<'_>> {
+/// The candidate query's parts, from the cached delete entry (subject and
+/// table metadata) and the cleanup settings as they are now.
+fn cleanup_sql(entry: &Entry) -> Option<CleanupSql<'_>> {
+    let subject = &entry.prepared.subject;
     let s = settings(&subject.name);
     if !s.enabled || s.conditions.is_empty() {
         return None;
     }
-    let tables = catalog::tables(&[subject.table]);
     Some(CleanupSql {
-        table: qualified(&tables[&subject.table]),
+        table: qualified(&entry.prepared.tables[&subject.table]),
         key: &subject.key_column,
         key_type: &subject.key_type,
         subject: &subject.name,
@@ -247,9 +250,13 @@ fn subject_name(subject: Option<&str>) -> String {
 /// probe an index per row: a hash or merge join would read the whole joined
 /// table in every batch, and a merge join from its start, so that a backlog
 /// would cost batches × table size. (The count of all candidates keeps the
-/// defaults: it does read everything.)
-const CANDIDATE_PLANNING: &[(&str, &str)] =
-    &[("enable_hashjoin", "off"), ("enable_mergejoin", "off")];
+/// defaults: it does read everything.) No JIT either: the estimate grows
+/// with the batch size, and compiling costs more than a batch's probes.
+const CANDIDATE_PLANNING: &[(&str, &str)] = &[
+    ("enable_hashjoin", "off"),
+    ("enable_mergejoin", "off"),
+    ("jit", "off"),
+];
 
 /// The next candidates in key order with the action each gets: 'minimize',
 /// 'delete', or 'blocked' when a rule blocks that action (still returned, so
@@ -262,13 +269,14 @@ fn cleanup_candidates(
     after_key: Option<&str>,
     lock: bool,
 ) -> TableIterator<'static, (name!(ord, i32), name!(key, String), name!(action, String))> {
-    let subject = catalog::subject(Some(subject));
+    let entries = [Action::Minimize, Action::Delete].map(|a| crate::cache::entry(Some(subject), a));
+    let subject = &entries[1].prepared.subject;
     // One cleanup per subject at a time: a second one waits, then sees what is left.
     spi(Spi::run_with_args(
         "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_forget.cleanup'), pg_catalog.hashtext($1))",
         &[subject.name.as_str().into()],
     ));
-    let Some(sql) = cleanup_sql(&subject) else {
+    let Some(sql) = cleanup_sql(&entries[1]) else {
         return TableIterator::new(Vec::new());
     };
     let found: Vec<(String, String)> = with_search_path(&subject.search_path, || {
@@ -289,8 +297,6 @@ fn cleanup_candidates(
             })
         })
     });
-    let entries =
-        [Action::Minimize, Action::Delete].map(|a| crate::cache::entry(Some(&subject.name), a));
     let rows = found
         .into_iter()
         .enumerate()
@@ -321,8 +327,9 @@ fn cleanup_candidates(
 #[pg_extern(name = "_cleanup_count")]
 #[search_path(pg_catalog, pg_temp)]
 fn cleanup_count(subject: &str) -> i64 {
-    let subject = catalog::subject(Some(subject));
-    let Some(sql) = cleanup_sql(&subject) else {
+    let entry = crate::cache::entry(Some(subject), Action::Delete);
+    let subject = &entry.prepared.subject;
+    let Some(sql) = cleanup_sql(&entry) else {
         return 0;
     };
     with_search_path(&subject.search_path, || {

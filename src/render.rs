@@ -119,7 +119,7 @@ pub fn action_statement(
         "SELECT NULL::integer, NULL::text, NULL::bigint WHERE false".to_string()
     } else {
         format!(
-            "SELECT s.forget_step, s.forget_root, pg_catalog.count(DISTINCT s.forget_tid)\nFROM (\n{}\n) s\nGROUP BY s.forget_step, s.forget_root",
+            "SELECT s.forget_step, s.forget_root, pg_catalog.count(*)\nFROM (SELECT DISTINCT * FROM (\n{}\n) d) s\nGROUP BY s.forget_step, s.forget_root",
             counted.join("\nUNION ALL\n")
         )
     };
@@ -358,6 +358,10 @@ fn assignments(ctx: &Ctx, n: &NodePlan) -> (Assignments, Vec<String>) {
     (assignments, flags)
 }
 
+/// One UPDATE per table: each row once (grouped by ctid), not when it is
+/// also deleted, and only when one of its fates changes it. The join on ctid
+/// is a TID probe per row; a `ctid = ANY(array)` filter on top of it would
+/// scan the array for every row, quadratic in the size of a cleanup batch.
 fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     let (assignments, flags) = assignments(ctx, n);
     if assignments.is_empty() {
@@ -389,9 +393,9 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     Some(format!(
         "u{node} AS (UPDATE {} AS forget_t SET {}\n\
          FROM (SELECT forget_tid{flag_cols} FROM n{node} GROUP BY forget_tid \
-         HAVING NOT pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd')) f\n\
-         WHERE forget_t.ctid OPERATOR(pg_catalog.=) f.forget_tid \
-         AND forget_t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} WHERE forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{}]))))",
+         HAVING NOT pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd') \
+         AND pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{}]))) f\n\
+         WHERE forget_t.ctid OPERATOR(pg_catalog.=) f.forget_tid)",
         qualified(ctx.table(n.node)),
         sets.join(", "),
         tags_in(&flags),
