@@ -114,6 +114,23 @@ mod tests {
     }
 
     #[pg_test]
+    fn the_action_statement_runs_without_jit() {
+        setup_billing();
+        // A mask that writes down the jit setting its statement runs with.
+        Spi::run(
+            "CREATE FUNCTION jit_seen() RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_setting('jit') $$;
+             SELECT forget.mask('clients', 'name', 'jit_seen()');
+             SET jit = on;
+             SELECT * FROM forget.anonymize_client(2);",
+        )
+        .unwrap();
+        let seen = Spi::get_one::<String>("SELECT name FROM clients WHERE id = 2");
+        assert_eq!(seen.unwrap().unwrap(), "off");
+        let after = Spi::get_one::<String>("SELECT current_setting('jit')");
+        assert_eq!(after.unwrap().unwrap(), "on");
+    }
+
+    #[pg_test]
     fn audit_tampering_is_detected() {
         setup_billing();
         Spi::run("SELECT * FROM forget.delete_client(2)").unwrap();
