@@ -71,20 +71,12 @@ DELETE FROM assoc.people p USING cand c WHERE NOT c.minimize AND p.id = c.id;
 -- @floor_setup
 -- Not timed: every generated candidate of the backlog (the named examples
 -- below 1000, six of them, have roles, links and invoices of their own),
--- numbered in key order, with the action it gets (the conditions of
--- cleanup_association above).
+-- numbered in key order, with the action it gets, as pg_forget's own
+-- candidate query finds them (the same conditions as cleanup_association).
 CREATE TABLE floor_cand AS
-SELECT row_number() OVER (ORDER BY s.id) AS n, s.id,
-       EXISTS (SELECT 1 FROM assoc.participations p JOIN assoc.event_dates d ON d.event_id = p.event_id
-               WHERE p.person_id = s.id AND d.start_at > now() - interval '10 years') AS minimize
-FROM assoc.people s
-WHERE NOT EXISTS (SELECT 1 FROM assoc.roles r WHERE r.person_id = s.id AND (r.end_on IS NULL OR r.end_on > current_date - interval '18 months'))
-  AND NOT EXISTS (SELECT 1 FROM assoc.participations p JOIN assoc.event_dates d ON d.event_id = p.event_id WHERE p.person_id = s.id AND d.start_at > now())
-  AND COALESCE(s.last_sign_in_at, s.created_at) < now() - interval '24 months'
-  AND NOT EXISTS (SELECT 1 FROM assoc.people m WHERE m.manager_id = s.id)
-  AND NOT (s.minimized_at IS NOT NULL AND EXISTS (SELECT 1 FROM assoc.participations p JOIN assoc.event_dates d ON d.event_id = p.event_id
-                     WHERE p.person_id = s.id AND d.start_at > now() - interval '10 years'))
-  AND s.id >= 1000;
+SELECT row_number() OVER (ORDER BY c.key::bigint) AS n, c.key::bigint AS id, c.action = 'minimize' AS minimize
+FROM forget._cleanup_candidates('person', 2147483647, NULL, false) c
+WHERE c.key::bigint >= 1000;
 CREATE UNIQUE INDEX ON floor_cand (n);
 ANALYZE floor_cand;
 

@@ -205,12 +205,9 @@ fn change_state(
     changed
 }
 
+/// A `forget.*` setting, None when unset or empty.
 fn guc(name: &str) -> Option<String> {
-    spi(Spi::get_one_with_args::<String>(
-        "SELECT pg_catalog.current_setting($1, true)",
-        &[name.into()],
-    ))
-    .filter(|v| !v.is_empty())
+    crate::execute::current_setting(name).filter(|v| !v.is_empty())
 }
 
 #[pg_extern(name = "_deactivate_inactive")]

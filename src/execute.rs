@@ -37,7 +37,7 @@ pub fn with_settings<T>(settings: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
     let before: Vec<(&str, String)> = settings
         .iter()
         .map(|(name, value)| {
-            let old = current_setting(name);
+            let old = current_setting(name).unwrap_or_default();
             set_setting(name, value);
             (*name, old)
         })
@@ -49,12 +49,16 @@ pub fn with_settings<T>(settings: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
     out
 }
 
-fn current_setting(name: &str) -> String {
+/// A setting's value as SHOW prints it; None when no such setting exists
+/// (a custom `forget.*` setting nobody has set).
+pub fn current_setting(name: &str) -> Option<String> {
     let name = std::ffi::CString::new(name).expect("setting name");
-    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), false, false) };
-    unsafe { std::ffi::CStr::from_ptr(value) }
-        .to_string_lossy()
-        .into_owned()
+    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    (!value.is_null()).then(|| {
+        unsafe { std::ffi::CStr::from_ptr(value) }
+            .to_string_lossy()
+            .into_owned()
+    })
 }
 
 /// SET LOCAL, without a query: the function-level SET clause of the calling

@@ -2,6 +2,17 @@
 
 mod common;
 use common::*;
+
+/// One people_cleanup batch of 1000: (candidates, minimized, deleted, failed).
+fn one_batch(c: &mut postgres::Client) -> (i64, i64, i64, i64) {
+    let r = c
+        .query_one(
+            "SELECT candidates, minimized, deleted, failed FROM forget.people_cleanup(1000)",
+            &[],
+        )
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3))
+}
 use std::thread;
 
 fn association_db(name: &str, bulk: &str) -> postgres::Client {
@@ -145,10 +156,7 @@ fn minimize_or_destroy_each_person_as_the_association_wants() {
             .get::<_, i64>(0),
         0
     );
-    assert!(c
-        .query_one("SELECT forget.verify_audit()", &[])
-        .unwrap()
-        .get::<_, bool>(0));
+    assert!(audit_is_intact(&mut c));
 }
 
 #[test]
@@ -193,14 +201,7 @@ fn one_failing_person_is_recorded_and_the_others_proceed() {
          CREATE TRIGGER legal_hold BEFORE DELETE ON assoc.people FOR EACH ROW EXECUTE FUNCTION assoc.refuse_mia();",
     )
     .unwrap();
-    let r = c
-        .query_one(
-            "SELECT candidates, minimized, deleted, failed FROM forget.people_cleanup(1000)",
-            &[],
-        )
-        .unwrap();
-    let (candidates, minimized, deleted, failed): (i64, i64, i64, i64) =
-        (r.get(0), r.get(1), r.get(2), r.get(3));
+    let (candidates, minimized, deleted, failed) = one_batch(&mut c);
     assert_eq!(failed, 1);
     assert_eq!(minimized + deleted + failed, candidates);
     assert!(exists(&mut c, 13));
@@ -303,14 +304,7 @@ fn faults_in_a_cleanup_batch_a_raising_hook_and_a_cancelled_statement() {
     )
     .unwrap();
     // A raising hook: every minimize fails alone, every destroy proceeds.
-    let r = c
-        .query_one(
-            "SELECT candidates, minimized, deleted, failed FROM forget.people_cleanup(1000)",
-            &[],
-        )
-        .unwrap();
-    let (candidates, minimized, deleted, failed): (i64, i64, i64, i64) =
-        (r.get(0), r.get(1), r.get(2), r.get(3));
+    let (candidates, minimized, deleted, failed) = one_batch(&mut c);
     assert_eq!(minimized, 0);
     assert!(failed > 0 && deleted > 0);
     assert_eq!(deleted + failed, candidates);
@@ -371,8 +365,13 @@ fn a_batch_reads_what_its_subjects_own_not_whole_tables() {
     // middle of a large backlog must probe indexes, not scan (or hash, or
     // merge-join from the start) the tables its conditions and graph touch.
     let mut c = association_db("e2e_cleanup_scale", "20000");
-    c.batch_execute("DELETE FROM forget.hooks; ANALYZE").unwrap();
-    let tables = ["assoc.people", "assoc.participations", "assoc.phone_numbers"];
+    c.batch_execute("DELETE FROM forget.hooks; ANALYZE")
+        .unwrap();
+    let tables = [
+        "assoc.people",
+        "assoc.participations",
+        "assoc.phone_numbers",
+    ];
     let before: Vec<i64> = tables.iter().map(|t| rows_read(&mut c, t)).collect();
     let r = c
         .query_one(

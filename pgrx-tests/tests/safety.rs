@@ -64,10 +64,7 @@ fn each_documented_role_can_do_what_it_is_granted_and_nothing_more() {
         let mut conn = connect_as(db, role);
         assert_eq!(sqlstate(conn.query(*sql, &[])), *state, "{role}: {sql}");
     }
-    assert!(c
-        .query_one("SELECT forget.verify_audit()", &[])
-        .unwrap()
-        .get::<_, bool>(0));
+    assert!(audit_is_intact(&mut c));
     drop(c);
     let mut admin = connect("postgres");
     admin
@@ -154,10 +151,7 @@ fn the_callers_search_path_cannot_redirect_the_extension() {
         .unwrap()
         .get(0);
     assert!(recent, "audit timestamps come from pg_catalog.now()");
-    assert!(c
-        .query_one("SELECT forget.verify_audit()", &[])
-        .unwrap()
-        .get::<_, bool>(0));
+    assert!(audit_is_intact(&mut c));
     assert_eq!(count(&mut c, "SELECT 1 FROM evil.audit"), 0);
     c.batch_execute("SELECT forget.deactivate(6, 'x', 'y'); SELECT forget.reactivate(6, 'x')")
         .unwrap();
@@ -285,10 +279,7 @@ fn two_anonymizations_of_one_subject_and_a_manual_delete_during_cleanup() {
         ),
         2
     );
-    assert!(c
-        .query_one("SELECT forget.verify_audit()", &[])
-        .unwrap()
-        .get::<_, bool>(0));
+    assert!(audit_is_intact(&mut c));
 }
 
 #[test]
@@ -454,8 +445,5 @@ fn an_injected_fault_at_any_step_changes_nothing_and_the_next_call_succeeds() {
             .unwrap_or_else(|e| panic!("{call} succeeds once the faults are gone: {e}"));
     }
     assert_eq!(tried, 22);
-    assert!(c
-        .query_one("SELECT forget.verify_audit()", &[])
-        .unwrap()
-        .get::<_, bool>(0));
+    assert!(audit_is_intact(&mut c));
 }

@@ -106,6 +106,13 @@ pub fn message(result: Result<impl Sized, postgres::Error>) -> String {
     }
 }
 
+/// forget.verify_audit(): the hash chain is intact.
+pub fn audit_is_intact(c: &mut Client) -> bool {
+    c.query_one("SELECT forget.verify_audit()", &[])
+        .unwrap()
+        .get::<_, bool>(0)
+}
+
 pub fn count(c: &mut Client, sql: &str) -> i64 {
     c.query_one(&format!("SELECT count(*) FROM ({sql}) q"), &[])
         .unwrap()
