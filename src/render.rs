@@ -392,15 +392,26 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
         .collect();
     Some(format!(
         "u{node} AS (UPDATE {} AS forget_t SET {}\n\
-         FROM (SELECT forget_tid{flag_cols} FROM n{node} GROUP BY forget_tid \
-         HAVING NOT pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd') \
-         AND pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{}]))) f\n\
+         FROM {} f\n\
          WHERE forget_t.ctid OPERATOR(pg_catalog.=) f.forget_tid)",
         qualified(ctx.table(n.node)),
         sets.join(", "),
-        tags_in(&flags),
+        rows_to_update(n.node, &flags, &flag_cols),
         node = n.node
     ))
+}
+
+/// The rows of node's table that its UPDATE changes, one per ctid: reached
+/// with one of `flags` and not also deleted. `extra` adds aggregate columns.
+/// The UPDATE and its undo copy both join this on ctid, so they act on the
+/// same rows, each found by a TID probe.
+fn rows_to_update(node: usize, flags: &[String], extra: &str) -> String {
+    format!(
+        "(SELECT forget_tid{extra} FROM n{node} GROUP BY forget_tid \
+         HAVING NOT pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd') \
+         AND pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{}])))",
+        tags_in(flags)
+    )
 }
 
 fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
@@ -444,19 +455,13 @@ fn json_object_of(alias: &str, columns: &[String]) -> String {
 fn undo_ctes(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
     let t = ctx.table(n.node);
     let mut out = Vec::new();
-    let rows_with = |tags: &str| {
-        format!(
-            "t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{} \
-             WHERE forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{tags}])))",
-            n.node
-        )
-    };
     if n.deletes() {
         out.push(format!(
             "kd{node} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
-             SELECT $3, {oid}::pg_catalog.oid, 'insert', pg_catalog.to_jsonb(t) FROM {} t WHERE {})",
+             SELECT $3, {oid}::pg_catalog.oid, 'insert', pg_catalog.to_jsonb(t) FROM {} t \
+             WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} \
+             WHERE forget_fate OPERATOR(pg_catalog.=) 'd')))",
             qualified(t),
-            rows_with("'d'"),
             node = n.node,
             oid = t.oid
         ));
@@ -467,12 +472,12 @@ fn undo_ctes(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
         out.push(format!(
             "ku{node} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
              SELECT $3, {oid}::pg_catalog.oid, 'update', \
-             pg_catalog.jsonb_build_object('key', {}, 'old', {}) FROM {} t WHERE {} AND NOT ({}))",
+             pg_catalog.jsonb_build_object('key', {}, 'old', {}) FROM {} t \
+             JOIN {} f ON t.ctid OPERATOR(pg_catalog.=) f.forget_tid)",
             json_object_of("t", &t.primary_key),
             json_object_of("t", &changed),
             qualified(t),
-            rows_with(&tags_in(&flags)),
-            rows_with("'d'"),
+            rows_to_update(n.node, &flags, ""),
             node = n.node,
             oid = t.oid
         ));
