@@ -306,6 +306,21 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- The doctor's look at the cleanup candidate query: its plan as EXPLAIN
+-- (FORMAT JSON, VERBOSE) prints it for the first batch of 1000, or the error
+-- PostgreSQL gives when a condition no longer plans (a dropped column). The
+-- caller sets the planner settings a batch uses; the EXCEPTION block keeps
+-- an error from ending the doctor's report.
+CREATE FUNCTION forget._candidate_plan(query text, path text, OUT plan json, OUT problem text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', path, true);
+    EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE, COSTS OFF) ' || query INTO plan USING NULL::text, 1000::bigint;
+EXCEPTION WHEN OTHERS THEN
+    problem := SQLERRM;
+END
+$$;
+
 -- Statement trigger placed on activity tables by add_activity: a new row
 -- (a role, a participation) clears its subject's minimized mark.
 -- TG_ARGV: subject name, the column linking the row to the subject.

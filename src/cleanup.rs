@@ -97,8 +97,10 @@ struct Settings {
 }
 
 fn settings(subject: &str) -> Settings {
+    // One row whether or not set_cleanup was ever called for the subject.
     let (enabled, minimize_when) = spi(Spi::get_two_with_args::<bool, String>(
-        "SELECT enabled, minimize_when FROM forget.cleanup_settings WHERE subject = $1",
+        "SELECT s.enabled, s.minimize_when FROM (SELECT) AS one
+         LEFT JOIN forget.cleanup_settings s ON s.subject = $1",
         &[subject.into()],
     ));
     let conditions = Spi::connect(|client| {
@@ -321,6 +323,32 @@ fn cleanup_candidates(
         })
         .collect::<Vec<_>>();
     TableIterator::new(rows)
+}
+
+/// The candidate query's plan, as EXPLAIN (FORMAT JSON, VERBOSE) prints it,
+/// planned the way a batch plans it (from the first key, 1000 at a time)
+/// but with sequential scans discouraged: a table still read by one has no
+/// index that the conditions can use, however small it is today. Err with
+/// PostgreSQL's message when the conditions no longer plan; None when
+/// cleanup is off or has no conditions. For the doctor.
+pub fn candidate_plan(subject: &str) -> Option<Result<serde_json::Value, String>> {
+    let entry = crate::cache::entry(Some(subject), Action::Delete);
+    let subject = &entry.prepared.subject;
+    let sql = cleanup_sql(&entry)?;
+    let planning = [CANDIDATE_PLANNING, &[("enable_seqscan", "off")]].concat();
+    let (plan, problem) = with_settings(&planning, || {
+        spi(Spi::get_two_with_args::<pgrx::Json, String>(
+            "SELECT plan, problem FROM forget._candidate_plan($1, $2)",
+            &[
+                sql.candidates(false).as_str().into(),
+                subject.search_path.as_str().into(),
+            ],
+        ))
+    });
+    Some(match (plan, problem) {
+        (Some(plan), _) => Ok(plan.0),
+        (None, problem) => Err(problem.unwrap_or_default()),
+    })
 }
 
 /// How many subjects are candidates now (before rules).

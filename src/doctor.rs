@@ -2,12 +2,14 @@
 //! hint: the CREATE INDEX or forget.mask call to run.
 
 use crate::catalog;
+use crate::cleanup;
 use crate::errors::spi;
 use crate::graph::{self, Graph};
 use crate::model::{Action, OnDelete, Origin, Policy, Table};
 use crate::plan;
 use crate::render::{ident, literal, qualified};
 use pgrx::prelude::*;
+use serde_json::Value;
 use std::collections::HashMap;
 
 type Finding = (String, String, String, String);
@@ -191,6 +193,201 @@ fn broken_masks() -> Vec<Finding> {
     })
 }
 
+/// A table read whole again for every row of an outer scan.
+#[derive(Debug, PartialEq)]
+struct PerRowScan {
+    table: String,
+    /// What relates its rows to the outer row: its filter, or the join
+    /// filter of the nested loop it is the inner side of.
+    conditions: Vec<String>,
+    /// Columns of the table compared for equality with another table's.
+    columns: Vec<String>,
+}
+
+/// From an EXPLAIN (FORMAT JSON, VERBOSE) plan, the tables read whole for
+/// every outer row: sequential scans on the inner side of a nested loop or
+/// in a subplan run per row (a hashed subplan reads its table once), and the
+/// tables under a Materialize there (its rows are all compared again).
+fn per_row_seq_scans(explain: &Value) -> Vec<PerRowScan> {
+    let text = explain.to_string();
+    let mut out = Vec::new();
+    for top in explain.as_array().into_iter().flatten() {
+        walk(&top["Plan"], None, &text, &mut out);
+    }
+    out
+}
+
+fn field(node: &Value, name: &str) -> String {
+    node[name].as_str().unwrap_or_default().to_string()
+}
+
+fn children(node: &Value) -> impl Iterator<Item = &Value> {
+    node["Plans"].as_array().into_iter().flatten()
+}
+
+fn scan(node: &Value, conditions: Vec<String>) -> PerRowScan {
+    PerRowScan {
+        table: format!(
+            "{}.{}",
+            ident(&field(node, "Schema")),
+            ident(&field(node, "Relation Name"))
+        ),
+        columns: equality_columns(&field(node, "Alias"), &conditions.join(" AND ")),
+        conditions,
+    }
+}
+
+/// The scans of tables in a plan subtree.
+fn scans_under(node: &Value) -> Vec<&Value> {
+    let own = node["Relation Name"].is_string().then_some(node);
+    own.into_iter()
+        .chain(children(node).flat_map(scans_under))
+        .collect()
+}
+
+/// `per_row` is None while the node runs once, else the join filter that
+/// relates it to the outer row (when a nested loop's).
+fn walk(node: &Value, per_row: Option<Vec<String>>, text: &str, out: &mut Vec<PerRowScan>) {
+    let kind = field(node, "Node Type");
+    if let Some(above) = &per_row {
+        if kind == "Seq Scan" {
+            let filter = node["Filter"].as_str().map(str::to_string);
+            out.push(scan(node, above.iter().cloned().chain(filter).collect()));
+        }
+        if kind == "Materialize" {
+            // Its subtree runs once; its rows are what every outer row is
+            // compared with. The tables to index are those the join compares.
+            let scans: Vec<PerRowScan> = scans_under(node)
+                .into_iter()
+                .map(|n| scan(n, above.clone()))
+                .collect();
+            let (compared, others): (Vec<_>, Vec<_>) =
+                scans.into_iter().partition(|s| !s.columns.is_empty());
+            out.extend(if compared.is_empty() {
+                others.into_iter().take(1).collect()
+            } else {
+                compared
+            });
+            for child in children(node) {
+                walk(child, None, text, out);
+            }
+            return;
+        }
+    }
+    for child in children(node) {
+        let relation = field(child, "Parent Relationship");
+        let subplan = field(child, "Subplan Name");
+        let per_row_subplan =
+            relation == "SubPlan" && !text.contains(&format!("(hashed {subplan})"));
+        // The inner side of a nested loop runs per outer row and is related
+        // to it by the loop's join filter; a subplan run per row by its own.
+        let child_per_row = if kind == "Nested Loop" && relation == "Inner" {
+            Some(
+                node["Join Filter"]
+                    .as_str()
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+            )
+        } else if per_row_subplan {
+            Some(Vec::new())
+        } else {
+            per_row.clone()
+        };
+        walk(child, child_per_row, text, out);
+    }
+}
+
+/// Columns of `alias` compared for equality with another table's column in
+/// EXPLAIN's deparsed conditions, such as "(r.person_id = s.id)".
+fn equality_columns(alias: &str, conditions: &str) -> Vec<String> {
+    let mine = |side: &str| {
+        side.strip_prefix(alias)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .map(str::to_string)
+    };
+    // Another table's column: alias.column, not a literal such as 'a.b'.
+    let theirs = |side: &str| {
+        !side.starts_with('\'') && !side.contains(' ') && side.contains('.') && mine(side).is_none()
+    };
+    let mut columns: Vec<String> = Vec::new();
+    for part in conditions.split(['(', ')']) {
+        let Some((left, right)) = part.split_once(" = ") else {
+            continue;
+        };
+        let (left, right) = (left.trim(), right.trim());
+        let column = match (mine(left), mine(right)) {
+            (Some(c), None) if theirs(right) => c,
+            (None, Some(c)) if theirs(left) => c,
+            _ => continue,
+        };
+        if !columns.contains(&column) {
+            columns.push(column);
+        }
+    }
+    columns
+}
+
+/// Whether an index already starts with the compared columns: the planner
+/// then read the table whole only because it is small today.
+fn already_indexed(scan: &PerRowScan) -> bool {
+    if scan.columns.is_empty() {
+        return false;
+    }
+    let oid = spi(Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
+        &[scan.table.as_str().into()],
+    ));
+    let columns: Vec<String> = scan.columns.iter().map(|c| unquoted(c)).collect();
+    oid.is_some_and(|oid| indexed(oid.to_u32(), &columns))
+}
+
+/// An identifier as EXPLAIN prints it, without its quotes.
+fn unquoted(name: &str) -> String {
+    match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => name.to_string(),
+    }
+}
+
+/// Cleanup conditions (and minimize_when) that read a table whole for every
+/// subject examined: a batch then costs rows examined × table size.
+fn slow_cleanup_conditions(subject: &str) -> Vec<Finding> {
+    let plan = match cleanup::candidate_plan(subject) {
+        None => return Vec::new(),
+        Some(Ok(plan)) => plan,
+        Some(Err(problem)) => {
+            return vec![finding(
+                "error",
+                format!("cleanup conditions of {subject}"),
+                format!("no longer plan: {problem}"),
+                "redeclare it: forget.add_cleanup_condition (same name) or forget.set_cleanup (minimize_when); or forget.drop_cleanup_condition".into(),
+            )]
+        }
+    };
+    per_row_seq_scans(&plan)
+        .into_iter()
+        .filter(|scan| !already_indexed(scan))
+        .map(|scan| {
+            let conditions = scan.conditions.join(" AND ");
+            let hint = if scan.columns.is_empty() {
+                format!("index the columns of {} that these conditions compare with the {subject}: {conditions}", scan.table)
+            } else {
+                format!("CREATE INDEX ON {} ({});", scan.table, scan.columns.join(", "))
+            };
+            finding(
+                "warning",
+                format!("cleanup conditions of {subject}"),
+                format!(
+                    "compares every {subject} examined with all rows of {}: no index serves {conditions}",
+                    scan.table
+                ),
+                hint,
+            )
+        })
+        .collect()
+}
+
 fn cut_edges(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
     g.cut
         .iter()
@@ -235,12 +432,76 @@ fn check(
     findings.extend(missing_indexes(&g, &tables));
     findings.extend(unmasked_columns(&g, &tables));
     findings.extend(cut_edges(&g, &tables));
+    findings.extend(slow_cleanup_conditions(&subject.name));
     TableIterator::new(findings)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::looks_personal;
+    use super::{equality_columns, looks_personal, per_row_seq_scans, unquoted, PerRowScan};
+    use serde_json::json;
+
+    fn seq_scan(relation: &str, alias: &str, filter: &str) -> serde_json::Value {
+        json!({"Node Type": "Seq Scan", "Schema": "app", "Relation Name": relation,
+               "Alias": alias, "Filter": filter})
+    }
+
+    #[test]
+    fn tables_read_again_for_every_outer_row_are_found() {
+        let outer = json!({"Node Type": "Index Scan", "Schema": "app", "Relation Name": "people",
+                           "Alias": "s", "Parent Relationship": "Outer"});
+        let mut inner = seq_scan("roles", "r", "(r.kind = 'board'::text)");
+        inner["Parent Relationship"] = json!("Inner");
+        let mut once = seq_scan("events", "e", "(e.id > 3)");
+        once["Parent Relationship"] = json!("InitPlan");
+        once["Subplan Name"] = json!("InitPlan 1 (returns $0)");
+        let mut hashed = seq_scan("tags", "t", "(t.name = 'x'::text)");
+        hashed["Parent Relationship"] = json!("SubPlan");
+        hashed["Subplan Name"] = json!("SubPlan 2");
+        let mut material = json!({"Node Type": "Materialize", "Parent Relationship": "Inner",
+            "Plans": [{"Node Type": "Index Scan", "Schema": "app", "Relation Name": "visits",
+                       "Alias": "v", "Parent Relationship": "Outer"}]});
+        material["Plans"][0]["Parent Relationship"] = json!("Outer");
+        let plan = json!([{"Plan": {"Node Type": "Limit", "Filter": "(NOT (hashed SubPlan 2))",
+            "Plans": [
+                {"Node Type": "Nested Loop", "Join Filter": "(r.person_id = s.id)", "Parent Relationship": "Outer",
+                 "Plans": [outer, inner]},
+                {"Node Type": "Nested Loop", "Join Filter": "(v.\"Person\" = s.id)", "Parent Relationship": "Outer",
+                 "Plans": [{"Node Type": "Result", "Parent Relationship": "Outer"}, material]},
+                once, hashed]}}]);
+        assert_eq!(
+            per_row_seq_scans(&plan),
+            vec![
+                PerRowScan {
+                    table: "\"app\".\"roles\"".into(),
+                    conditions: vec![
+                        "(r.person_id = s.id)".into(),
+                        "(r.kind = 'board'::text)".into()
+                    ],
+                    columns: vec!["person_id".into()],
+                },
+                PerRowScan {
+                    table: "\"app\".\"visits\"".into(),
+                    conditions: vec!["(v.\"Person\" = s.id)".into()],
+                    columns: vec!["\"Person\"".into()],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn compared_columns_are_read_from_the_conditions() {
+        assert_eq!(
+            equality_columns(
+                "p",
+                "(p.person_id = s.id) AND (s.id = p.other_id) AND (p.kind = 'a.b') AND (p.x = p.y)"
+            ),
+            vec!["person_id", "other_id"]
+        );
+        assert!(equality_columns("p", "((p.id)::text = s.key)").is_empty());
+        assert_eq!(unquoted("\"Odd \"\"name\"\"\""), "Odd \"name\"");
+        assert_eq!(unquoted("plain"), "plain");
+    }
 
     #[test]
     fn personal_names_are_recognised() {

@@ -34,10 +34,30 @@ fn exists(c: &mut postgres::Client, id: i64) -> bool {
 #[test]
 fn defaults_are_inert() {
     let mut c = association_db("e2e_cleanup_inert", "30");
-    c.batch_execute("SELECT forget.set_cleanup(false)").unwrap();
+    c.batch_execute(
+        "CREATE TABLE public.accounts (id int PRIMARY KEY);
+         INSERT INTO public.accounts SELECT generate_series(1, 10);
+         SELECT forget.register_subject('account', 'public.accounts');",
+    )
+    .unwrap();
+    for dry_run in [false, true] {
+        let r = c
+            .query_one(
+                "SELECT candidates, remaining FROM forget.people_cleanup(dry_run => $1, subject => 'account')",
+                &[&dry_run],
+            )
+            .unwrap();
+        assert_eq!(
+            (r.get::<_, i64>(0), r.get::<_, i64>(1)),
+            (0, 0),
+            "never set up: nobody"
+        );
+    }
+    c.batch_execute("SELECT forget.set_cleanup(false, subject => 'person')")
+        .unwrap();
     let r = c
         .query_one(
-            "SELECT candidates, remaining FROM forget.people_cleanup()",
+            "SELECT candidates, remaining FROM forget.people_cleanup(subject => 'person')",
             &[],
         )
         .unwrap();
@@ -47,28 +67,37 @@ fn defaults_are_inert() {
         "disabled: nobody"
     );
     c.batch_execute(
-        "SELECT forget.set_cleanup(true);
-         SELECT forget.drop_cleanup_condition(name) FROM forget.cleanup_conditions;",
+        "SELECT forget.set_cleanup(true, subject => 'person');
+         SELECT forget.drop_cleanup_condition(name, 'person') FROM forget.cleanup_conditions;",
     )
     .unwrap();
     let r = c
-        .query_one("SELECT candidates FROM forget.people_cleanup()", &[])
+        .query_one(
+            "SELECT candidates FROM forget.people_cleanup(subject => 'person')",
+            &[],
+        )
         .unwrap();
     assert_eq!(r.get::<_, i64>(0), 0, "enabled without conditions: nobody");
     assert_eq!(count(&mut c, "SELECT * FROM forget.audit"), 0);
     assert_eq!(
-        sqlstate(c.query("SELECT forget.drop_cleanup_condition('nope')", &[])),
+        sqlstate(c.query(
+            "SELECT forget.drop_cleanup_condition('nope', 'person')",
+            &[]
+        )),
         "22023"
     );
     assert_eq!(
         sqlstate(c.query(
-            "SELECT forget.add_cleanup_condition('bad', 'no_such_column > 1')",
+            "SELECT forget.add_cleanup_condition('bad', 'no_such_column > 1', 'person')",
             &[]
         )),
         "42703"
     );
     assert_eq!(
-        sqlstate(c.query("SELECT forget.set_cleanup(true, 'true) OR (true')", &[])),
+        sqlstate(c.query(
+            "SELECT forget.set_cleanup(true, 'true) OR (true', 'person')",
+            &[]
+        )),
         "22023"
     );
 }
@@ -384,4 +413,68 @@ fn a_batch_reads_what_its_subjects_own_not_whole_tables() {
         let read = rows_read(&mut c, table) - before;
         assert!(read < 1000, "{table}: a batch of 50 read {read} rows");
     }
+}
+
+/// The doctor's findings about the cleanup conditions: (problem, hint).
+fn condition_findings(c: &mut postgres::Client) -> Vec<(String, String)> {
+    c.query(
+        "SELECT problem, hint FROM forget.check() WHERE object = 'cleanup conditions of person'",
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+#[test]
+fn the_doctor_names_a_table_the_conditions_read_whole_for_every_person() {
+    let mut c = association_db("e2e_cleanup_doctor", "2000");
+    c.batch_execute("ANALYZE").unwrap();
+    assert_eq!(
+        condition_findings(&mut c),
+        vec![],
+        "every table the conditions compare has its index (the small ones too)"
+    );
+    c.batch_execute("DROP INDEX assoc.participations_person_id_idx")
+        .unwrap();
+    let findings = condition_findings(&mut c);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0].0.contains(r#""assoc"."participations""#)
+            && findings[0].0.contains("p.person_id = s.id"),
+        "{findings:#?}"
+    );
+    assert_eq!(
+        findings[0].1,
+        r#"CREATE INDEX ON "assoc"."participations" (person_id);"#
+    );
+    // A condition on a column nothing indexes, on a table of a few rows.
+    c.batch_execute(
+        "CREATE INDEX ON assoc.participations (person_id);
+         SELECT forget.add_cleanup_condition('no_role_from_birth',
+             $$NOT EXISTS (SELECT 1 FROM assoc.roles r WHERE r.kind = 'board' AND r.start_on = s.birthday)$$);",
+    )
+    .unwrap();
+    let findings = condition_findings(&mut c);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0].0.contains(r#""assoc"."roles""#),
+        "{findings:#?}"
+    );
+    assert_eq!(
+        findings[0].1,
+        r#"CREATE INDEX ON "assoc"."roles" (start_on);"#
+    );
+    // A condition that no longer plans is reported, not raised.
+    c.batch_execute("ALTER TABLE assoc.roles RENAME COLUMN kind TO role_kind")
+        .unwrap();
+    let findings = condition_findings(&mut c);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0]
+            .0
+            .starts_with("no longer plan: column r.kind does not exist"),
+        "{findings:#?}"
+    );
 }
