@@ -43,6 +43,14 @@ DELETE FROM billing.email_log WHERE client_id = :k;
 DELETE FROM billing.contact_changes WHERE client_id = :k;
 DELETE FROM billing.auth_log WHERE user_id = (SELECT user_id FROM billing.clients WHERE id = :k);
 
+-- @account_status_billing
+SELECT c.status = 'Active' AS active, d.at, d.actor, d.reason
+FROM billing.clients c LEFT JOIN LATERAL (
+    SELECT at, actor, reason FROM forget.deactivations
+    WHERE subject = 'client' AND key = c.id::text AND action = 'deactivate'
+    ORDER BY at DESC, id DESC LIMIT 1) d ON true
+WHERE c.id = :k;
+
 -- @cleanup_association
 CREATE TEMP TABLE cand ON COMMIT DROP AS
 SELECT s.id, EXISTS (SELECT 1 FROM assoc.participations p JOIN assoc.event_dates d ON d.event_id = p.event_id

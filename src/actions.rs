@@ -6,7 +6,7 @@
 use crate::cache;
 use crate::catalog;
 use crate::errors::{null_key, spi};
-use crate::execute::{self, lock_subject, Origin, Prepared};
+use crate::execute::{self, Origin};
 use crate::graph::describe_origin;
 use crate::model::Action;
 use crate::plan;
@@ -126,15 +126,10 @@ fn eligibility_sql(
 #[pg_extern(name = "_export")]
 #[search_path(pg_catalog, pg_temp)]
 fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
-    let subject = catalog::subject(subject);
     let key = key.unwrap_or_else(|| null_key());
-    let prepared = Prepared::new(subject, Action::Export);
-    let key = lock_subject(
-        &prepared.subject,
-        &prepared.tables[&prepared.subject.table],
-        key,
-        false,
-    );
+    let entry = crate::cache::entry(subject, Action::Export);
+    let prepared = &entry.prepared;
+    let key = entry.lock(key, false);
     let sql = render::export_statement(
         &prepared.plan,
         &prepared.graph,

@@ -8,7 +8,7 @@
 use crate::catalog::{self, Rule, Subject};
 use crate::errors::spi;
 use crate::execute::Prepared;
-use crate::model::Action;
+use crate::model::{Action, Table};
 use crate::render::{Mode, Rendered};
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
@@ -112,14 +112,18 @@ impl Entry {
 
 type Key = (String, Action);
 
+#[derive(Default)]
 struct Cache {
     version: i64,
     subjects: Option<Vec<Subject>>,
+    tables: HashMap<u32, Table>,
+    /// Statements built from the configuration, by the caller's name for them.
+    statements: HashMap<String, Rc<OwnedPreparedStatement>>,
     entries: HashMap<Key, Rc<Entry>>,
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache { version: i64::MIN, subjects: None, entries: HashMap::new() });
+    static CACHE: RefCell<Cache> = RefCell::new(Cache { version: i64::MIN, ..Cache::default() });
 }
 
 thread_local! {
@@ -154,27 +158,71 @@ fn config_version() -> i64 {
     .unwrap_or(0)
 }
 
-/// What `action` on the subject named (or the only one) needs, from the
-/// cache or built now. One query when nothing changed: the version.
-pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
+/// Drops everything when forget.config_version has moved. One query.
+fn refresh() {
     let version = config_version();
-    let subjects = CACHE.with(|c| {
+    CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.version != version {
             *c = Cache {
                 version,
-                subjects: None,
-                entries: HashMap::new(),
+                ..Cache::default()
             };
         }
-        c.subjects.clone()
     });
-    let subjects = subjects.unwrap_or_else(|| {
+}
+
+fn subjects() -> Vec<Subject> {
+    let cached = CACHE.with(|c| c.borrow().subjects.clone());
+    cached.unwrap_or_else(|| {
         let all = catalog::subjects();
         CACHE.with(|c| c.borrow_mut().subjects = Some(all.clone()));
         all
-    });
-    let subject = catalog::pick(subjects, subject);
+    })
+}
+
+/// The subject named (or the only one; 22023 otherwise), from the cache.
+pub fn subject(name: Option<&str>) -> Subject {
+    refresh();
+    catalog::pick(subjects(), name)
+}
+
+/// A table's columns and primary key, from the cache.
+pub fn table(oid: u32) -> Table {
+    refresh();
+    if let Some(t) = CACHE.with(|c| c.borrow().tables.get(&oid).cloned()) {
+        return t;
+    }
+    let t = crate::config::table(oid);
+    CACHE.with(|c| c.borrow_mut().tables.insert(oid, t.clone()));
+    t
+}
+
+/// A statement built from the configuration (`build` runs only when it is
+/// not cached), prepared once and kept until the configuration changes.
+/// `name` must say everything the SQL depends on (the subject, say).
+pub fn statement(
+    name: String,
+    types: &[pg_sys::Oid],
+    build: impl FnOnce() -> String,
+) -> Rc<OwnedPreparedStatement> {
+    refresh();
+    if let Some(plan) = CACHE.with(|c| c.borrow().statements.get(&name).cloned()) {
+        return plan;
+    }
+    let sql = build();
+    let types: Vec<pgrx::PgOid> = types.iter().map(|t| pgrx::PgOid::from(*t)).collect();
+    let plan = Rc::new(Spi::connect(|client| {
+        spi(client.prepare_mut(sql.as_str(), &types)).keep()
+    }));
+    CACHE.with(|c| c.borrow_mut().statements.insert(name, plan.clone()));
+    plan
+}
+
+/// What `action` on the subject named (or the only one) needs, from the
+/// cache or built now. One query when nothing changed: the version.
+pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
+    let subject = self::subject(subject);
     let key = (subject.name.clone(), action);
     if let Some(e) = CACHE.with(|c| c.borrow().entries.get(&key).cloned()) {
         return e;

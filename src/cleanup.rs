@@ -244,7 +244,7 @@ fn add_activity(tbl: pg_sys::Oid, ts_column: &str, via: Option<&str>, subject: O
 #[pg_extern(name = "_subject_name")]
 #[search_path(pg_catalog, pg_temp)]
 fn subject_name(subject: Option<&str>) -> String {
-    catalog::subject(subject).name
+    crate::cache::subject(subject).name
 }
 
 /// How the candidate query is planned. A batch reads the subject table in

@@ -2,6 +2,7 @@
 //! deactivation, manual deactivation and reactivation with their history,
 //! and the account status an application shows at login.
 
+use crate::cache;
 use crate::catalog::{self, Subject};
 use crate::errors::{invalid, not_found, null_key, spi};
 use crate::execute::{call_hooks, lock_subject, with_search_path};
@@ -75,9 +76,7 @@ fn last_activity_expression(subject: &Subject, key_type: &str) -> String {
 }
 
 fn subject_table(subject: &Subject) -> Table {
-    catalog::tables(&[subject.table])
-        .remove(&subject.table)
-        .expect("subject table")
+    cache::table(subject.table)
 }
 
 /// (active column, its type): deactivation needs one.
@@ -106,18 +105,42 @@ fn last_activity(
     key: Option<&str>,
     subject: Option<&str>,
 ) -> Option<pgrx::datum::TimestampWithTimeZone> {
-    let subject = catalog::subject(subject);
+    let subject = cache::subject(subject);
     let key = key.unwrap_or_else(|| null_key());
-    let table = subject_table(&subject);
-    let key = lock_subject(&subject, &table, key, false);
-    let sql = format!(
-        "SELECT {} FROM {} s WHERE s.{} OPERATOR(pg_catalog.=) CAST($1 AS {})",
-        last_activity_expression(&subject, &subject.key_type),
-        qualified(&table),
-        ident(&subject.key_column),
-        subject.key_type
+    // Kept per subject: an application may ask at every login.
+    let plan = cache::statement(
+        format!("last_activity {}", subject.name),
+        &[pg_sys::TEXTOID],
+        || {
+            format!(
+            "SELECT {}, s.{key}::pg_catalog.text FROM {} s WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
+            last_activity_expression(&subject, &subject.key_type),
+            qualified(&subject_table(&subject)),
+            subject.key_type,
+            key = ident(&subject.key_column),
+        )
+        },
     );
-    spi(Spi::get_one_with_args(&sql, &[key.as_str().into()]))
+    let (last, found) = one_row::<pgrx::datum::TimestampWithTimeZone>(&plan, &[key.into()]);
+    if !found {
+        not_found(&subject.name, key);
+    }
+    last
+}
+
+/// The first column of a kept statement's one row, and whether there was a
+/// row (a subject row: its key is the statement's last column).
+fn one_row<T: pgrx::IntoDatum + pgrx::FromDatum>(
+    plan: &pgrx::spi::OwnedPreparedStatement,
+    args: &[pgrx::datum::DatumWithOid],
+) -> (Option<T>, bool) {
+    Spi::connect(|client| {
+        let rows = spi(client.select(plan, Some(1), args));
+        match rows.into_iter().next() {
+            Some(row) => (spi(row.get::<T>(1)), true),
+            None => (None, false),
+        }
+    })
 }
 
 /// Sets the active column of `keys` to the inactive (or active) value,
@@ -225,7 +248,7 @@ fn deactivate_inactive(
         name!(last_activity, pgrx::datum::TimestampWithTimeZone),
     ),
 > {
-    let subject = catalog::subject(subject);
+    let subject = cache::subject(subject);
     let table = subject_table(&subject);
     let (col, ty) = active_column(&subject, &table);
     // Scheduled jobs take the period from forget.inactive_for.
@@ -284,7 +307,7 @@ fn manual(
     subject: Option<&str>,
     deactivate: bool,
 ) -> bool {
-    let subject = catalog::subject(subject);
+    let subject = cache::subject(subject);
     let key = key.unwrap_or_else(|| null_key());
     let table = subject_table(&subject);
     let key = lock_subject(&subject, &table, key, true);
@@ -338,36 +361,58 @@ fn account_status(
         name!(message, Option<String>),
     ),
 > {
-    let subject = catalog::subject(subject);
+    let subject = cache::subject(subject);
     let key = key.unwrap_or_else(|| null_key());
-    let table = subject_table(&subject);
-    let (col, ty) = active_column(&subject, &table);
-    let key = lock_subject(&subject, &table, key, false);
-    let key = key.as_str();
-    let sql = format!(
-        "SELECT s.{key}::pg_catalog.text, s.{col} IS NOT DISTINCT FROM CAST($2 AS {ty}) FROM {} s \
-         WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
-        qualified(&table),
-        subject.key_type,
-        key = ident(&subject.key_column),
-        col = ident(&col),
+    // Kept per subject: an application asks at every login.
+    let plan = cache::statement(
+        format!("account_status {}", subject.name),
+        &[pg_sys::TEXTOID; 2],
+        || {
+            let table = subject_table(&subject);
+            let (col, ty) = active_column(&subject, &table);
+            format!(
+            "SELECT s.{key}::pg_catalog.text, s.{col} IS NOT DISTINCT FROM CAST($2 AS {ty}) FROM {} s \
+             WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
+            qualified(&table),
+            subject.key_type,
+            key = ident(&subject.key_column),
+            col = ident(&col),
+        )
+        },
     );
-    let (canonical, active) = spi(Spi::get_two_with_args::<String, bool>(
-        &sql,
-        &[key.into(), subject.active_value.as_str().into()],
-    ));
+    let (canonical, active) = Spi::connect(|client| {
+        let rows = spi(client.select(
+            &*plan,
+            Some(1),
+            &[key.into(), subject.active_value.as_str().into()],
+        ));
+        rows.into_iter()
+            .next()
+            .map(|r| (spi(r.get::<String>(1)), spi(r.get::<bool>(2))))
+            .unwrap_or_default()
+    });
     let canonical = canonical.unwrap_or_else(|| not_found(&subject.name, key));
     if active.unwrap_or(false) {
         return TableIterator::new(vec![(true, None, None, None, None)]);
     }
     // Inactive without a deactivation on record (anonymized, or inactive
     // before pg_forget came): one row all the same, with nothing known.
-    let (at, by, reason) = spi(Spi::get_three_with_args::<pgrx::datum::TimestampWithTimeZone, String, String>(
+    let last = cache::kept(
         "SELECT d.at, d.actor, d.reason FROM (SELECT 1) one LEFT JOIN LATERAL (
              SELECT at, actor, reason FROM forget.deactivations WHERE subject = $1 AND key = $2 AND action = 'deactivate'
              ORDER BY at DESC, id DESC LIMIT 1) d ON true",
-        &[subject.name.as_str().into(), canonical.as_str().into()],
-    ));
+        &[pg_sys::TEXTOID; 2],
+    );
+    let (at, by, reason) = Spi::connect(|client| {
+        spi(client.select(
+            &*last,
+            Some(1),
+            &[subject.name.as_str().into(), canonical.as_str().into()],
+        ))
+        .first()
+        .get_three::<pgrx::datum::TimestampWithTimeZone, String, String>()
+        .unwrap_or((None, None, None))
+    });
     let message = deactivated_message(reason.as_deref(), guc("forget.admin_contacts").as_deref());
     TableIterator::new(vec![(false, at, by, reason, Some(message))])
 }

@@ -176,7 +176,7 @@ fn rss_anon_kb(pid: i32) -> Option<u64> {
 
 fn main() {
     let a = args();
-    let clients = ((100_000.0 * a.scale) as i64).max(2 * a.samples as i64 * 3 + 10);
+    let clients = ((100_000.0 * a.scale) as i64).max(8 * a.samples as i64 + 10);
     eprintln!(
         "pg_forget benchmark: scale {}, {} samples, {clients} clients",
         a.scale, a.samples
@@ -190,7 +190,6 @@ fn main() {
     }
     report(&a, clients, &rows);
 }
-
 
 /// Workloads 1, 3 and 4 on the billing schema.
 fn billing_workloads(a: &Args, clients: i64) -> Vec<Row> {
@@ -278,6 +277,33 @@ fn billing_workloads(a: &Args, clients: i64) -> Vec<Row> {
         ),
     });
     drop((big, small));
+
+    // 6: account_status at login, every other pair of clients deactivated
+    // first so that both answers (active; inactive with the reason) count.
+    let first_login = first_small + a.samples as i64 + 2;
+    billing
+        .execute(
+            "SELECT forget.deactivate(id, 'bench', 'no invoice for 6 months') \
+             FROM generate_series($1::bigint, $1 + 2 * $2::bigint) id WHERE (id - $1) % 4 < 2",
+            &[&first_login, &(a.samples as i64)],
+        )
+        .unwrap();
+    let (st_ours, st_base) = per_client(
+        &mut billing,
+        "SELECT * FROM forget.account_status($1::bigint)",
+        "account_status_billing",
+        first_login,
+        a.samples,
+    );
+    rows.push(Row {
+        name: "6. account_status, one call per login".into(),
+        forget_ms: st_ours,
+        baseline_ms: st_base,
+        ratio: st_ours / st_base,
+        target: "reference".into(),
+        ok: None,
+        note: "baseline: one SELECT of the status column with the last deactivation's reason (no message)".into(),
+    });
 
     rows
 }
@@ -415,7 +441,9 @@ fn cleanup_workloads(a: &Args) -> Vec<Row> {
         ratio: per_person_single / per_person_floor,
         target: "reference (2b needs >= 20)".into(),
         ok: None,
-        note: "the best ratio 2b could reach with the row changes alone, foreign-key triggers left on".into(),
+        note:
+            "the best ratio 2b could reach with the row changes alone, foreign-key triggers left on"
+                .into(),
     });
     let quarter = (rss.len() / 4).max(1);
     let (early, late) = (

@@ -311,3 +311,36 @@ fn a_scheduled_job_runs_in_pg_cron() {
     );
     c.batch_execute("ALTER DATABASE postgres RESET forget.inactive_for; DROP EXTENSION pg_forget CASCADE; DROP SCHEMA contractors CASCADE").unwrap();
 }
+
+#[test]
+fn a_session_sees_configuration_and_schema_changes_at_once() {
+    // last_activity and account_status keep their statements per backend;
+    // a change made in the same session must not meet a stale one.
+    let mut c = contractors_db("e2e_deact_cache");
+    let before: Option<String> = c
+        .query_one("SELECT forget.last_activity(3)::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(before, None);
+    c.batch_execute(
+        "CREATE TABLE contractors.logins (contractor_id bigint, at timestamptz);
+         INSERT INTO contractors.logins VALUES (3, '2030-01-01 00:00+00');
+         SELECT forget.add_activity('contractors.logins', 'at', via => 'contractor_id');",
+    )
+    .unwrap();
+    let after: Option<String> = c
+        .query_one("SELECT forget.last_activity(3)::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(after.as_deref(), Some("2030-01-01 00:00:00+00"));
+    c.query("SELECT * FROM forget.account_status(1)", &[])
+        .unwrap();
+    c.batch_execute("ALTER TABLE contractors.contractors RENAME COLUMN is_active TO enabled")
+        .unwrap();
+    let err = c
+        .query("SELECT * FROM forget.account_status(1)", &[])
+        .unwrap_err();
+    let db = err.as_db_error().expect("a database error");
+    assert_eq!(db.code().code(), "22023");
+    assert!(db.message().contains("is_active"), "{}", db.message());
+}
