@@ -138,12 +138,16 @@ pub fn kept(sql: &'static str, types: &[pg_sys::Oid]) -> Rc<OwnedPreparedStateme
     if let Some(plan) = KEPT.with(|k| k.borrow().get(sql).cloned()) {
         return plan;
     }
-    let types: Vec<pgrx::PgOid> = types.iter().map(|t| pgrx::PgOid::from(*t)).collect();
-    let plan = Rc::new(Spi::connect(|client| {
-        spi(client.prepare_mut(sql, &types)).keep()
-    }));
+    let plan = prepare_kept(sql, types);
     KEPT.with(|k| k.borrow_mut().insert(sql, plan.clone()));
     plan
+}
+
+fn prepare_kept(sql: &str, types: &[pg_sys::Oid]) -> Rc<OwnedPreparedStatement> {
+    let types: Vec<pgrx::PgOid> = types.iter().map(|t| pgrx::PgOid::from(*t)).collect();
+    Rc::new(Spi::connect(|client| {
+        spi(client.prepare_mut(sql, &types)).keep()
+    }))
 }
 
 fn config_version() -> i64 {
@@ -210,11 +214,7 @@ pub fn statement(
     if let Some(plan) = CACHE.with(|c| c.borrow().statements.get(&name).cloned()) {
         return plan;
     }
-    let sql = build();
-    let types: Vec<pgrx::PgOid> = types.iter().map(|t| pgrx::PgOid::from(*t)).collect();
-    let plan = Rc::new(Spi::connect(|client| {
-        spi(client.prepare_mut(sql.as_str(), &types)).keep()
-    }));
+    let plan = prepare_kept(&build(), types);
     CACHE.with(|c| c.borrow_mut().statements.insert(name, plan.clone()));
     plan
 }

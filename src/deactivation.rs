@@ -113,34 +113,22 @@ fn last_activity(
         &[pg_sys::TEXTOID],
         || {
             format!(
-            "SELECT {}, s.{key}::pg_catalog.text FROM {} s WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
-            last_activity_expression(&subject, &subject.key_type),
-            qualified(&subject_table(&subject)),
-            subject.key_type,
-            key = ident(&subject.key_column),
-        )
+                "SELECT {} FROM {} s WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
+                last_activity_expression(&subject, &subject.key_type),
+                qualified(&subject_table(&subject)),
+                subject.key_type,
+                key = ident(&subject.key_column),
+            )
         },
     );
-    let (last, found) = one_row::<pgrx::datum::TimestampWithTimeZone>(&plan, &[key.into()]);
-    if !found {
-        not_found(&subject.name, key);
-    }
-    last
-}
-
-/// The first column of a kept statement's one row, and whether there was a
-/// row (a subject row: its key is the statement's last column).
-fn one_row<T: pgrx::IntoDatum + pgrx::FromDatum>(
-    plan: &pgrx::spi::OwnedPreparedStatement,
-    args: &[pgrx::datum::DatumWithOid],
-) -> (Option<T>, bool) {
-    Spi::connect(|client| {
-        let rows = spi(client.select(plan, Some(1), args));
-        match rows.into_iter().next() {
-            Some(row) => (spi(row.get::<T>(1)), true),
-            None => (None, false),
-        }
-    })
+    // No row: no such subject (P0002); a row with NULL: no activity yet.
+    let found = Spi::connect(|client| {
+        spi(client.select(&*plan, Some(1), &[key.into()]))
+            .into_iter()
+            .next()
+            .map(|row| spi(row.get::<pgrx::datum::TimestampWithTimeZone>(1)))
+    });
+    found.unwrap_or_else(|| not_found(&subject.name, key))
 }
 
 /// Sets the active column of `keys` to the inactive (or active) value,
