@@ -208,7 +208,7 @@ struct PerRowScan {
 /// every outer row: sequential scans on the inner side of a nested loop or
 /// in a subplan run per row (a hashed subplan reads its table once), and the
 /// tables under a Materialize there (its rows are all compared again).
-fn per_row_seq_scans(explain: &Value) -> Vec<PerRowScan> {
+fn per_row_scans(explain: &Value) -> Vec<PerRowScan> {
     let text = explain.to_string();
     let mut out = Vec::new();
     for top in explain.as_array().into_iter().flatten() {
@@ -365,7 +365,7 @@ fn slow_cleanup_conditions(subject: &str) -> Vec<Finding> {
             )]
         }
     };
-    per_row_seq_scans(&plan)
+    per_row_scans(&plan)
         .into_iter()
         .filter(|scan| !already_indexed(scan))
         .map(|scan| {
@@ -438,7 +438,7 @@ fn check(
 
 #[cfg(test)]
 mod tests {
-    use super::{equality_columns, looks_personal, per_row_seq_scans, unquoted, PerRowScan};
+    use super::{equality_columns, looks_personal, per_row_scans, unquoted, PerRowScan};
     use serde_json::json;
 
     fn seq_scan(relation: &str, alias: &str, filter: &str) -> serde_json::Value {
@@ -470,7 +470,7 @@ mod tests {
                  "Plans": [{"Node Type": "Result", "Parent Relationship": "Outer"}, material]},
                 once, hashed]}}]);
         assert_eq!(
-            per_row_seq_scans(&plan),
+            per_row_scans(&plan),
             vec![
                 PerRowScan {
                     table: "\"app\".\"roles\"".into(),

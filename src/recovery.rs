@@ -14,16 +14,8 @@ use pgrx::PgSqlErrorCode;
 /// The grace period of an action: the argument, else forget.grace_period.
 pub fn grace(argument: Option<&str>) -> Option<String> {
     argument.map(str::to_string).or_else(|| {
-        // Read the setting directly: this runs on every delete and anonymize.
-        let value =
-            unsafe { pg_sys::GetConfigOption(c"forget.grace_period".as_ptr(), true, false) };
-        (!value.is_null())
-            .then(|| {
-                unsafe { std::ffi::CStr::from_ptr(value) }
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .filter(|v| !v.trim().is_empty())
+        // Read without a query: this runs on every delete and anonymize.
+        crate::execute::current_setting("forget.grace_period").filter(|v| !v.trim().is_empty())
     })
 }
 

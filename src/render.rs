@@ -307,12 +307,22 @@ fn tags_in(tags: &[String]) -> String {
         .join(", ")
 }
 
+/// Rows of node's table reached to be deleted: a TID scan of the listed
+/// ctids (a constant-time lookup each, the list sorted once).
+fn is_deleted(alias: &str, node: usize) -> String {
+    format!(
+        "{alias}ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} \
+         WHERE forget_fate OPERATOR(pg_catalog.=) 'd'))"
+    )
+}
+
 fn delete_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     n.deletes().then(|| {
         format!(
-            "d{node} AS (DELETE FROM {} WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} WHERE forget_fate OPERATOR(pg_catalog.=) 'd')))",
+            "d{} AS (DELETE FROM {} WHERE {})",
+            n.node,
             qualified(ctx.table(n.node)),
-            node = n.node
+            is_deleted("", n.node)
         )
     })
 }
@@ -458,10 +468,9 @@ fn undo_ctes(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
     if n.deletes() {
         out.push(format!(
             "kd{node} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
-             SELECT $3, {oid}::pg_catalog.oid, 'insert', pg_catalog.to_jsonb(t) FROM {} t \
-             WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} \
-             WHERE forget_fate OPERATOR(pg_catalog.=) 'd')))",
+             SELECT $3, {oid}::pg_catalog.oid, 'insert', pg_catalog.to_jsonb(t) FROM {} t WHERE {})",
             qualified(t),
+            is_deleted("t.", n.node),
             node = n.node,
             oid = t.oid
         ));
