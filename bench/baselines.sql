@@ -82,9 +82,11 @@ DELETE FROM assoc.people p USING cand c WHERE NOT c.minimize AND p.id = c.id;
 -- numbered in key order, with the action it gets, as pg_forget's own
 -- candidate query finds them (the same conditions as cleanup_association).
 CREATE TABLE floor_cand AS
-SELECT row_number() OVER (ORDER BY c.key::bigint) AS n, c.key::bigint AS id, c.action = 'minimize' AS minimize
+SELECT row_number() OVER (ORDER BY k.id) AS n, k.id, k.minimize
 FROM forget._cleanup_candidates('person', 2147483647, NULL, false) c
-WHERE c.key::bigint >= 1000;
+CROSS JOIN LATERAL (SELECT m::bigint, true FROM unnest(c.minimize) m
+                    UNION ALL SELECT d::bigint, false FROM unnest(c.delete) d) AS k(id, minimize)
+WHERE k.id >= 1000;
 CREATE UNIQUE INDEX ON floor_cand (n);
 ANALYZE floor_cand;
 

@@ -199,10 +199,7 @@ BEGIN
         RAISE EXCEPTION 'batch_size must be at least 1, not %', size USING ERRCODE = 'invalid_parameter_value';
     END IF;
     minimized := 0; deleted := 0; failed := 0;
-    SELECT COALESCE(array_agg(c.key ORDER BY c.ord) FILTER (WHERE c.action = 'minimize'), '{}'),
-           COALESCE(array_agg(c.key ORDER BY c.ord) FILTER (WHERE c.action = 'delete'), '{}'),
-           (array_agg(c.key ORDER BY c.ord DESC))[1],
-           count(*)
+    SELECT c.minimize, c.delete, c.last_key, cardinality(c.minimize) + cardinality(c.delete) + c.blocked
       INTO mins, dels, last_key, found
       FROM forget._cleanup_candidates(name, size, after_key, NOT dry_run) c;
     candidates := cardinality(mins) + cardinality(dels);
@@ -374,6 +371,26 @@ BEGIN
     END LOOP;
     RETURN purged;
 END
+$$;
+
+-- Audit -----------------------------------------------------------------------
+
+-- true when every audit row's hash matches its content, each row names its
+-- predecessor's hash, and the chain's head is the newest row.
+CREATE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH chain AS (
+        SELECT a.id, a.hash,
+               a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
+                                           a.db_user, a.reason, a.rows, a.error, a.prev_hash)
+               AND a.prev_hash IS NOT DISTINCT FROM pg_catalog.lag(a.hash) OVER (ORDER BY a.id) AS ok
+        FROM forget.audit a
+    )
+    SELECT COALESCE(pg_catalog.bool_and(ok), true)
+           AND (SELECT h.hash IS NOT DISTINCT FROM (SELECT c.hash FROM chain c ORDER BY c.id DESC LIMIT 1)
+                FROM forget.audit_head h)
+    FROM chain
 $$;
 
 -- Keep this block last: it covers every routine defined above.

@@ -74,9 +74,10 @@ CREATE TABLE forget.hooks (
 );
 
 -- The audit trail: one row per action and subject, never a column value.
--- Each row's hash covers its fields and the previous row's hash.
+-- Each row's hash covers its fields and the previous row's hash; ids follow
+-- the chain's head (src/audit.rs writes every row).
 CREATE TABLE forget.audit (
-    id          bigserial PRIMARY KEY,
+    id          bigint PRIMARY KEY,
     at          timestamptz NOT NULL,
     action      text NOT NULL CHECK (action IN ('delete', 'anonymize', 'minimize', 'restore', 'purge',
                                                 'deactivate', 'reactivate', 'failed')),
@@ -186,111 +187,12 @@ SELECT pg_catalog.pg_extension_config_dump('forget.masks', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.rules', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.hooks', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.audit', '');
-SELECT pg_catalog.pg_extension_config_dump('forget.audit_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.audit_head', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.deleted_clients', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.deleted_clients_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.deactivations', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.undo', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.deactivations_id_seq', '');
-
--- The hash of one audit row. quote_nullable keeps fields apart (NULL and ''
--- differ) and the epoch keeps the timestamp independent of DateStyle.
-CREATE FUNCTION forget._audit_hash(
-    id bigint, at timestamptz, action text, subject text, subject_key text, actor text,
-    db_user text, reason text, rows jsonb, error text, prev_hash text)
--- No SET clause, and STABLE like the quote_nullable and EXTRACT it calls, so
--- that PostgreSQL inlines it (an IMMUTABLE label would stop the inlining and
--- cost a SQL-function call per row, three times slower).
-RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws('|',
-        id, pg_catalog.quote_nullable(EXTRACT(epoch FROM at)), pg_catalog.quote_nullable(action),
-        pg_catalog.quote_nullable(subject), pg_catalog.quote_nullable(subject_key),
-        pg_catalog.quote_nullable(actor), pg_catalog.quote_nullable(db_user),
-        pg_catalog.quote_nullable(reason), pg_catalog.quote_nullable(rows::text),
-        pg_catalog.quote_nullable(error), pg_catalog.quote_nullable(prev_hash)), 'UTF8')), 'hex')
-$$;
-
--- The one place that writes audit rows: one row per key, each with its rows
--- map, extending the hash chain under a single lock of its head, with one
--- NOTIFY per row (delivered at commit). Returns the last row's id. Only the
--- chain is a loop (each hash needs the one before, and these are simple
--- expressions, no queries); everything else is two statements, whether the
--- call writes one row or a cleanup batch's thousand.
-CREATE FUNCTION forget._write_audit_many(
-    p_action text, p_subject text, p_keys text[], p_actor text, p_reason text, p_rows jsonb[],
-    p_error text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    n      int := COALESCE(array_length(p_keys, 1), 0);
-    at     timestamptz := clock_timestamp();
-    usr    text := session_user;
-    prev   text;
-    ids    bigint[];
-    prevs  text[];
-    hashes text[];
-    sent   bigint;
-    notice text := '{"action" : ' || COALESCE(to_json(p_action)::text, 'null') || ', "subject" : '
-                   || COALESCE(to_json(p_subject)::text, 'null') || ', "key" : ';
-BEGIN
-    IF n = 0 THEN
-        RETURN NULL;
-    END IF;
-    -- Lock the head: the next writer waits for our commit and then reads our hash.
-    SELECT h.hash INTO prev FROM forget.audit_head h FOR UPDATE;
-    FOR i IN 1 .. n LOOP
-        ids[i] := nextval('forget.audit_id_seq'::regclass);
-        prevs[i] := prev;
-        prev := forget._audit_hash(ids[i], at, p_action, p_subject, p_keys[i], p_actor, usr, p_reason,
-                                   p_rows[i], p_error, prevs[i]);
-        hashes[i] := prev;
-    END LOOP;
-    WITH written AS (
-        INSERT INTO forget.audit (id, at, action, subject, subject_key, actor, db_user, reason, rows, error,
-                                  prev_hash, hash)
-        SELECT u.id, at, p_action, p_subject, u.k, p_actor, usr, p_reason, u.r, p_error, u.p, u.h
-        FROM unnest(ids, p_keys, p_rows, prevs, hashes) AS u(id, k, r, p, h)
-        RETURNING id, subject_key
-    ), head AS (
-        UPDATE forget.audit_head SET last_id = ids[n], hash = prev
-    )
-    -- The payload is what json_build_object('action', .., 'subject', ..,
-    -- 'key', .., 'audit_id', ..) prints, built from a prefix computed once:
-    -- json_build_object looks up four types' output functions on every call.
-    SELECT count(pg_notify('forget', notice || COALESCE(to_json(w.subject_key)::text, 'null')
-                                     || ', "audit_id" : ' || w.id || '}'))
-      INTO sent FROM written w;
-    RETURN ids[n];
-END
-$$;
-
-CREATE FUNCTION forget._write_audit(
-    p_action text, p_subject text, p_key text, p_actor text, p_reason text, p_rows jsonb, p_error text)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT forget._write_audit_many(p_action, p_subject, ARRAY[p_key], p_actor, p_reason, ARRAY[p_rows], p_error) $$;
-
--- true when every audit row's hash matches its content, each row names its
--- predecessor's hash, and the chain's head is the newest row.
-CREATE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH chain AS (
-        SELECT a.id, a.hash,
-               a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
-                                           a.db_user, a.reason, a.rows, a.error, a.prev_hash)
-               AND a.prev_hash IS NOT DISTINCT FROM pg_catalog.lag(a.hash) OVER (ORDER BY a.id) AS ok
-        FROM forget.audit a
-    )
-    SELECT COALESCE(pg_catalog.bool_and(ok), true)
-           AND (SELECT h.hash IS NOT DISTINCT FROM (SELECT c.hash FROM chain c ORDER BY c.id DESC LIMIT 1)
-                FROM forget.audit_head h)
-    FROM chain
-$$;
-
 
 -- The doctor's mask check: NULL when the mask still validates, else the
 -- error PostgreSQL gives (the EXCEPTION block undoes the attempt).

@@ -1,7 +1,10 @@
-//! The one place that records actions: forget._write_audit (sql/schema.sql)
-//! extends the hash chain and sends the NOTIFY; this wraps it for Rust.
+//! The one place that records actions: extends the hash chain under a lock
+//! of its head, inserts the rows in one statement and sends one NOTIFY per
+//! row (delivered at commit). A row's hash is defined here only:
+//! verify_audit() (sql/schema.sql) calls the same code as forget._audit_hash.
 
 use crate::errors::spi;
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
@@ -17,34 +20,18 @@ pub struct Entry<'a> {
     pub error: Option<&'a str>,
 }
 
+/// Writes one audit row; returns its id.
 pub fn record(entry: &Entry) -> i64 {
-    use pg_sys::{JSONBOID, TEXTOID};
-    let plan = crate::cache::kept(
-        "SELECT forget._write_audit($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID,
-        ],
-    );
-    Spi::connect_mut(|client| {
-        spi(client.update(
-            plan.as_ref(),
-            Some(1),
-            &[
-                entry.action.into(),
-                entry.subject.into(),
-                entry.key.into(),
-                entry.actor.into(),
-                entry.reason.into(),
-                JsonB(entry.rows.clone()).into(),
-                entry.error.into(),
-            ],
-        ))
-        .first()
-        .get_one::<i64>()
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    write(&Batch {
+        action: entry.action,
+        subject: entry.subject,
+        keys: &[entry.key.to_string()],
+        actor: entry.actor,
+        reason: entry.reason,
+        rows: vec![Some(canonical(&entry.rows))],
+        error: entry.error,
     })
+    .unwrap_or_default()
 }
 
 /// One audit row per key, written in one call (a cleanup batch).
@@ -56,31 +43,300 @@ pub fn record_many(
     reason: Option<&str>,
     rows: Vec<serde_json::Value>,
 ) {
-    use pg_sys::{JSONBARRAYOID, TEXTARRAYOID, TEXTOID};
-    let rows: Vec<JsonB> = rows.into_iter().map(JsonB).collect();
+    write(&Batch {
+        action,
+        subject,
+        keys,
+        actor,
+        reason,
+        rows: rows.iter().map(|r| Some(canonical(r))).collect(),
+        error: None,
+    });
+}
+
+/// For SQL callers (a failed cleanup subject, a purge). Returns the row's id.
+#[pg_extern(name = "_write_audit", security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn write_audit(
+    action: &str,
+    subject: &str,
+    key: &str,
+    actor: Option<&str>,
+    reason: Option<&str>,
+    rows: Option<JsonB>,
+    error: Option<&str>,
+) -> Option<i64> {
+    write(&Batch {
+        action,
+        subject,
+        keys: &[key.to_string()],
+        actor,
+        reason,
+        rows: vec![rows.map(|r| canonical(&r.0))],
+        error,
+    })
+}
+
+/// Audit rows for several keys of one action.
+struct Batch<'a> {
+    action: &'a str,
+    subject: &'a str,
+    keys: &'a [String],
+    actor: Option<&'a str>,
+    reason: Option<&'a str>,
+    /// Per key: the rows map as `canonical` prints it.
+    rows: Vec<Option<String>>,
+    error: Option<&'a str>,
+}
+
+/// The fields a row's hash covers, in order.
+struct Row<'a> {
+    id: i64,
+    /// Microseconds since 2000-01-01 UTC: independent of DateStyle and TimeZone.
+    at: i64,
+    action: Option<&'a str>,
+    subject: Option<&'a str>,
+    key: Option<&'a str>,
+    actor: Option<&'a str>,
+    db_user: Option<&'a str>,
+    reason: Option<&'a str>,
+    rows: Option<&'a str>,
+    error: Option<&'a str>,
+    prev_hash: Option<&'a str>,
+}
+
+impl Row<'_> {
+    /// The text the hash covers: every field length-prefixed, so that no
+    /// field can run into the next, and NULL ("-") told apart from ''.
+    fn hashed_text(&self) -> String {
+        let (id, at) = (self.id.to_string(), self.at.to_string());
+        let fields = [
+            Some(id.as_str()),
+            Some(at.as_str()),
+            self.action,
+            self.subject,
+            self.key,
+            self.actor,
+            self.db_user,
+            self.reason,
+            self.rows,
+            self.error,
+            self.prev_hash,
+        ];
+        let parts: Vec<String> = fields
+            .iter()
+            .map(|f| match f {
+                Some(text) => format!("{}:{text}", text.len()),
+                None => "-".to_string(),
+            })
+            .collect();
+        parts.join("|")
+    }
+
+    /// SHA-256 of `hashed_text`, in hex, by PostgreSQL's own sha256().
+    fn hash(&self) -> String {
+        let digest = unsafe {
+            pgrx::direct_function_call::<Vec<u8>>(
+                pg_sys::sha256_bytea,
+                &[self.hashed_text().as_bytes().into_datum()],
+            )
+        }
+        .unwrap_or_default();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// JSON with object keys sorted and no spaces: the same text whether it is
+/// printed from what the writer built or from the jsonb stored (jsonb keeps
+/// its keys in an order of its own).
+fn canonical(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let entries: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), canonical(v)))
+                .collect();
+            format!("{{{}}}", entries.join(","))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+/// The hash of a stored audit row, for verify_audit().
+#[pg_extern(name = "_audit_hash", stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+#[allow(clippy::too_many_arguments)]
+fn audit_hash(
+    id: i64,
+    at: TimestampWithTimeZone,
+    action: Option<&str>,
+    subject: Option<&str>,
+    subject_key: Option<&str>,
+    actor: Option<&str>,
+    db_user: Option<&str>,
+    reason: Option<&str>,
+    rows: Option<JsonB>,
+    error: Option<&str>,
+    prev_hash: Option<&str>,
+) -> String {
+    let rows = rows.map(|r| canonical(&r.0));
+    Row {
+        id,
+        at: at.into_inner(),
+        action,
+        subject,
+        key: subject_key,
+        actor,
+        db_user,
+        reason,
+        rows: rows.as_deref(),
+        error,
+        prev_hash,
+    }
+    .hash()
+}
+
+/// The chain's head, locked: the next writer waits for our commit and then
+/// reads our hash (under REPEATABLE READ it gets a serialization failure
+/// instead of forking the chain). With it, the time and the session user.
+struct Head {
+    last_id: i64,
+    hash: Option<String>,
+    at: TimestampWithTimeZone,
+    db_user: String,
+}
+
+fn lock_head() -> Head {
     let plan = crate::cache::kept(
-        "SELECT forget._write_audit_many($1, $2, $3, $4, $5, $6)",
+        "SELECT h.last_id, h.hash, pg_catalog.clock_timestamp(), session_user::pg_catalog.text \
+         FROM forget.audit_head h FOR UPDATE",
+        &[],
+    );
+    Spi::connect_mut(|client| {
+        let row = spi(client.update(plan.as_ref(), Some(1), &[])).first();
+        Head {
+            last_id: spi(row.get::<i64>(1)).unwrap_or(0),
+            hash: spi(row.get::<String>(2)),
+            at: spi(row.get::<TimestampWithTimeZone>(3)).expect("clock_timestamp()"),
+            db_user: spi(row.get::<String>(4)).unwrap_or_default(),
+        }
+    })
+}
+
+/// Ids follow the head (one writer at a time holds it), hashes chain from
+/// it; one INSERT writes every row and moves the head. Returns the last id.
+fn write(batch: &Batch) -> Option<i64> {
+    if batch.keys.is_empty() {
+        return None;
+    }
+    let head = lock_head();
+    let mut prev = head.hash.clone();
+    let (mut ids, mut prevs, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (key, rows)) in batch.keys.iter().zip(&batch.rows).enumerate() {
+        let id = head.last_id + 1 + i as i64;
+        let hash = Row {
+            id,
+            at: head.at.into_inner(),
+            action: Some(batch.action),
+            subject: Some(batch.subject),
+            key: Some(key),
+            actor: batch.actor,
+            db_user: Some(&head.db_user),
+            reason: batch.reason,
+            rows: rows.as_deref(),
+            error: batch.error,
+            prev_hash: prev.as_deref(),
+        }
+        .hash();
+        ids.push(id);
+        prevs.push(prev.replace(hash.clone()));
+        hashes.push(hash);
+    }
+    insert(batch, &head, ids.clone(), prevs, hashes.clone());
+    for (id, key) in ids.iter().zip(batch.keys) {
+        notify(&notice(batch, key, *id));
+    }
+    ids.last().copied()
+}
+
+fn insert(batch: &Batch, head: &Head, ids: Vec<i64>, prevs: Vec<Option<String>>, hashes: Vec<String>) {
+    use pg_sys::{INT8ARRAYOID, INT8OID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID};
+    let plan = crate::cache::kept(
+        "WITH written AS (
+             INSERT INTO forget.audit (id, at, action, subject, subject_key, actor, db_user, reason, rows, error,
+                                       prev_hash, hash)
+             SELECT u.id, $1, $2, $3, u.k, $4, $5, $6, u.r::pg_catalog.jsonb, $7, u.p, u.h
+             FROM ROWS FROM (pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10),
+                            pg_catalog.unnest($11), pg_catalog.unnest($12)) AS u(id, k, r, p, h))
+         UPDATE forget.audit_head SET last_id = $13, hash = $14",
         &[
+            TIMESTAMPTZOID,
             TEXTOID,
             TEXTOID,
+            TEXTOID,
+            TEXTOID,
+            TEXTOID,
+            TEXTOID,
+            INT8ARRAYOID,
             TEXTARRAYOID,
+            TEXTARRAYOID,
+            TEXTARRAYOID,
+            TEXTARRAYOID,
+            INT8OID,
             TEXTOID,
-            TEXTOID,
-            JSONBARRAYOID,
         ],
     );
+    let (last_id, last_hash) = (ids.last().copied(), hashes.last().cloned());
     Spi::connect_mut(|client| {
         spi(client.update(
             plan.as_ref(),
             None,
             &[
-                action.into(),
-                subject.into(),
-                keys.to_vec().into(),
-                actor.into(),
-                reason.into(),
-                rows.into(),
+                head.at.into(),
+                batch.action.into(),
+                batch.subject.into(),
+                batch.actor.into(),
+                head.db_user.as_str().into(),
+                batch.reason.into(),
+                batch.error.into(),
+                ids.into(),
+                batch.keys.to_vec().into(),
+                batch.rows.clone().into(),
+                prevs.into(),
+                hashes.into(),
+                last_id.into(),
+                last_hash.into(),
             ],
         ));
     });
+}
+
+/// The payload json_build_object('action', .., 'subject', .., 'key', ..,
+/// 'audit_id', ..) prints (serde_json escapes strings as PostgreSQL does).
+fn notice(batch: &Batch, key: &str, id: i64) -> String {
+    let quoted = |s: &str| serde_json::Value::from(s).to_string();
+    format!(
+        "{{\"action\" : {}, \"subject\" : {}, \"key\" : {}, \"audit_id\" : {id}}}",
+        quoted(batch.action),
+        quoted(batch.subject),
+        quoted(key)
+    )
+}
+
+/// NOTIFY forget, delivered at commit; pg_notify called directly, not
+/// through a query per row.
+fn notify(payload: &str) {
+    unsafe {
+        pgrx::direct_function_call_as_datum(
+            pg_sys::pg_notify,
+            &["forget".into_datum(), payload.into_datum()],
+        );
+    }
 }
