@@ -133,16 +133,15 @@ impl Row<'_> {
         parts.join("|")
     }
 
-    /// SHA-256 of `hashed_text`, in hex, by PostgreSQL's own sha256().
+    /// SHA-256 of `hashed_text`, in hex.
     fn hash(&self) -> String {
-        let digest = unsafe {
-            pgrx::direct_function_call::<Vec<u8>>(
-                pg_sys::sha256_bytea,
-                &[self.hashed_text().as_bytes().into_datum()],
-            )
-        }
-        .unwrap_or_default();
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        use sha2::{Digest, Sha256};
+        use std::fmt::Write;
+        let digest = Sha256::digest(self.hashed_text().as_bytes());
+        digest.iter().fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
     }
 }
 
@@ -266,7 +265,13 @@ fn write(batch: &Batch) -> Option<i64> {
     ids.last().copied()
 }
 
-fn insert(batch: &Batch, head: &Head, ids: Vec<i64>, prevs: Vec<Option<String>>, hashes: Vec<String>) {
+fn insert(
+    batch: &Batch,
+    head: &Head,
+    ids: Vec<i64>,
+    prevs: Vec<Option<String>>,
+    hashes: Vec<String>,
+) {
     use pg_sys::{INT8ARRAYOID, INT8OID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID};
     let plan = crate::cache::kept(
         "WITH written AS (
