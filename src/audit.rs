@@ -345,3 +345,112 @@ fn notify(payload: &str) {
         );
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::{canonical, Row};
+    use pgrx::prelude::*;
+    use serde_json::json;
+
+    fn row<'a>(key: Option<&'a str>, reason: Option<&'a str>) -> Row<'a> {
+        Row {
+            id: 7,
+            at: 1,
+            action: Some("delete"),
+            subject: Some("client"),
+            key,
+            actor: None,
+            db_user: Some("app"),
+            reason,
+            rows: Some("{}"),
+            error: None,
+            prev_hash: None,
+        }
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level_and_has_no_spaces() {
+        let v = json!({"b": 1, "a": {"d": [2, "x\"y"], "c": null}});
+        assert_eq!(canonical(&v), r#"{"a":{"c":null,"d":[2,"x\"y"]},"b":1}"#);
+    }
+
+    #[test]
+    fn no_two_different_rows_hash_the_same_text() {
+        // A separator inside a value, NULL against '', and a value moved
+        // from one field into the next all give different texts.
+        let texts = [
+            row(Some("1|2"), None).hashed_text(),
+            row(Some("1"), Some("2")).hashed_text(),
+            row(Some(""), None).hashed_text(),
+            row(None, None).hashed_text(),
+            row(None, Some("")).hashed_text(),
+        ];
+        for (i, a) in texts.iter().enumerate() {
+            for b in &texts[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(
+            row(Some("ab"), None).hashed_text(),
+            "1:7|1:1|6:delete|6:client|2:ab|-|3:app|-|2:{}|-|-"
+        );
+        assert_eq!(row(None, None).hash().len(), 64);
+    }
+
+    #[pg_test]
+    fn the_notify_payload_is_what_json_build_object_prints() {
+        let key = "quote\" back\\slash \u{e9}\n\t\u{1}";
+        let batch = super::Batch {
+            action: "delete",
+            subject: "cli\"ent",
+            keys: &[key.to_string()],
+            actor: None,
+            reason: None,
+            rows: vec![None],
+            error: None,
+        };
+        let expected = Spi::get_one_with_args::<String>(
+            "SELECT json_build_object('action', $1, 'subject', $2, 'key', $3, 'audit_id', 42::bigint)::text",
+            &["delete".into(), "cli\"ent".into(), key.into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(super::notice(&batch, key, 42), expected);
+    }
+
+    #[pg_test]
+    fn rows_written_with_odd_values_verify_and_a_changed_map_does_not() {
+        super::record(&super::Entry {
+            action: "delete",
+            subject: "client",
+            key: "it's \\ \"odd\" | é",
+            actor: Some("ops|team"),
+            reason: None,
+            rows: serde_json::json!({"public.zeta": 2, "public.a": 1}),
+            error: Some(""),
+        });
+        super::record_many(
+            "minimize",
+            "client",
+            &["1".into(), "2".into()],
+            None,
+            None,
+            vec![serde_json::json!({}); 2],
+        );
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM forget.audit WHERE id > (SELECT max(id) - 3 FROM forget.audit)")
+                .unwrap(),
+            Some(3)
+        );
+        Spi::run("UPDATE forget.audit SET rows = '{\"public.a\": 1, \"public.zeta\": 3}' WHERE error = ''").unwrap();
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap(),
+            Some(false)
+        );
+    }
+}
