@@ -116,7 +116,7 @@ fn eligibility_sql(
     let entry = cache::entry(subject, action);
     let key = key.unwrap_or_else(|| null_key());
     let key = entry.lock(key, false);
-    let rows: Vec<_> = execute::evaluate(&entry, &key)
+    let rows: Vec<_> = crate::rules::evaluate(&entry, &key)
         .into_iter()
         .map(|v| (v.rule, v.blocking == 0, v.blocking, v.message))
         .collect();

@@ -22,13 +22,23 @@ pub struct Statement {
     pub plan: OwnedPreparedStatement,
 }
 
+/// A rule's query for one key ($1 of the key's type) or for a batch of
+/// keys ($1 text[]; see rules.rs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleForm {
+    OneKey,
+    ManyKeys,
+}
+
+pub type RulePlans = Rc<Vec<(Rule, OwnedPreparedStatement)>>;
+
 pub struct Entry {
     pub prepared: Prepared,
     pub rules: Vec<Rule>,
     /// event → hooked functions (qualified names)
     pub hooks: HashMap<String, Vec<String>>,
     statements: RefCell<HashMap<Mode, Rc<Statement>>>,
-    rule_plans: RefCell<Option<Rc<Vec<(Rule, OwnedPreparedStatement)>>>>,
+    rule_plans: RefCell<HashMap<RuleForm, RulePlans>>,
     lock_plans: RefCell<HashMap<bool, Rc<OwnedPreparedStatement>>>,
 }
 
@@ -61,31 +71,37 @@ impl Entry {
         found.unwrap_or_else(|| crate::errors::not_found(&s.name, key))
     }
 
-    /// The rules' queries, each prepared once with $1 of the key's type,
-    /// under the search_path it was declared with.
-    pub fn rule_plans(&self) -> Rc<Vec<(Rule, OwnedPreparedStatement)>> {
-        if let Some(p) = self.rule_plans.borrow().as_ref() {
+    /// The rules' queries in one form, each prepared once under the
+    /// search_path it was declared with.
+    pub fn rule_plans(&self, form: RuleForm) -> RulePlans {
+        if let Some(p) = self.rule_plans.borrow().get(&form) {
             return p.clone();
         }
-        let key_type = [pgrx::PgOid::from(pg_sys::Oid::from(
-            self.prepared.subject.key_type_oid,
-        ))];
+        let subject = &self.prepared.subject;
+        let param = match form {
+            RuleForm::OneKey => pg_sys::Oid::from(subject.key_type_oid),
+            RuleForm::ManyKeys => pg_sys::TEXTARRAYOID,
+        };
         let plans: Vec<(Rule, OwnedPreparedStatement)> = self
             .rules
             .iter()
             .map(|rule| {
-                let sql = format!(
-                    "SELECT pg_catalog.count(*) FROM ({}) forget_rule",
-                    rule.query
-                );
+                let sql = match form {
+                    RuleForm::OneKey => crate::rules::one_key_sql(&rule.query),
+                    RuleForm::ManyKeys => {
+                        crate::rules::many_keys_sql(&rule.query, &subject.key_type)
+                    }
+                };
                 let plan = crate::execute::with_search_path(&rule.search_path, || {
-                    Spi::connect(|client| spi(client.prepare(sql.as_str(), &key_type)).keep())
+                    Spi::connect(|client| {
+                        spi(client.prepare(sql.as_str(), &[pgrx::PgOid::from(param)])).keep()
+                    })
                 });
                 (rule.clone(), plan)
             })
             .collect();
         let plans = Rc::new(plans);
-        *self.rule_plans.borrow_mut() = Some(plans.clone());
+        self.rule_plans.borrow_mut().insert(form, plans.clone());
         plans
     }
 

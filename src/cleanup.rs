@@ -351,24 +351,21 @@ fn next_batch(subject: &str, limit: i32, after_key: Option<&str>, lock: bool) ->
             })
         })
     });
+    let last_key = found.last().map(|(key, _)| key.clone());
+    let (minimize, delete): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, m)| *m);
     let mut batch = Batch {
-        last_key: found.last().map(|(key, _)| key.clone()),
+        last_key,
         ..Batch::default()
     };
-    for (key, minimize) in found {
-        let (entry, keys) = if minimize {
-            (&entries[0], &mut batch.minimize)
-        } else {
-            (&entries[1], &mut batch.delete)
-        };
-        if execute::evaluate(entry, &key)
-            .iter()
-            .any(|v| v.blocking > 0)
-        {
-            batch.blocked += 1;
-        } else {
-            keys.push(key);
-        }
+    // Each rule runs once for the batch's keys of the action it would block.
+    for (entry, found, keys) in [
+        (&entries[0], minimize, &mut batch.minimize),
+        (&entries[1], delete, &mut batch.delete),
+    ] {
+        let found: Vec<String> = found.into_iter().map(|(key, _)| key).collect();
+        let blocked = crate::rules::blocked(entry, &found);
+        batch.blocked += blocked.len() as i64;
+        keys.extend(found.into_iter().filter(|key| !blocked.contains(key)));
     }
     batch
 }

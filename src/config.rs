@@ -315,10 +315,12 @@ fn add_rule(
             &[pg_sys::Oid::from(s.table).into(), s.key_column.as_str().into()],
         );
         let key_type = spi(key_type).unwrap_or(pg_sys::TEXTOID);
+        // Both forms: for one key, and for a cleanup batch's keys.
+        check_sql(search_path, &crate::rules::one_key_sql(query), &[key_type]);
         check_sql(
             search_path,
-            &format!("SELECT pg_catalog.count(*) FROM ({query}) forget_rule"),
-            &[key_type],
+            &crate::rules::many_keys_sql(query, &s.key_type),
+            &[pg_sys::TEXTARRAYOID],
         );
     }
     spi(Spi::run_with_args(

@@ -181,13 +181,6 @@ pub fn lock_sql(subject: &Subject, table: &Table, lock: bool) -> String {
     )
 }
 
-/// One rule's verdict for one key.
-pub struct Verdict {
-    pub rule: String,
-    pub blocking: i64,
-    pub message: String,
-}
-
 /// The key as a datum of the subject's key type (through its input function:
 /// 22P02 when it does not cast), for statements whose $1 has that type.
 pub fn key_datum(subject: &Subject, key: &str) -> pgrx::datum::DatumWithOid<'static> {
@@ -202,35 +195,9 @@ pub fn key_datum(subject: &Subject, key: &str) -> pgrx::datum::DatumWithOid<'sta
     }
 }
 
-/// Evaluates rules through the cache entry's kept plans.
-pub fn evaluate(entry: &Entry, key: &str) -> Vec<Verdict> {
-    let subject = &entry.prepared.subject;
-    entry
-        .rule_plans()
-        .iter()
-        .map(|(rule, plan)| {
-            let blocking = with_search_path(&rule.search_path, || {
-                Spi::connect(|client| {
-                    spi(client.select(plan, Some(1), &[key_datum(subject, key)]))
-                        .first()
-                        .get_one::<i64>()
-                        .ok()
-                        .flatten()
-                })
-            })
-            .unwrap_or(0);
-            Verdict {
-                rule: rule.name.clone(),
-                blocking,
-                message: rule.message.clone(),
-            }
-        })
-        .collect()
-}
-
 /// 55000 with every failing rule's message when any rule blocks.
 pub fn enforce(entry: &Entry, key: &str) {
-    let failing: Vec<String> = evaluate(entry, key)
+    let failing: Vec<String> = crate::rules::evaluate(entry, key)
         .into_iter()
         .filter(|v| v.blocking > 0)
         .map(|v| v.message)

@@ -24,6 +24,7 @@ mod model;
 mod plan;
 mod recovery;
 mod render;
+mod rules;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/api.sql", name = "api", finalize);

@@ -189,6 +189,58 @@ fn minimize_or_destroy_each_person_as_the_association_wants() {
 }
 
 #[test]
+fn rules_keep_the_people_they_block_and_batches_move_past_them() {
+    let mut c = association_db("e2e_cleanup_rules", "30");
+    // A legal hold blocks destroying Karl (11) and Mia (13) and minimizing
+    // Cleo (3). The query's $1 sits beside a '$1' string, a "$1" column and
+    // a comment: only the parameter may become each batch key.
+    c.batch_execute(
+        r#"CREATE TABLE assoc.holds (person_id bigint, what text, "$1" text DEFAULT '$1');
+           INSERT INTO assoc.holds VALUES (11, 'delete'), (13, 'delete'), (3, 'minimize');
+           SELECT forget.add_rule('legal_hold',
+               $q$SELECT 1 FROM assoc.holds h WHERE h.person_id = $1 AND h.what = 'delete'
+                  AND h."$1" = '$1' -- the person, $1
+               $q$, 'on legal hold', '{delete}', 'person');
+           SELECT forget.add_rule('minimize_hold',
+               'SELECT 1 FROM assoc.holds h WHERE h.person_id = $1::bigint AND h.what = ''minimize''',
+               'on legal hold', '{minimize}', 'person');"#,
+    )
+    .unwrap();
+    let before = count(&mut c, "SELECT * FROM forget.audit");
+    // Batches of two: blocked people still move the next batch's start.
+    c.batch_execute("CALL forget.run_people_cleanup(2)")
+        .unwrap();
+    for held in [11, 13] {
+        assert!(exists(&mut c, held), "person {held} is on hold");
+    }
+    assert_eq!(
+        count(&mut c, "SELECT * FROM assoc.people WHERE id = 3 AND street IS NOT NULL AND minimized_at IS NULL"),
+        1,
+        "Cleo is not minimized"
+    );
+    for gone in [2, 9, 15] {
+        assert!(!exists(&mut c, gone), "person {gone} is destroyed");
+    }
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.audit WHERE subject_key IN ('3', '11', '13')"
+        ),
+        0,
+        "nothing done, nothing recorded"
+    );
+    let handled = count(&mut c, "SELECT * FROM forget.audit") - before;
+    assert!(handled > 3, "{handled} people handled");
+    // What is blocked is no candidate; when the hold ends, it is one again.
+    assert_eq!(one_batch(&mut c), (0, 0, 0, 0));
+    c.batch_execute("DELETE FROM assoc.holds WHERE person_id = 11")
+        .unwrap();
+    assert_eq!(one_batch(&mut c), (1, 0, 1, 0));
+    assert!(!exists(&mut c, 11));
+    assert!(audit_is_intact(&mut c));
+}
+
+#[test]
 fn a_new_role_clears_the_minimized_mark() {
     let mut c = association_db("e2e_cleanup_mark", "0");
     c.query("SELECT * FROM forget.people_cleanup()", &[])
