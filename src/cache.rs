@@ -10,6 +10,7 @@ use crate::errors::spi;
 use crate::execute::Prepared;
 use crate::model::{Action, Table};
 use crate::render::{Mode, Rendered};
+use crate::rules::RuleForm;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use std::cell::RefCell;
@@ -20,14 +21,6 @@ use std::rc::Rc;
 pub struct Statement {
     pub rendered: Rendered,
     pub plan: OwnedPreparedStatement,
-}
-
-/// A rule's query for one key ($1 of the key's type) or for a batch of
-/// keys ($1 text[]; see rules.rs).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RuleForm {
-    OneKey,
-    ManyKeys,
 }
 
 pub type RulePlans = Rc<Vec<(Rule, OwnedPreparedStatement)>>;
@@ -77,21 +70,12 @@ impl Entry {
         if let Some(p) = self.rule_plans.borrow().get(&form) {
             return p.clone();
         }
-        let subject = &self.prepared.subject;
-        let param = match form {
-            RuleForm::OneKey => pg_sys::Oid::from(subject.key_type_oid),
-            RuleForm::ManyKeys => pg_sys::TEXTARRAYOID,
-        };
         let plans: Vec<(Rule, OwnedPreparedStatement)> = self
             .rules
             .iter()
             .map(|rule| {
-                let sql = match form {
-                    RuleForm::OneKey => crate::rules::one_key_sql(&rule.query),
-                    RuleForm::ManyKeys => {
-                        crate::rules::many_keys_sql(&rule.query, &subject.key_type)
-                    }
-                };
+                let (sql, param) =
+                    crate::rules::statement(form, &rule.query, &self.prepared.subject);
                 let plan = crate::execute::with_search_path(&rule.search_path, || {
                     Spi::connect(|client| {
                         spi(client.prepare(sql.as_str(), &[pgrx::PgOid::from(param)])).keep()

@@ -8,6 +8,7 @@ use crate::errors::{invalid, spi};
 use crate::execute::with_search_path;
 use crate::model::{Oid, Policy, Table};
 use crate::render::{ident, qualified};
+use crate::rules::RuleForm;
 use pgrx::prelude::*;
 
 pub fn table(oid: Oid) -> Table {
@@ -309,19 +310,13 @@ fn add_rule(
         Some(_) => vec![catalog::subject(subject)],
         None => catalog::subjects(),
     };
+    // Both forms, for one key and for a cleanup batch's keys, for every
+    // subject the rule applies to.
     for s in &subjects {
-        let key_type = Spi::get_one_with_args::<pg_sys::Oid>(
-            "SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2",
-            &[pg_sys::Oid::from(s.table).into(), s.key_column.as_str().into()],
-        );
-        let key_type = spi(key_type).unwrap_or(pg_sys::TEXTOID);
-        // Both forms: for one key, and for a cleanup batch's keys.
-        check_sql(search_path, &crate::rules::one_key_sql(query), &[key_type]);
-        check_sql(
-            search_path,
-            &crate::rules::many_keys_sql(query, &s.key_type),
-            &[pg_sys::TEXTARRAYOID],
-        );
+        for form in [RuleForm::OneKey, RuleForm::ManyKeys] {
+            let (sql, param) = crate::rules::statement(form, query, s);
+            check_sql(search_path, &sql, &[param]);
+        }
     }
     spi(Spi::run_with_args(
         "INSERT INTO forget.rules (name, query, message, actions, subject, search_path) VALUES ($1, $2, $3, $4, $5, $6)

@@ -3,7 +3,8 @@
 //! query as written; a cleanup batch checks all its keys in one statement
 //! per rule, the query's `$1` turned into a reference to each key.
 
-use crate::cache::{Entry, RuleForm};
+use crate::cache::Entry;
+use crate::catalog::Subject;
 use crate::errors::spi;
 use crate::execute::{key_datum, with_search_path};
 use pgrx::prelude::*;
@@ -16,20 +17,35 @@ pub struct Verdict {
     pub message: String,
 }
 
-/// The statement that counts a rule's blocking objects for the key $1.
-pub fn one_key_sql(query: &str) -> String {
-    format!("SELECT pg_catalog.count(*) FROM ({query}) forget_rule")
+/// A rule's query for one key ($1 of the key's type) or for a batch of keys
+/// ($1 text[]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleForm {
+    OneKey,
+    ManyKeys,
 }
 
-/// The statement that returns which of the keys in $1 (text[]) the rule
-/// blocks: its query runs once per key, all in one statement.
-pub fn many_keys_sql(query: &str, key_type: &str) -> String {
-    format!(
-        "SELECT forget_batch.forget_key FROM (SELECT t AS forget_key, CAST(t AS {key_type}) AS k \
-         FROM pg_catalog.unnest($1::pg_catalog.text[]) AS t) AS forget_batch \
-         WHERE EXISTS ({})",
-        replace_param(query, "(forget_batch.k)")
-    )
+/// The statement for a rule in `form`, with the type of its $1. OneKey
+/// counts the blocking objects of the key $1; ManyKeys returns which of the
+/// keys in $1 the rule blocks, the query running once per key in one
+/// statement.
+pub fn statement(form: RuleForm, query: &str, subject: &Subject) -> (String, pg_sys::Oid) {
+    match form {
+        RuleForm::OneKey => (
+            format!("SELECT pg_catalog.count(*) FROM ({query}) forget_rule"),
+            pg_sys::Oid::from(subject.key_type_oid),
+        ),
+        RuleForm::ManyKeys => (
+            format!(
+                "SELECT forget_batch.forget_key FROM (SELECT t AS forget_key, CAST(t AS {}) AS k \
+                 FROM pg_catalog.unnest($1::pg_catalog.text[]) AS t) AS forget_batch \
+                 WHERE EXISTS ({})",
+                subject.key_type,
+                replace_param(query, "(forget_batch.k)")
+            ),
+            pg_sys::TEXTARRAYOID,
+        ),
+    }
 }
 
 /// Every rule's verdict for one key.
