@@ -193,10 +193,14 @@ fn broken_masks() -> Vec<Finding> {
     })
 }
 
-/// A table read whole again for every row of an outer scan.
+/// A table read again for every row of an outer scan: whole, or all the
+/// rows an index selects by something other than the outer row.
 #[derive(Debug, PartialEq)]
 struct PerRowScan {
     table: String,
+    /// The index condition of an index scan that does not use the outer
+    /// row (None: the whole table is read).
+    selected_by: Option<String>,
     /// What relates its rows to the outer row: its filter, or the join
     /// filter of the nested loop it is the inner side of.
     conditions: Vec<String>,
@@ -204,10 +208,12 @@ struct PerRowScan {
     columns: Vec<String>,
 }
 
-/// From an EXPLAIN (FORMAT JSON, VERBOSE) plan, the tables read whole for
+/// From an EXPLAIN (FORMAT JSON, VERBOSE) plan, the tables read again for
 /// every outer row: sequential scans on the inner side of a nested loop or
-/// in a subplan run per row (a hashed subplan reads its table once), and the
-/// tables under a Materialize there (its rows are all compared again).
+/// in a subplan run per row (a hashed subplan reads its table once), the
+/// tables under a Materialize there (its rows are all compared again), and
+/// index scans there that compare with the outer row only in a filter (the
+/// index serves something else, so every row it selects is read).
 fn per_row_scans(explain: &Value) -> Vec<PerRowScan> {
     let text = explain.to_string();
     let mut out = Vec::new();
@@ -227,6 +233,7 @@ fn children(node: &Value) -> impl Iterator<Item = &Value> {
 
 fn scan(node: &Value, conditions: Vec<String>) -> PerRowScan {
     PerRowScan {
+        selected_by: None,
         table: format!(
             "{}.{}",
             ident(&field(node, "Schema")),
@@ -250,9 +257,18 @@ fn scans_under(node: &Value) -> Vec<&Value> {
 fn walk(node: &Value, per_row: Option<Vec<String>>, text: &str, out: &mut Vec<PerRowScan>) {
     let kind = field(node, "Node Type");
     if let Some(above) = &per_row {
+        let filter = node["Filter"].as_str().map(str::to_string);
+        let conditions: Vec<String> = above.iter().cloned().chain(filter).collect();
         if kind == "Seq Scan" {
-            let filter = node["Filter"].as_str().map(str::to_string);
-            out.push(scan(node, above.iter().cloned().chain(filter).collect()));
+            out.push(scan(node, conditions));
+        } else if kind == "Index Scan" || kind == "Index Only Scan" {
+            let found = scan(node, conditions);
+            if !found.columns.is_empty() {
+                out.push(PerRowScan {
+                    selected_by: node["Index Cond"].as_str().map(str::to_string),
+                    ..found
+                });
+            }
         }
         if kind == "Materialize" {
             // Its subtree runs once; its rows are what every outer row is
@@ -306,9 +322,17 @@ fn equality_columns(alias: &str, conditions: &str) -> Vec<String> {
             .and_then(|rest| rest.strip_prefix('.'))
             .map(str::to_string)
     };
-    // Another table's column: alias.column, not a literal such as 'a.b'.
+    // Another table's column: alias.column, not a literal such as 'a.b';
+    // or $n, the outer row's value passed into a subplan.
     let theirs = |side: &str| {
-        !side.starts_with('\'') && !side.contains(' ') && side.contains('.') && mine(side).is_none()
+        let param = side.len() > 1
+            && side.starts_with('$')
+            && side[1..].bytes().all(|b| b.is_ascii_digit());
+        param
+            || (!side.starts_with('\'')
+                && !side.contains(' ')
+                && side.contains('.')
+                && mine(side).is_none())
     };
     let mut columns: Vec<String> = Vec::new();
     for part in conditions.split(['(', ')']) {
@@ -365,9 +389,17 @@ fn slow_cleanup_conditions(subject: &str) -> Vec<Finding> {
             )]
         }
     };
+    // One finding per table and columns, however many conditions read it.
+    let mut seen = Vec::new();
     per_row_scans(&plan)
         .into_iter()
         .filter(|scan| !already_indexed(scan))
+        .filter(|scan| {
+            let key = (scan.table.clone(), scan.columns.clone());
+            let new = !seen.contains(&key);
+            seen.push(key);
+            new
+        })
         .map(|scan| {
             let conditions = scan.conditions.join(" AND ");
             let hint = if scan.columns.is_empty() {
@@ -375,13 +407,14 @@ fn slow_cleanup_conditions(subject: &str) -> Vec<Finding> {
             } else {
                 format!("CREATE INDEX ON {} ({});", scan.table, scan.columns.join(", "))
             };
+            let rows = match &scan.selected_by {
+                None => format!("all rows of {}", scan.table),
+                Some(index_cond) => format!("all rows of {} where {index_cond}", scan.table),
+            };
             finding(
                 "warning",
                 format!("cleanup conditions of {subject}"),
-                format!(
-                    "compares every {subject} examined with all rows of {}: no index serves {conditions}",
-                    scan.table
-                ),
+                format!("compares every {subject} examined with {rows}: no index serves {conditions}"),
                 hint,
             )
         })
@@ -474,6 +507,7 @@ mod tests {
             vec![
                 PerRowScan {
                     table: "\"app\".\"roles\"".into(),
+                    selected_by: None,
                     conditions: vec![
                         "(r.person_id = s.id)".into(),
                         "(r.kind = 'board'::text)".into()
@@ -482,8 +516,56 @@ mod tests {
                 },
                 PerRowScan {
                     table: "\"app\".\"visits\"".into(),
+                    selected_by: None,
                     conditions: vec!["(v.\"Person\" = s.id)".into()],
                     columns: vec!["\"Person\"".into()],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn index_scans_that_compare_with_the_outer_row_only_in_a_filter_are_found() {
+        let index_scan = |relation: &str, alias: &str, cond: Option<&str>, filter: Option<&str>| {
+            let mut n = json!({"Node Type": "Index Scan", "Schema": "app", "Relation Name": relation,
+                               "Alias": alias, "Parent Relationship": "Inner"});
+            if let Some(c) = cond {
+                n["Index Cond"] = json!(c);
+            }
+            if let Some(f) = filter {
+                n["Filter"] = json!(f);
+            }
+            n
+        };
+        let outer = json!({"Node Type": "Index Scan", "Schema": "app", "Relation Name": "people",
+                           "Alias": "s", "Parent Relationship": "Outer"});
+        // In a subplan run per row: a whole index read, filtered by the outer value.
+        let mut whole = index_scan("participations", "p", None, Some("(p.person_id = $0)"));
+        whole["Parent Relationship"] = json!("SubPlan");
+        whole["Subplan Name"] = json!("SubPlan 1");
+        let plan = json!([{"Plan": {"Node Type": "Limit", "Filter": "(SubPlan 1)", "Plans": [
+            {"Node Type": "Nested Loop", "Parent Relationship": "Outer", "Plans": [
+                outer.clone(),
+                index_scan("roles", "r", Some("(r.kind = 'board'::text)"), Some("(r.person_id = s.id)"))]},
+            {"Node Type": "Nested Loop", "Parent Relationship": "Outer", "Plans": [
+                outer.clone(), index_scan("visits", "v", Some("(v.person_id = s.id)"), None)]},
+            {"Node Type": "Nested Loop", "Parent Relationship": "Outer", "Plans": [
+                outer, index_scan("events", "e", Some("(e.id = 3)"), Some("(e.day > now())"))]},
+            whole]}}]);
+        assert_eq!(
+            per_row_scans(&plan),
+            vec![
+                PerRowScan {
+                    table: "\"app\".\"roles\"".into(),
+                    selected_by: Some("(r.kind = 'board'::text)".into()),
+                    conditions: vec!["(r.person_id = s.id)".into()],
+                    columns: vec!["person_id".into()],
+                },
+                PerRowScan {
+                    table: "\"app\".\"participations\"".into(),
+                    selected_by: None,
+                    conditions: vec!["(p.person_id = $0)".into()],
+                    columns: vec!["person_id".into()],
                 },
             ]
         );
@@ -499,6 +581,11 @@ mod tests {
             vec!["person_id", "other_id"]
         );
         assert!(equality_columns("p", "((p.id)::text = s.key)").is_empty());
+        assert_eq!(
+            equality_columns("p", "(p.person_id = $0) AND (p.x = $12)"),
+            vec!["person_id", "x"]
+        );
+        assert!(equality_columns("p", "(p.x = '$1') AND (p.y = $)").is_empty());
         assert_eq!(unquoted("\"Odd \"\"name\"\"\""), "Odd \"name\"");
         assert_eq!(unquoted("plain"), "plain");
     }

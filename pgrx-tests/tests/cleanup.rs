@@ -529,4 +529,24 @@ fn the_doctor_names_a_table_the_conditions_read_whole_for_every_person() {
             .starts_with("no longer plan: column r.kind does not exist"),
         "{findings:#?}"
     );
+    // Only minimize_when reads participations now, in a subplan run per
+    // person: through the index on event_id, the person compared in a filter.
+    c.batch_execute(
+        "ALTER TABLE assoc.roles RENAME COLUMN role_kind TO kind;
+         SELECT forget.drop_cleanup_condition('no_role_from_birth');
+         SELECT forget.drop_cleanup_condition('no_future_event');
+         DROP INDEX assoc.participations_person_id_idx;",
+    )
+    .unwrap();
+    let findings = condition_findings(&mut c);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0].0.contains(r#""assoc"."participations""#)
+            && findings[0].0.contains("p.person_id = $"),
+        "{findings:#?}"
+    );
+    assert_eq!(
+        findings[0].1,
+        r#"CREATE INDEX ON "assoc"."participations" (person_id);"#
+    );
 }
