@@ -479,6 +479,17 @@ fn condition_findings(c: &mut postgres::Client) -> Vec<(String, String)> {
     .collect()
 }
 
+/// Exactly one finding, naming `table` and the comparison, with `hint`.
+fn one_finding(c: &mut postgres::Client, table: &str, compared: &str, hint: &str) {
+    let findings = condition_findings(c);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0].0.contains(table) && findings[0].0.contains(compared),
+        "{findings:#?}"
+    );
+    assert_eq!(findings[0].1, hint);
+}
+
 #[test]
 fn the_doctor_names_a_table_the_conditions_read_whole_for_every_person() {
     let mut c = association_db("e2e_cleanup_doctor", "2000");
@@ -490,16 +501,11 @@ fn the_doctor_names_a_table_the_conditions_read_whole_for_every_person() {
     );
     c.batch_execute("DROP INDEX assoc.participations_person_id_idx")
         .unwrap();
-    let findings = condition_findings(&mut c);
-    assert_eq!(findings.len(), 1, "{findings:#?}");
-    assert!(
-        findings[0].0.contains(r#""assoc"."participations""#)
-            && findings[0].0.contains("p.person_id = s.id"),
-        "{findings:#?}"
-    );
-    assert_eq!(
-        findings[0].1,
-        r#"CREATE INDEX ON "assoc"."participations" (person_id);"#
+    one_finding(
+        &mut c,
+        r#""assoc"."participations""#,
+        "p.person_id = s.id",
+        r#"CREATE INDEX ON "assoc"."participations" (person_id);"#,
     );
     // A condition on a column nothing indexes, on a table of a few rows.
     c.batch_execute(
@@ -508,15 +514,11 @@ fn the_doctor_names_a_table_the_conditions_read_whole_for_every_person() {
              $$NOT EXISTS (SELECT 1 FROM assoc.roles r WHERE r.kind = 'board' AND r.start_on = s.birthday)$$);",
     )
     .unwrap();
-    let findings = condition_findings(&mut c);
-    assert_eq!(findings.len(), 1, "{findings:#?}");
-    assert!(
-        findings[0].0.contains(r#""assoc"."roles""#),
-        "{findings:#?}"
-    );
-    assert_eq!(
-        findings[0].1,
-        r#"CREATE INDEX ON "assoc"."roles" (start_on);"#
+    one_finding(
+        &mut c,
+        r#""assoc"."roles""#,
+        "start_on = s.birthday",
+        r#"CREATE INDEX ON "assoc"."roles" (start_on);"#,
     );
     // A condition that no longer plans is reported, not raised.
     c.batch_execute("ALTER TABLE assoc.roles RENAME COLUMN kind TO role_kind")
@@ -538,15 +540,10 @@ fn the_doctor_names_a_table_the_conditions_read_whole_for_every_person() {
          DROP INDEX assoc.participations_person_id_idx;",
     )
     .unwrap();
-    let findings = condition_findings(&mut c);
-    assert_eq!(findings.len(), 1, "{findings:#?}");
-    assert!(
-        findings[0].0.contains(r#""assoc"."participations""#)
-            && findings[0].0.contains("p.person_id = $"),
-        "{findings:#?}"
-    );
-    assert_eq!(
-        findings[0].1,
-        r#"CREATE INDEX ON "assoc"."participations" (person_id);"#
+    one_finding(
+        &mut c,
+        r#""assoc"."participations""#,
+        "p.person_id = $",
+        r#"CREATE INDEX ON "assoc"."participations" (person_id);"#,
     );
 }
