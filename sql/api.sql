@@ -238,7 +238,7 @@ BEGIN
                 IF one.a = 'minimize' THEN minimized := minimized + 1; ELSE deleted := deleted + 1; END IF;
             EXCEPTION WHEN OTHERS THEN
                 failed := failed + 1;
-                PERFORM forget._write_audit('failed', name, one.k, 'people_cleanup', one.a, NULL, SQLERRM);
+                PERFORM forget._write_audit('failed', name, ARRAY[one.k], 'people_cleanup', one.a, NULL, SQLERRM);
             END;
         END LOOP;
     END;
@@ -359,23 +359,21 @@ $$;
 
 -- Destroys the undo data and the identity of every record whose recovery
 -- window has passed; the record stays, with no personal data, as 'purged'.
+-- One statement: the records, their undo data, and one audit call per
+-- subject for all its purged keys.
 CREATE FUNCTION forget.purge_expired() RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    r      record;
-    purged bigint := 0;
-BEGIN
-    FOR r IN
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH purged AS (
         UPDATE forget.deleted_clients SET state = 'purged', identity = NULL
         WHERE state = 'retained' AND retention_until < now()
         RETURNING id, subject, original_key
-    LOOP
-        DELETE FROM forget.undo WHERE deletion_id = r.id;
-        PERFORM forget._write_audit('purge', r.subject, r.original_key, 'purge_expired', NULL, NULL, NULL);
-        purged := purged + 1;
-    END LOOP;
-    RETURN purged;
-END
+    ), undone AS (
+        DELETE FROM forget.undo WHERE deletion_id IN (SELECT p.id FROM purged p)
+    ), per_subject AS (
+        SELECT p.subject, array_agg(p.original_key ORDER BY p.id) AS keys FROM purged p GROUP BY p.subject
+    )
+    SELECT COALESCE(sum(cardinality(s.keys)), 0)::bigint
+    FROM per_subject s, LATERAL forget._write_audit('purge', s.subject, s.keys, 'purge_expired', NULL, NULL, NULL) a
 $$;
 
 -- Audit -----------------------------------------------------------------------

@@ -1,40 +1,15 @@
 //! The one place that records actions: extends the hash chain under a lock
 //! of its head, inserts the rows in one statement and sends one NOTIFY per
 //! row (delivered at commit). A row's hash is defined here only:
-//! verify_audit() (sql/schema.sql) calls the same code as forget._audit_hash.
+//! verify_audit() (sql/api.sql) calls the same code as forget._audit_hash.
 
 use crate::errors::spi;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
-/// What one audit row says. Never a column value.
-pub struct Entry<'a> {
-    pub action: &'a str,
-    pub subject: &'a str,
-    pub key: &'a str,
-    pub actor: Option<&'a str>,
-    pub reason: Option<&'a str>,
-    /// Table name → rows touched.
-    pub rows: serde_json::Value,
-    pub error: Option<&'a str>,
-}
-
-/// Writes one audit row; returns its id.
-pub fn record(entry: &Entry) -> i64 {
-    write(&Batch {
-        action: entry.action,
-        subject: entry.subject,
-        keys: &[entry.key.to_string()],
-        actor: entry.actor,
-        reason: entry.reason,
-        rows: vec![Some(canonical(&entry.rows))],
-        error: entry.error,
-    })
-    .unwrap_or_default()
-}
-
-/// One audit row per key, written in one call (a cleanup batch).
+/// One audit row per key (never a column value: `rows` maps tables to the
+/// rows touched), all written in one call.
 pub fn record_many(
     action: &str,
     subject: &str,
@@ -54,25 +29,28 @@ pub fn record_many(
     });
 }
 
-/// For SQL callers (a failed cleanup subject, a purge). Returns the row's id.
+/// For SQL callers (a failed cleanup subject, the purged records of one
+/// subject): one row per key, each with the same rows map. Returns the last
+/// row's id.
 #[pg_extern(name = "_write_audit", security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn write_audit(
     action: &str,
     subject: &str,
-    key: &str,
+    keys: Vec<String>,
     actor: Option<&str>,
     reason: Option<&str>,
     rows: Option<JsonB>,
     error: Option<&str>,
 ) -> Option<i64> {
+    let rows = rows.map(|r| canonical(&r.0));
     write(&Batch {
         action,
         subject,
-        keys: &[key.to_string()],
+        keys: &keys,
         actor,
         reason,
-        rows: vec![rows.map(|r| canonical(&r.0))],
+        rows: vec![rows; keys.len()],
         error,
     })
 }
@@ -421,15 +399,17 @@ mod tests {
 
     #[pg_test]
     fn rows_written_with_odd_values_verify_and_a_changed_map_does_not() {
-        super::record(&super::Entry {
-            action: "delete",
-            subject: "client",
-            key: "it's \\ \"odd\" | é",
-            actor: Some("ops|team"),
-            reason: None,
-            rows: serde_json::json!({"public.zeta": 2, "public.a": 1}),
-            error: Some(""),
-        });
+        super::write_audit(
+            "delete",
+            "client",
+            vec!["it's \\ \"odd\" | é".into()],
+            Some("ops|team"),
+            None,
+            Some(pgrx::JsonB(
+                serde_json::json!({"public.zeta": 2, "public.a": 1}),
+            )),
+            Some(""),
+        );
         super::record_many(
             "minimize",
             "client",

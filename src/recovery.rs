@@ -209,14 +209,13 @@ fn restore(
     let mut after = context.clone();
     after["rows"] = serde_json::Value::Object(rows.clone());
     run_hooks("after_restore", &subject.name, &canonical, &after);
-    crate::audit::record(&crate::audit::Entry {
-        action: "restore",
-        subject: &subject.name,
-        key: &canonical,
+    crate::audit::record_many(
+        "restore",
+        &subject.name,
+        &[canonical],
         actor,
-        reason: None,
-        rows: serde_json::Value::Object(rows),
-        error: None,
-    });
+        None,
+        vec![serde_json::Value::Object(rows)],
+    );
     TableIterator::new(done)
 }

@@ -142,7 +142,7 @@ fn privileges_are_not_public_and_are_granted_separately() {
         "SELECT * FROM forget.eligibility(2)",
         "SELECT * FROM forget.audit",
         "SELECT forget.register_subject('x', 'billing.clients')",
-        "SELECT forget._write_audit('delete', 'client', '1', NULL, NULL, NULL, NULL)",
+        "SELECT forget._write_audit('delete', 'client', '{1}', NULL, NULL, NULL, NULL)",
         "SELECT * FROM forget._act('delete', '2', NULL, NULL, false, NULL, NULL)",
     ] {
         assert_eq!(sqlstate(nobody.query(sql, &[])), "42501", "{sql}");
