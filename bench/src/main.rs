@@ -424,7 +424,7 @@ fn cleanup_workloads(a: &Args) -> Vec<Row> {
         ok: Some(per_person_single / per_person_ours >= 20.0),
         note: "ratio = how many times faster people_cleanup is per person than one committed delete_client call".into(),
     });
-    let (per_person_floor, per_person_search) = floor_and_search_per_person(a, &vars);
+    let (per_person_floor, per_person_required) = floor_and_required_per_person(a, &vars);
     rows.push(Row {
         name: "2c. people_cleanup vs the floor (only the rows that change, FK triggers on)".into(),
         forget_ms: per_person_ours,
@@ -455,14 +455,14 @@ fn cleanup_workloads(a: &Args) -> Vec<Row> {
         note: "the 2a baseline held to 2b's target: how many times faster than delete_client per person the DBA's own set-based SQL is".into(),
     });
     rows.push(Row {
-        name: "2f. ceiling for 2b with the search: delete_client per person vs the floor plus finding the candidates".into(),
-        forget_ms: per_person_floor + per_person_search,
+        name: "2f. ceiling for 2b with the search and the audit: delete_client per person vs the floor plus finding the candidates and writing their audit rows".into(),
+        forget_ms: per_person_floor + per_person_required,
         baseline_ms: per_person_single,
-        ratio: per_person_single / (per_person_floor + per_person_search),
+        ratio: per_person_single / (per_person_floor + per_person_required),
         target: "reference (2b needs >= 20)".into(),
         ok: None,
         note: format!(
-            "the best ratio 2b could reach if nothing but the row changes and pg_forget's candidate search (forget._cleanup_candidates, {per_person_search:.4} ms per person, rows not even locked) cost anything: no action statement beyond the floor's, no audit"
+            "the best ratio 2b could reach if only what the spec asks for cost anything: the floor's row changes, the candidate search (forget._cleanup_candidates, rows not even locked) and one audit row per subject (forget._write_audit), together {per_person_required:.4} ms per person above the floor; no probes of related tables, no glue"
         ),
     });
     let quarter = (rss.len() / 4).max(1);
@@ -496,12 +496,12 @@ fn cleanup_workloads(a: &Args) -> Vec<Row> {
 
 /// ms per person, on a third copy, of (1) the floor: the row changes of the
 /// whole backlog alone, in batches of 1000 known candidates, each committed;
-/// (2) measured first, pg_forget's candidate search alone over the same
-/// backlog, 1000 per committed batch, changing nothing.
-fn floor_and_search_per_person(a: &Args, vars: &[(&str, String)]) -> (f64, f64) {
+/// (2) measured first, pg_forget's candidate search and audit alone over the
+/// same backlog, 1000 per committed batch, changing no row of the schema.
+fn floor_and_required_per_person(a: &Args, vars: &[(&str, String)]) -> (f64, f64) {
     let mut floor = fresh_db(&a.port, "bench_association_floor", "association", vars);
     floor.batch_execute(&baseline("floor_setup", 0)).unwrap();
-    let search = search_per_person(&mut floor);
+    let required = search_and_audit_per_person(&mut floor);
     let candidates: i64 = floor
         .query_one("SELECT count(*) FROM floor_cand", &[])
         .unwrap()
@@ -514,30 +514,44 @@ fn floor_and_search_per_person(a: &Args, vars: &[(&str, String)]) -> (f64, f64) 
             tx.commit().unwrap();
         }
     });
-    (ms / candidates as f64, search)
+    (ms / candidates as f64, required)
 }
 
-/// ms per person of finding the backlog's candidates the way people_cleanup
-/// does, batch after batch in key order, without locking them (a lower
-/// bound: the real search also locks).
-fn search_per_person(db: &mut Client) -> f64 {
+/// ms per person of what the spec asks of a cleanup besides changing rows:
+/// finding the backlog's candidates the way people_cleanup does, batch after
+/// batch in key order, and writing their audit rows. One transaction, so
+/// that no commit is counted twice (the floor's batches commit). A lower
+/// bound: the candidates are not locked, the related tables are not probed.
+fn search_and_audit_per_person(db: &mut Client) -> f64 {
     let (mut after, mut found): (Option<String>, i64) = (None, 0);
-    let ms = timed(|| loop {
+    let ms = timed(|| {
         let mut tx = db.transaction().unwrap();
-        let row = tx
-            .query_one(
-                "SELECT last_key, cardinality(minimize) + cardinality(delete) + blocked \
-                 FROM forget._cleanup_candidates('person', 1000, $1, false)",
-                &[&after],
-            )
-            .unwrap();
-        tx.commit().unwrap();
-        let batch: i64 = row.get(1);
-        if batch == 0 {
-            break;
+        loop {
+            let row = tx
+                .query_one(
+                    "SELECT last_key, minimize, delete, blocked \
+                     FROM forget._cleanup_candidates('person', 1000, $1, false)",
+                    &[&after],
+                )
+                .unwrap();
+            let mut batch: i64 = row.get(3);
+            for (action, column) in [("minimize", 1), ("delete", 2)] {
+                let keys: Vec<String> = row.get(column);
+                batch += keys.len() as i64;
+                tx.execute(
+                    "SELECT forget._write_audit($1, 'person', $2, 'bench', NULL, \
+                     '{\"assoc.people\": 1, \"assoc.phone_numbers\": 1}', NULL)",
+                    &[&action, &keys],
+                )
+                .unwrap();
+            }
+            if batch == 0 {
+                break;
+            }
+            found += batch;
+            after = row.get(0);
         }
-        found += batch;
-        after = row.get(0);
+        tx.commit().unwrap();
     });
     ms / found.max(1) as f64
 }
