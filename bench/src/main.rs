@@ -497,7 +497,8 @@ fn cleanup_workloads(a: &Args) -> Vec<Row> {
 /// ms per person, on a third copy, of (1) the floor: the row changes of the
 /// whole backlog alone, in batches of 1000 known candidates, each committed;
 /// (2) measured first, pg_forget's candidate search and audit alone over the
-/// same backlog, 1000 per committed batch, changing no row of the schema.
+/// same backlog, 1000 at a time in one transaction, changing no row of the
+/// schema.
 fn floor_and_required_per_person(a: &Args, vars: &[(&str, String)]) -> (f64, f64) {
     let mut floor = fresh_db(&a.port, "bench_association_floor", "association", vars);
     floor.batch_execute(&baseline("floor_setup", 0)).unwrap();
