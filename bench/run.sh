@@ -11,7 +11,7 @@ PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PORT=${PGFORGET_BENCH_PORT:-55435}
 DATA=${PGFORGET_BENCH_DATA:-/tmp/pg_forget-bench-cluster}
 bash scripts/setup.sh
-cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
+bash scripts/install.sh --release >/dev/null
 bash scripts/cluster.sh start "$DATA" "$PORT" \
     "shared_buffers = '2GB'" "work_mem = '32MB'" "maintenance_work_mem = '512MB'" \
     "max_wal_size = '8GB'" "checkpoint_timeout = '30min'"

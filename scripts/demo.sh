@@ -9,7 +9,7 @@ PORT=${PGFORGET_DEMO_PORT:-55434}
 DATA=${PGFORGET_DEMO_DATA:-/tmp/pg_forget-demo-cluster}
 bash scripts/setup.sh
 echo "== building and installing pg_forget"
-cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+bash scripts/install.sh >/dev/null
 bash scripts/cluster.sh start "$DATA" "$PORT"
 PSQL="psql -h 127.0.0.1 -p $PORT -U postgres -X -v ON_ERROR_STOP=1"
 for example in billing marketplace association contractors; do

@@ -15,8 +15,17 @@ echo "== unit tests and #[pg_test]s (cargo pgrx test)"
 chmod o+rx "$PWD" "$(dirname "$PWD")" 2>/dev/null || true
 cargo pgrx test pg15 --runas postgres --pgdata /tmp/pgrx-pgdata 2>&1 | tee -a "$LOG"
 
-echo "== installing the extension into PostgreSQL 15"
-cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+echo "== installing the released versions (for the upgrade test) and this one into PostgreSQL 15"
+grep -v '^#' scripts/releases | while read -r release _; do
+    [ -n "$release" ] && bash scripts/install-release.sh "$release"
+done
+bash scripts/install.sh
+# The upgrade scripts in sql/ are generated: a stale committed one fails CI.
+if [ -n "${CI:-}" ] && ! git diff --quiet -- sql/; then
+    git --no-pager diff --stat -- sql/
+    echo "sql/: the committed upgrade scripts are stale: run bash scripts/install.sh and commit sql/" >&2
+    exit 1
+fi
 
 echo "== end-to-end suite on a cluster at port $PORT"
 bash scripts/cluster.sh start "$DATA" "$PORT" "fsync = off" "synchronous_commit = off"

@@ -7,7 +7,7 @@
 -- did when declared. Action functions pin search_path: the caller's cannot
 -- redirect the extension's own SQL.
 
-CREATE FUNCTION forget.register_subject(
+CREATE OR REPLACE FUNCTION forget.register_subject(
     name text, tbl regclass, key_column name DEFAULT NULL, active_column name DEFAULT NULL,
     active_value text DEFAULT 'true', inactive_value text DEFAULT 'false', identity name[] DEFAULT NULL,
     minimized_column name DEFAULT NULL)
@@ -16,31 +16,31 @@ AS $$ SELECT forget._register_subject(name, tbl::pg_catalog.oid, key_column::pg_
         active_column::pg_catalog.text, active_value, inactive_value, identity::pg_catalog.text[],
         minimized_column::pg_catalog.text, pg_catalog.current_setting('search_path')) $$;
 
-CREATE FUNCTION forget.add_link(
+CREATE OR REPLACE FUNCTION forget.add_link(
     child regclass, child_column name, parent regclass, parent_column name DEFAULT NULL, condition text DEFAULT NULL)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._add_link(child::pg_catalog.oid, child_column::pg_catalog.text, parent::pg_catalog.oid,
         parent_column::pg_catalog.text, condition, pg_catalog.current_setting('search_path')) $$;
 
-CREATE FUNCTION forget.set_policy(tbl regclass, via name, action text, policy text)
+CREATE OR REPLACE FUNCTION forget.set_policy(tbl regclass, via name, action text, policy text)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._set_policy(tbl::pg_catalog.oid, via::pg_catalog.text, action, policy) $$;
 
-CREATE FUNCTION forget.mask(tbl regclass, col name, expression text, action text DEFAULT 'anonymize')
+CREATE OR REPLACE FUNCTION forget.mask(tbl regclass, col name, expression text, action text DEFAULT 'anonymize')
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._mask(tbl::pg_catalog.oid, col::pg_catalog.text, expression, action,
         pg_catalog.current_setting('search_path')) $$;
 
-CREATE FUNCTION forget.add_rule(
+CREATE OR REPLACE FUNCTION forget.add_rule(
     name text, query text, message text, actions text[] DEFAULT '{delete,anonymize}', subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._add_rule(name, query, message, actions, subject, pg_catalog.current_setting('search_path')) $$;
 
-CREATE FUNCTION forget."on"(event text, fn regprocedure)
+CREATE OR REPLACE FUNCTION forget."on"(event text, fn regprocedure)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._on(event, fn::pg_catalog.oid) $$;
 
-CREATE FUNCTION forget.graph(subject text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION forget.graph(subject text DEFAULT NULL)
 RETURNS TABLE(tbl regclass, via text, parent regclass, depth int, source text,
               on_delete text, on_anonymize text, on_minimize text)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
@@ -109,7 +109,7 @@ BEGIN
     LOOP
         FOREACH key_type IN ARRAY ARRAY['bigint', 'text', 'uuid'] LOOP
             EXECUTE pg_catalog.format(
-                'CREATE FUNCTION forget.%I(key %s, %s) RETURNS %s LANGUAGE plpgsql %s '
+                'CREATE OR REPLACE FUNCTION forget.%I(key %s, %s) RETURNS %s LANGUAGE plpgsql %s '
                 'SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS %L',
                 f.name, key_type, f.params, f.result,
                 CASE WHEN f.definer THEN 'SECURITY DEFINER' ELSE '' END,
@@ -127,7 +127,7 @@ $generate$;
 
 -- A random address at forget.anonymous_email_domain: unique in practice
 -- (122 random bits), so unique email columns stay satisfied.
-CREATE FUNCTION forget.random_email() RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE
+CREATE OR REPLACE FUNCTION forget.random_email() RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE
 AS $$ SELECT 'anon-' OPERATOR(pg_catalog.||) pg_catalog.replace(pg_catalog.gen_random_uuid()::pg_catalog.text, '-', '')
              OPERATOR(pg_catalog.||) '@' OPERATOR(pg_catalog.||)
              CASE WHEN COALESCE(pg_catalog.current_setting('forget.anonymous_email_domain', true), '')
@@ -136,58 +136,58 @@ AS $$ SELECT 'anon-' OPERATOR(pg_catalog.||) pg_catalog.replace(pg_catalog.gen_r
                   ELSE pg_catalog.current_setting('forget.anonymous_email_domain', true) END $$;
 
 -- length random characters from [a-z0-9].
-CREATE FUNCTION forget.random_string(length int DEFAULT 12) RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE
+CREATE OR REPLACE FUNCTION forget.random_string(length int DEFAULT 12) RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT string_agg(substr('abcdefghijklmnopqrstuvwxyz0123456789', 1 + floor(random() * 36)::int, 1), '')
       FROM generate_series(1, greatest(length, 0)) $$;
 
 -- A stable pseudonym: the same value and salt always give the same result,
 -- which cannot be turned back into the value without the salt.
-CREATE FUNCTION forget.pseudonym(value text, salt text DEFAULT '') RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+CREATE OR REPLACE FUNCTION forget.pseudonym(value text, salt text DEFAULT '') RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT CASE WHEN value IS NULL THEN NULL
              ELSE encode(sha256(convert_to(salt || ':' || value, 'UTF8')), 'hex') END $$;
 
 -- The first n characters, the rest replaced by the filler ('Jo***').
-CREATE FUNCTION forget.keep_prefix(value text, n int, filler text DEFAULT '*') RETURNS text
+CREATE OR REPLACE FUNCTION forget.keep_prefix(value text, n int, filler text DEFAULT '*') RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT pg_catalog.left(value, n) OPERATOR(pg_catalog.||)
              pg_catalog.repeat(filler, GREATEST(pg_catalog.length(value) OPERATOR(pg_catalog.-) n, 0)) $$;
 
 -- The last n characters, the rest replaced by the filler ('****1234').
-CREATE FUNCTION forget.keep_suffix(value text, n int, filler text DEFAULT '*') RETURNS text
+CREATE OR REPLACE FUNCTION forget.keep_suffix(value text, n int, filler text DEFAULT '*') RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT pg_catalog.repeat(filler, GREATEST(pg_catalog.length(value) OPERATOR(pg_catalog.-) n, 0))
              OPERATOR(pg_catalog.||) pg_catalog.right(value, n) $$;
 
 
-CREATE FUNCTION forget."check"(subject text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION forget."check"(subject text DEFAULT NULL)
 RETURNS TABLE(severity text, object text, problem text, hint text)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ SELECT c.severity, c.object, c.problem, c.hint FROM forget._check(subject) c $$;
 
 -- people_cleanup ------------------------------------------------------------
 
-CREATE FUNCTION forget.add_cleanup_condition(name text, predicate text, subject text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION forget.add_cleanup_condition(name text, predicate text, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._add_cleanup_condition(name, predicate, subject, pg_catalog.current_setting('search_path')) $$;
 
-CREATE FUNCTION forget.drop_cleanup_condition(name text, subject text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION forget.drop_cleanup_condition(name text, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._drop_cleanup_condition(name, subject) $$;
 
-CREATE FUNCTION forget.set_cleanup(enabled boolean, minimize_when text DEFAULT NULL, subject text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION forget.set_cleanup(enabled boolean, minimize_when text DEFAULT NULL, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._set_cleanup(enabled, minimize_when, subject, pg_catalog.current_setting('search_path')) $$;
 
-CREATE FUNCTION forget.add_activity(tbl regclass, ts_column name, via name DEFAULT NULL, subject text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION forget.add_activity(tbl regclass, ts_column name, via name DEFAULT NULL, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._add_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.text, via::pg_catalog.text, subject) $$;
 
 -- One batch: at most batch_size candidates after after_key (keyset order),
 -- handled set-based; if that fails, one subject at a time so that only the
 -- failing ones are skipped, each recorded in the audit as 'failed'.
-CREATE FUNCTION forget._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text,
+CREATE OR REPLACE FUNCTION forget._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text,
                                       count_remaining boolean DEFAULT true)
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint, last_key text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
@@ -247,7 +247,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION forget.people_cleanup(batch_size int DEFAULT NULL, dry_run boolean DEFAULT false, subject text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION forget.people_cleanup(batch_size int DEFAULT NULL, dry_run boolean DEFAULT false, subject text DEFAULT NULL)
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint)
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT b.candidates, b.minimized, b.deleted, b.failed, b.remaining
@@ -257,7 +257,7 @@ AS $$ SELECT b.candidates, b.minimized, b.deleted, b.failed, b.remaining
 -- run over a large backlog never becomes one giant transaction. No SET clause
 -- and not SECURITY DEFINER: PostgreSQL allows COMMIT only without them; every
 -- name below is schema-qualified instead.
-CREATE PROCEDURE forget.run_people_cleanup(batch_size int DEFAULT NULL, subject text DEFAULT NULL)
+CREATE OR REPLACE PROCEDURE forget.run_people_cleanup(batch_size int DEFAULT NULL, subject text DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
     r       record;
@@ -283,7 +283,7 @@ $$;
 -- Deactivation ----------------------------------------------------------------
 
 -- inactive_for NULL: take forget.inactive_for (what a scheduled job does).
-CREATE FUNCTION forget.deactivate_inactive(
+CREATE OR REPLACE FUNCTION forget.deactivate_inactive(
     inactive_for interval, actor text DEFAULT 'system', reason text DEFAULT NULL,
     dry_run boolean DEFAULT false, subject text DEFAULT NULL)
 RETURNS TABLE(key text, last_activity timestamptz)
@@ -295,7 +295,7 @@ AS $$ SELECT d.key, d.last_activity
 
 -- The command each job runs (settings come from GUCs: ALTER DATABASE ...
 -- SET); 22023 for an unknown job.
-CREATE FUNCTION forget._job_command(job text) RETURNS text
+CREATE OR REPLACE FUNCTION forget._job_command(job text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     command text := CASE job
@@ -312,7 +312,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION forget._require_pg_cron() RETURNS void
+CREATE OR REPLACE FUNCTION forget._require_pg_cron() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
@@ -327,7 +327,7 @@ $$;
 
 -- Registers (or reschedules: same name, replaced) a job with pg_cron. The job
 -- runs as the calling role, which needs EXECUTE on what the job calls.
-CREATE FUNCTION forget.schedule(job text, cron text) RETURNS bigint
+CREATE OR REPLACE FUNCTION forget.schedule(job text, cron text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     command text := forget._job_command(job);
@@ -339,7 +339,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION forget.unschedule(job text) RETURNS boolean
+CREATE OR REPLACE FUNCTION forget.unschedule(job text) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     found boolean;
@@ -359,16 +359,23 @@ $$;
 
 -- Destroys the undo data and the identity of every record whose recovery
 -- window has passed; the record stays, with no personal data, as 'purged'.
+-- A deleted subject's deactivation history and minimized mark go too.
 -- One statement: the records, their undo data, and one audit call per
 -- subject for all its purged keys.
-CREATE FUNCTION forget.purge_expired() RETURNS bigint
+CREATE OR REPLACE FUNCTION forget.purge_expired() RETURNS bigint
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     WITH purged AS (
         UPDATE forget.deleted_clients SET state = 'purged', identity = NULL
         WHERE state = 'retained' AND retention_until < now()
-        RETURNING id, subject, original_key
+        RETURNING id, subject, original_key, action
     ), undone AS (
         DELETE FROM forget.undo WHERE deletion_id IN (SELECT p.id FROM purged p)
+    ), history AS (
+        DELETE FROM forget.deactivations d USING purged p
+        WHERE p.action = 'delete' AND d.subject = p.subject AND d.key = p.original_key
+    ), marks AS (
+        DELETE FROM forget.minimized m USING purged p
+        WHERE p.action = 'delete' AND m.subject = p.subject AND m.key = p.original_key
     ), per_subject AS (
         SELECT p.subject, array_agg(p.original_key ORDER BY p.id) AS keys FROM purged p GROUP BY p.subject
     )
@@ -380,7 +387,7 @@ $$;
 
 -- true when every audit row's hash matches its content, each row names its
 -- predecessor's hash, and the chain's head is the newest row.
-CREATE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+CREATE OR REPLACE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH chain AS (

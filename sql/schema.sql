@@ -1,4 +1,7 @@
--- pg_forget: configuration tables and records.
+-- pg_forget: install only
+-- pg_forget: configuration tables and records, as 0.1.0 created them. Later
+-- versions change them in sql/changes-<version>.sql, which both a fresh install
+-- and ALTER EXTENSION UPDATE run, so that both end with the same schema.
 --
 -- Every object lives in schema "forget". Configuration tables are registered
 -- with pg_extension_config_dump so that pg_dump carries an installation's
@@ -96,13 +99,14 @@ CREATE TABLE forget.audit (
 -- extended by one transaction at a time; a writer whose snapshot is too old
 -- (REPEATABLE READ) gets a serialization failure instead of forking the
 -- chain. verify_audit() also compares it with the newest audit row, which
--- reveals removal of the newest rows.
+-- reveals removal of the newest rows. The first writer inserts its one row:
+-- an install script that inserted it would clash with the row a pg_dump
+-- carries (the table is configuration), and a restore would fail.
 CREATE TABLE forget.audit_head (
     one     boolean PRIMARY KEY DEFAULT true CHECK (one),
     last_id bigint,
     hash    text
 );
-INSERT INTO forget.audit_head VALUES (true, NULL, NULL);
 
 -- The DeletedUser record of a delete or anonymize made with a grace period.
 CREATE TABLE forget.deleted_clients (
@@ -194,62 +198,6 @@ SELECT pg_catalog.pg_extension_config_dump('forget.deactivations', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.undo', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.deactivations_id_seq', '');
 
--- The doctor's mask check: NULL when the mask still validates, else the
--- error PostgreSQL gives (the EXCEPTION block undoes the attempt).
-CREATE FUNCTION forget._mask_problem(tbl regclass, col name, expression text, path text) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM pg_catalog.set_config('search_path', path, true);
-    EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
-    EXECUTE pg_catalog.format('UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLERRM;
-END
-$$;
-
--- The doctor's look at the cleanup candidate query: its plan as EXPLAIN
--- (FORMAT JSON, VERBOSE) prints it for the first batch of 1000, or the error
--- PostgreSQL gives when a condition no longer plans (a dropped column). The
--- caller sets the planner settings a batch uses; the EXCEPTION block keeps
--- an error from ending the doctor's report.
-CREATE FUNCTION forget._candidate_plan(query text, path text, OUT plan json, OUT problem text)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM pg_catalog.set_config('search_path', path, true);
-    EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE, COSTS OFF) ' || query INTO plan USING NULL::text, 1000::bigint;
-EXCEPTION WHEN OTHERS THEN
-    problem := SQLERRM;
-END
-$$;
-
--- Statement trigger placed on activity tables by add_activity: a new row
--- (a role, a participation) clears its subject's minimized mark.
--- TG_ARGV: subject name, the column linking the row to the subject.
-CREATE FUNCTION forget._activity_inserted() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    s        forget.subjects;
-    key_type text;
-    keys     text[];
-BEGIN
-    SELECT * INTO s FROM forget.subjects WHERE name = TG_ARGV[0];
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    EXECUTE format('SELECT array_agg(DISTINCT %I::text) FROM forget_new_rows', TG_ARGV[1]) INTO keys;
-    IF s.minimized_column IS NOT NULL THEN
-        SELECT format_type(a.atttypid, a.atttypmod) INTO key_type
-        FROM pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.key_column;
-        EXECUTE format('UPDATE %s SET %I = NULL WHERE %I = ANY ($1::%s[]) AND %I IS NOT NULL',
-                       s.tbl, s.minimized_column, s.key_column, key_type, s.minimized_column) USING keys;
-    ELSE
-        DELETE FROM forget.minimized m WHERE m.subject = s.name AND m.key = ANY (keys);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
 -- Activity sources: a timestamp that shows a subject was active.
 -- (forget.activities above.) Last activity = the latest of them and of the
 -- subject's last reactivation.
@@ -262,32 +210,9 @@ $$;
 CREATE SEQUENCE forget.config_version;
 CREATE TABLE forget._pending_bump (x int);
 
-CREATE FUNCTION forget._bump_now() RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM pg_catalog.nextval('forget.config_version'::pg_catalog.regclass);
-    INSERT INTO forget._pending_bump VALUES (1);
-END
-$$;
-
-CREATE FUNCTION forget._bump_at_commit() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM pg_catalog.nextval('forget.config_version'::pg_catalog.regclass);
-    DELETE FROM forget._pending_bump;
-    RETURN NULL;
-END
-$$;
 CREATE CONSTRAINT TRIGGER bump_at_commit AFTER INSERT ON forget._pending_bump
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget._bump_at_commit();
 
-CREATE FUNCTION forget._config_changed() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM forget._bump_now();
-    RETURN NULL;
-END
-$$;
 DO $$
 DECLARE
     t text;
@@ -300,10 +225,4 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION forget._ddl_changed() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM forget._bump_now();
-END
-$$;
 CREATE EVENT TRIGGER forget_ddl_changed ON ddl_command_end EXECUTE FUNCTION forget._ddl_changed();

@@ -38,10 +38,13 @@ pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
     let key = entry.lock(key, !req.dry_run);
     execute::enforce(&entry, &key);
     let counts = if req.dry_run {
+        recovery::grace(req.grace);
         execute::run_statement(&entry, Mode::DryRun, std::slice::from_ref(&key), None)
     } else {
-        let recovery = recovery::grace(req.grace)
-            .map(|grace| recovery::open_record(prepared, &key, &grace, req.reason, req.actor));
+        let recovery = recovery::grace(req.grace).map(|grace| {
+            recovery::refuse_second_recovery(&prepared.subject.name, &key);
+            recovery::open_record(prepared, &key, &grace, req.reason, req.actor)
+        });
         let origin = Origin {
             reason: req.reason,
             actor: req.actor,

@@ -196,14 +196,26 @@ fn lock_head() -> Head {
          FROM forget.audit_head h FOR UPDATE",
         &[],
     );
-    Spi::connect_mut(|client| {
-        let row = spi(client.update(plan.as_ref(), Some(1), &[])).first();
-        Head {
-            last_id: spi(row.get::<i64>(1)).unwrap_or(0),
-            hash: spi(row.get::<String>(2)),
-            at: spi(row.get::<TimestampWithTimeZone>(3)).expect("clock_timestamp()"),
-            db_user: spi(row.get::<String>(4)).unwrap_or_default(),
-        }
+    let read = || {
+        Spi::connect_mut(|client| {
+            spi(client.update(plan.as_ref(), Some(1), &[]))
+                .into_iter()
+                .next()
+                .map(|row| Head {
+                    last_id: spi(row.get::<i64>(1)).unwrap_or(0),
+                    hash: spi(row.get::<String>(2)),
+                    at: spi(row.get::<TimestampWithTimeZone>(3)).expect("clock_timestamp()"),
+                    db_user: spi(row.get::<String>(4)).unwrap_or_default(),
+                })
+        })
+    };
+    read().unwrap_or_else(|| {
+        // The first writer of a new installation creates the head (see
+        // sql/schema.sql: a restored dump brings its own).
+        spi(Spi::run(
+            "INSERT INTO forget.audit_head VALUES (true, NULL, NULL) ON CONFLICT DO NOTHING",
+        ));
+        read().expect("the audit chain's head")
     })
 }
 

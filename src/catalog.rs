@@ -144,14 +144,29 @@ fn oid_at(row: &pgrx::spi::SpiHeapTupleData, ordinal: usize) -> Oid {
         .unwrap_or(0)
 }
 
-/// Names and columns of the given tables.
+/// Names, columns, primary keys and descendants of the given tables, and of
+/// the tables that inherit from them.
 pub fn tables(oids: &[Oid]) -> HashMap<Oid, Table> {
+    let mut out = tables_only(oids);
+    let inheritors: Vec<Oid> = out
+        .values()
+        .flat_map(|t| t.inheritors.iter().copied())
+        .filter(|o| !out.contains_key(o))
+        .collect();
+    if !inheritors.is_empty() {
+        out.extend(tables_only(&inheritors));
+    }
+    out
+}
+
+fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
     let ids: Vec<pg_sys::Oid> = oids.iter().map(|o| pg_sys::Oid::from(*o)).collect();
     Spi::connect(|client| {
         let mut out: HashMap<Oid, Table> = HashMap::new();
         let rows = spi(client.select(
             "SELECT c.oid, n.nspname::text, c.relname::text, a.attname::text,
-                    pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                    a.attgenerated <> '', c.relkind = 'p'
              FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -167,11 +182,14 @@ pub fn tables(oids: &[Oid]) -> HashMap<Oid, Table> {
                 name: spi(row.get::<String>(3)).unwrap_or_default(),
                 columns: Vec::new(),
                 primary_key: Vec::new(),
+                partitioned: spi(row.get::<bool>(8)).unwrap_or(false),
+                inheritors: Vec::new(),
             });
             table.columns.push(Column {
                 name: spi(row.get::<String>(4)).unwrap_or_default(),
                 type_sql: spi(row.get::<String>(5)).unwrap_or_default(),
                 not_null: spi(row.get::<bool>(6)).unwrap_or(false),
+                generated: spi(row.get::<bool>(7)).unwrap_or(false),
             });
         }
         let keys = spi(client.select(
@@ -179,11 +197,32 @@ pub fn tables(oids: &[Oid]) -> HashMap<Oid, Table> {
                     JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
              FROM pg_catalog.pg_index i WHERE i.indisprimary AND i.indrelid = ANY ($1)",
             None,
-            &[ids.into()],
+            &[ids.clone().into()],
         ));
         for row in keys {
             if let Some(t) = out.get_mut(&oid_at(&row, 1)) {
                 t.primary_key = spi(row.get::<Vec<String>>(2)).unwrap_or_default();
+            }
+        }
+        // Inheritance (not partitioning), at any depth.
+        let inheritors = spi(client.select(
+            "WITH RECURSIVE d(root, rel) AS (
+                 SELECT i.inhparent, i.inhrelid FROM pg_catalog.pg_inherits i
+                 JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+                 WHERE i.inhparent = ANY ($1) AND p.relkind <> 'p'
+                 UNION
+                 SELECT d.root, i.inhrelid FROM d JOIN pg_catalog.pg_inherits i ON i.inhparent = d.rel)
+             SELECT root, pg_catalog.array_agg(rel ORDER BY rel) FROM d GROUP BY root",
+            None,
+            &[ids.into()],
+        ));
+        for row in inheritors {
+            if let Some(t) = out.get_mut(&oid_at(&row, 1)) {
+                t.inheritors = spi(row.get::<Vec<pg_sys::Oid>>(2))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(u32::from)
+                    .collect();
             }
         }
         out

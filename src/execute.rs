@@ -330,7 +330,7 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
         Mode::Execute
     };
     let counts = run_statement(entry, mode, keys, origin.recovery);
-    update_minimized_marks(prepared, keys);
+    keep_records(prepared, keys, origin);
     let rows: Vec<serde_json::Value> = keys.iter().map(|k| counts.rows_json(prepared, k)).collect();
     let after = keys.iter().zip(&rows).map(|(k, r)| {
         let mut c = context.clone();
@@ -342,23 +342,38 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
     counts
 }
 
-/// Minimizing sets the mark (in forget.minimized when the subject has no
-/// minimized_column); deleting removes it.
-fn update_minimized_marks(prepared: &Prepared, keys: &[String]) {
+/// The extension's own records of the subjects acted on. Minimizing sets
+/// the minimized mark (in forget.minimized when the subject has no
+/// minimized_column). A delete without a grace period leaves nothing about
+/// them but their audit rows: their deactivation history, minimized mark and
+/// recovery records go, a retained recovery record being purged (audited as
+/// such) in the same transaction.
+fn keep_records(prepared: &Prepared, keys: &[String], origin: &Origin) {
+    let subject = prepared.subject.name.as_str();
     let sql = match prepared.plan.action {
         Action::Minimize if prepared.subject.minimized_column.is_none() => {
             "INSERT INTO forget.minimized (subject, key) SELECT $1, k FROM pg_catalog.unnest($2::pg_catalog.text[]) k
              ON CONFLICT (subject, key) DO UPDATE SET at = pg_catalog.now()"
         }
-        Action::Delete => "DELETE FROM forget.minimized WHERE subject = $1 AND key = ANY ($2::pg_catalog.text[])",
+        Action::Delete if origin.recovery.is_none() => {
+            "WITH records AS (
+                 DELETE FROM forget.deleted_clients WHERE subject = $1 AND original_key = ANY ($2::pg_catalog.text[])
+                 RETURNING original_key, state),
+             history AS (DELETE FROM forget.deactivations WHERE subject = $1 AND key = ANY ($2::pg_catalog.text[])),
+             marks AS (DELETE FROM forget.minimized WHERE subject = $1 AND key = ANY ($2::pg_catalog.text[]))
+             SELECT DISTINCT original_key FROM records WHERE state = 'retained' ORDER BY 1"
+        }
         _ => return,
     };
     let plan = crate::cache::kept(sql, &[pg_sys::TEXTOID, pg_sys::TEXTARRAYOID]);
-    Spi::connect_mut(|client| {
-        spi(client.update(
-            plan.as_ref(),
-            None,
-            &[prepared.subject.name.as_str().into(), keys.to_vec().into()],
-        ));
+    let purged: Vec<String> = Spi::connect_mut(|client| {
+        spi(client.update(plan.as_ref(), None, &[subject.into(), keys.to_vec().into()]))
+            .filter_map(|r| spi(r.get::<String>(1)))
+            .collect()
     });
+    if !purged.is_empty() {
+        let rows = vec![serde_json::json!({}); purged.len()];
+        let reason = Some("recovery record purged by a delete without grace period");
+        crate::audit::record_many("purge", subject, &purged, origin.actor, reason, rows);
+    }
 }

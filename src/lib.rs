@@ -26,7 +26,21 @@ mod recovery;
 mod render;
 mod rules;
 
-extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+// Install order: trigger functions, the tables as 0.1.0 created them, each
+// version's changes to them, the Rust functions, the public interface. An
+// upgrade script is the same minus the tables and the changes already
+// applied (scripts/upgrade-script.sh), so both end with the same schema.
+extension_sql_file!("../sql/functions.sql", name = "functions", bootstrap);
+extension_sql_file!(
+    "../sql/schema.sql",
+    name = "schema",
+    requires = ["functions"]
+);
+extension_sql_file!(
+    "../sql/changes-0.2.0.sql",
+    name = "changes_0_2_0",
+    requires = ["schema"]
+);
 extension_sql_file!("../sql/api.sql", name = "api", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

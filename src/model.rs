@@ -94,6 +94,8 @@ pub struct Column {
     /// format_type() of the column, usable in a cast.
     pub type_sql: String,
     pub not_null: bool,
+    /// A STORED generated column: PostgreSQL computes it, nobody writes it.
+    pub generated: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -104,9 +106,22 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// Primary key columns (empty without one): how undo data finds a row again.
     pub primary_key: Vec<String>,
+    /// Partitioned (relkind 'p'): its rows live in its partitions, which all
+    /// have its columns.
+    pub partitioned: bool,
+    /// Tables that inherit from it (INHERITS, at any depth; not partitions):
+    /// reading it reads their rows too, and they may add columns of their own.
+    pub inheritors: Vec<Oid>,
 }
 
 impl Table {
+    /// Rows read through it may live in other relations (partitions or
+    /// inheritors), where a ctid means another row: such rows are addressed
+    /// by (tableoid, ctid).
+    pub fn has_descendants(&self) -> bool {
+        self.partitioned || !self.inheritors.is_empty()
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }

@@ -5,18 +5,54 @@
 //! identity once the window has passed.
 
 use crate::catalog::{self, Subject};
-use crate::errors::{not_allowed, not_found, null_key, spi};
+use crate::errors::{invalid, not_allowed, not_found, null_key, spi};
 use crate::execute::{run_hooks, Prepared};
 use crate::render::{self, ident, literal, qualified, RestoreTable};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
 /// The grace period of an action: the argument, else forget.grace_period.
+/// 22023 when it is not positive or longer than forget.max_grace_period
+/// (a recovery window is personal data kept on purpose: it must end).
 pub fn grace(argument: Option<&str>) -> Option<String> {
-    argument.map(str::to_string).or_else(|| {
+    let grace = argument.map(str::to_string).or_else(|| {
         // Read without a query: this runs on every delete and anonymize.
         crate::execute::current_setting("forget.grace_period").filter(|v| !v.trim().is_empty())
-    })
+    })?;
+    let max =
+        crate::execute::current_setting("forget.max_grace_period").filter(|v| !v.trim().is_empty());
+    let (positive, within) = spi(Spi::get_two_with_args::<bool, bool>(
+        "SELECT CAST($1 AS pg_catalog.interval) OPERATOR(pg_catalog.>) CAST('0' AS pg_catalog.interval),
+                $2::pg_catalog.text IS NULL
+                OR CAST($1 AS pg_catalog.interval) OPERATOR(pg_catalog.<=) CAST($2 AS pg_catalog.interval)",
+        &[grace.as_str().into(), max.as_deref().into()],
+    ));
+    if !positive.unwrap_or(false) {
+        invalid(format!("grace period must be positive, not \"{grace}\""));
+    }
+    if !within.unwrap_or(false) {
+        invalid(format!(
+            "grace period \"{grace}\" is longer than forget.max_grace_period ({})",
+            max.unwrap_or_default()
+        ));
+    }
+    Some(grace)
+}
+
+/// 55000 when the subject already has a retained recovery record: at most
+/// one per subject, so that restore_client brings back the original values.
+pub fn refuse_second_recovery(subject: &str, key: &str) {
+    let until = spi(Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.max(retention_until)::pg_catalog.text FROM forget.deleted_clients
+         WHERE subject = $1 AND original_key = $2 AND state = 'retained'",
+        &[subject.into(), key.into()],
+    ));
+    if let Some(until) = until {
+        not_allowed(format!(
+            "{subject} {key} already has a pending deletion until {until}: restore_client first, \
+             or delete without a grace period"
+        ));
+    }
 }
 
 /// Undo data finds updated rows again by primary key: refuse a grace period
@@ -94,43 +130,92 @@ struct Record {
     expired: bool,
 }
 
-/// The newest DeletedUser record of a key, locked against a concurrent restore.
-fn record(subject: &Subject, key: &str) -> Option<Record> {
+/// The DeletedUser records of a key, newest first, locked against a
+/// concurrent restore.
+fn records(subject: &Subject, key: &str) -> Vec<Record> {
     Spi::connect_mut(|client| {
-        let rows = spi(client.update(
+        spi(client.update(
             "SELECT id, state, retention_until < pg_catalog.now() FROM forget.deleted_clients
-             WHERE subject = $1 AND original_key = $2 ORDER BY id DESC LIMIT 1 FOR UPDATE",
+             WHERE subject = $1 AND original_key = $2 ORDER BY id DESC FOR UPDATE",
             None,
             &[subject.name.as_str().into(), key.into()],
-        ));
-        rows.into_iter().next().map(|r| Record {
+        ))
+        .map(|r| Record {
             id: spi(r.get::<i64>(1)).unwrap_or_default(),
             state: spi(r.get::<String>(2)).unwrap_or_default(),
             expired: spi(r.get::<bool>(3)).unwrap_or(true),
         })
+        .collect()
     })
 }
 
-/// Which tables the undo data touches, and how.
-fn restore_plan(id: i64) -> Vec<(u32, bool, Vec<String>)> {
+/// What the undo data of one record touches: per relation, whether rows go
+/// back in, which columns get old values, and the columns that find them.
+struct UndoTable {
+    oid: u32,
+    inserts: bool,
+    updated: Vec<String>,
+    keys: Vec<String>,
+}
+
+fn restore_plan(id: i64) -> Vec<UndoTable> {
     Spi::connect(|client| {
         spi(client.select(
-            "SELECT tbl, bool_or(operation = 'insert'),
-                    COALESCE(array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL), '{}')
+            "SELECT u.tbl::pg_catalog.oid, bool_or(u.operation = 'insert'),
+                    COALESCE(array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL), '{}'),
+                    COALESCE(array_agg(DISTINCT k) FILTER (WHERE k IS NOT NULL), '{}')
              FROM forget.undo u
              LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(CASE WHEN u.operation = 'update' THEN u.row_data -> 'old' END) c ON true
-             WHERE deletion_id = $1 GROUP BY tbl ORDER BY tbl",
+             LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(CASE WHEN u.operation = 'update' THEN u.row_data -> 'key' END) k ON true
+             WHERE u.deletion_id = $1 GROUP BY u.tbl ORDER BY u.tbl::pg_catalog.oid",
             None,
             &[id.into()],
         ))
-        .map(|r| {
-            (
-                spi(r.get::<pg_sys::Oid>(1)).map(u32::from).unwrap_or(0),
-                spi(r.get::<bool>(2)).unwrap_or(false),
-                spi(r.get::<Vec<String>>(3)).unwrap_or_default(),
-            )
+        .map(|r| UndoTable {
+            oid: spi(r.get::<pg_sys::Oid>(1)).map(u32::from).unwrap_or(0),
+            inserts: spi(r.get::<bool>(2)).unwrap_or(false),
+            updated: spi(r.get::<Vec<String>>(3)).unwrap_or_default(),
+            keys: spi(r.get::<Vec<String>>(4)).unwrap_or_default(),
         })
         .collect()
+    })
+}
+
+/// Puts back what one record's undo data holds; (relation, operation, rows).
+fn undo_record(subject: &Subject, key: &str, id: i64) -> Vec<(pg_sys::Oid, String, i64)> {
+    let plan = restore_plan(id);
+    let tables = catalog::tables(&plan.iter().map(|p| p.oid).collect::<Vec<_>>());
+    let restore_tables: Vec<RestoreTable> = plan
+        .iter()
+        .map(|p| {
+            let table = tables.get(&p.oid).unwrap_or_else(|| {
+                not_allowed(format!(
+                    "cannot restore {} {key}: relation with OID {} of its undo data no longer exists",
+                    subject.name, p.oid
+                ))
+            });
+            RestoreTable {
+                table,
+                inserts: p.inserts,
+                updated_columns: p.updated.clone(),
+                key_columns: p.keys.clone(),
+            }
+        })
+        .collect();
+    if restore_tables.is_empty() {
+        return Vec::new();
+    }
+    let sql = render::restore_statement(&restore_tables);
+    Spi::connect_mut(|client| {
+        spi(client.update(&sql, None, &[id.into()]))
+            .map(|r| {
+                (
+                    spi(r.get::<pg_sys::Oid>(1)).unwrap_or(pg_sys::InvalidOid),
+                    spi(r.get::<String>(2)).unwrap_or_default(),
+                    spi(r.get::<i64>(3)).unwrap_or_default(),
+                )
+            })
+            .collect()
     })
 }
 
@@ -155,48 +240,36 @@ fn restore(
         &[key.into()],
     ))
     .unwrap_or_default();
-    let rec = record(&subject, &canonical).filter(|r| r.state != "restored");
-    let rec = rec.unwrap_or_else(|| not_found(&subject.name, key));
-    if rec.state == "purged" || rec.expired {
+    let all = records(&subject, &canonical);
+    // Normally one retained record; a database upgraded from 0.1.0 may hold
+    // several for one subject: undone newest first, so the oldest (the
+    // original values) is what remains.
+    let retained: Vec<&Record> = all.iter().filter(|r| r.state == "retained").collect();
+    let gone = all.iter().any(|r| r.state == "purged");
+    if retained.iter().any(|r| r.expired) || (retained.is_empty() && gone) {
         not_allowed(format!(
             "cannot restore {} {canonical}: Recovery window has expired",
             subject.name
         ));
     }
+    if retained.is_empty() {
+        not_found(&subject.name, key);
+    }
     let context = serde_json::json!({"action": "restore", "actor": actor});
     run_hooks("before_restore", &subject.name, &canonical, &context);
-    let plan = restore_plan(rec.id);
-    let tables = catalog::tables(&plan.iter().map(|p| p.0).collect::<Vec<_>>());
-    let restore_tables: Vec<RestoreTable> = plan
-        .iter()
-        .filter_map(|(oid, inserts, columns)| {
-            tables.get(oid).map(|t| RestoreTable {
-                table: t,
-                inserts: *inserts,
-                updated_columns: columns.clone(),
-            })
-        })
-        .collect();
-    let sql = render::restore_statement(&restore_tables);
-    let done: Vec<(pg_sys::Oid, String, i64)> = Spi::connect_mut(|client| {
-        spi(client.update(&sql, None, &[rec.id.into()]))
-            .map(|r| {
-                (
-                    spi(r.get::<pg_sys::Oid>(1)).unwrap_or(pg_sys::InvalidOid),
-                    spi(r.get::<String>(2)).unwrap_or_default(),
-                    spi(r.get::<i64>(3)).unwrap_or_default(),
-                )
-            })
-            .collect()
-    });
-    spi(Spi::run_with_args(
-        "UPDATE forget.deleted_clients SET state = 'restored', identity = NULL WHERE id = $1;",
-        &[rec.id.into()],
-    ));
-    spi(Spi::run_with_args(
-        "DELETE FROM forget.undo WHERE deletion_id = $1",
-        &[rec.id.into()],
-    ));
+    let mut done: Vec<(pg_sys::Oid, String, i64)> = Vec::new();
+    for rec in &retained {
+        done.extend(undo_record(&subject, &canonical, rec.id));
+        spi(Spi::run_with_args(
+            "UPDATE forget.deleted_clients SET state = 'restored', identity = NULL WHERE id = $1;",
+            &[rec.id.into()],
+        ));
+        spi(Spi::run_with_args(
+            "DELETE FROM forget.undo WHERE deletion_id = $1",
+            &[rec.id.into()],
+        ));
+    }
+    let tables = catalog::tables(&done.iter().map(|d| u32::from(d.0)).collect::<Vec<_>>());
     let mut rows = serde_json::Map::new();
     for (oid, _, n) in &done {
         let name = tables

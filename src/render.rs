@@ -2,11 +2,14 @@
 //! user tables: every identifier is quoted here, values are parameters.
 //!
 //! Shape of the statement:
-//! - one CTE per table (`n<node>`) lists the reached rows: their ctid, the
-//!   columns edges leaving the table match against, the subject key they
-//!   belong to (`forget_root`) and their fate tag (`forget_fate`);
-//! - one DELETE and/or one UPDATE per table acts on those rows by ctid (a TID
-//!   scan, in the same snapshot), unless it is a dry run;
+//! - one CTE per table (`n<node>`) lists the reached rows: their address
+//!   (`forget_rel`, `forget_tid`: tableoid and ctid, since a ctid names a row
+//!   only inside one relation, and a partitioned or inherited table reads
+//!   several), the columns edges leaving the table match against, the
+//!   subject key they belong to (`forget_root`) and their fate tag
+//!   (`forget_fate`);
+//! - one DELETE and/or one UPDATE per table acts on those rows by address (a
+//!   TID scan, in the same snapshot), unless it is a dry run;
 //! - the final SELECT counts rows per step and subject key.
 //! Parameters: $1 is the text[] of subject keys; $2 the inactive value.
 
@@ -144,25 +147,99 @@ pub fn export_statement(
         subject,
     };
     let ctes: Vec<String> = plan.nodes.iter().map(|n| reach_cte(&ctx, n)).collect();
+    // Each row read from the relation that holds it (an inheritor's own
+    // columns included) and listed once under that relation's name, however
+    // many edges reached it.
     let parts: Vec<String> = plan
         .nodes
         .iter()
-        .map(|n| {
-            let t = ctx.table(n.node);
-            format!(
-                "SELECT {} AS name, (SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) ORDER BY t.ctid) FROM {} t \
-                 WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{}))) AS rows",
-                literal(&t.display_name()),
-                qualified(t),
-                n.node
-            )
+        .flat_map(|n| {
+            sources(ctx.tables, ctx.table(n.node))
+                .into_iter()
+                .map(|src| {
+                    format!(
+                        "SELECT {} AS name, pg_catalog.to_jsonb(t) AS forget_row FROM {} t WHERE {}",
+                        literal(&src.table.display_name()),
+                        src.from(),
+                        src.reached("t.", n.node, None)
+                    )
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     format!(
-        "WITH RECURSIVE\n{}\nSELECT pg_catalog.jsonb_object_agg(x.name, x.rows) FROM (\n{}\n) x WHERE x.rows IS NOT NULL",
+        "WITH RECURSIVE\n{}\nSELECT pg_catalog.jsonb_object_agg(x.name, x.rows) FROM (\n\
+         SELECT r.name, pg_catalog.jsonb_agg(r.forget_row ORDER BY r.forget_row) AS rows FROM (\n\
+         SELECT DISTINCT * FROM (\n{}\n) u) r GROUP BY r.name) x",
         ctes.join(",\n"),
         parts.join("\nUNION ALL\n")
     )
+}
+
+/// A relation whose rows a node's table reads, queried on its own: the
+/// table itself (with its partitions: they have its columns), or for a table
+/// with inheritors, ONLY the table and ONLY each inheritor (with its own
+/// columns).
+struct Source<'a> {
+    table: &'a Table,
+    /// The node's table, when it is not `table` or has descendants whose
+    /// rows the reached addresses may name.
+    node_table: &'a Table,
+    only: bool,
+}
+
+impl Source<'_> {
+    fn from(&self) -> String {
+        if self.only {
+            format!("ONLY {}", qualified(self.table))
+        } else {
+            qualified(self.table)
+        }
+    }
+
+    /// `alias` rows of this source reached in node's CTE (with `fate`, when
+    /// given): a TID scan of the reached ctids, and, where a ctid may name a
+    /// row of another relation, their tableoid too.
+    fn reached(&self, alias: &str, node: usize, fate: Option<&str>) -> String {
+        let fate = fate
+            .map(|f| format!(" AND forget_fate OPERATOR(pg_catalog.=) {}", literal(f)))
+            .unwrap_or_default();
+        if self.only {
+            return format!(
+                "{alias}ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} \
+                 WHERE forget_rel OPERATOR(pg_catalog.=) {}::pg_catalog.oid{fate}))",
+                self.table.oid
+            );
+        }
+        let tids = format!(
+            "{alias}ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} WHERE true{fate}))"
+        );
+        if self.node_table.has_descendants() {
+            format!(
+                "{tids} AND ({alias}tableoid, {alias}ctid) IN (SELECT forget_rel, forget_tid FROM n{node} WHERE true{fate})"
+            )
+        } else {
+            tids
+        }
+    }
+}
+
+fn sources<'a>(tables: &'a HashMap<Oid, Table>, table: &'a Table) -> Vec<Source<'a>> {
+    if table.inheritors.is_empty() {
+        return vec![Source {
+            table,
+            node_table: table,
+            only: false,
+        }];
+    }
+    std::iter::once(table)
+        .chain(table.inheritors.iter().filter_map(|o| tables.get(o)))
+        .map(|t| Source {
+            table: t,
+            node_table: table,
+            only: true,
+        })
+        .collect()
 }
 
 fn columns_of(ctx: &Ctx, n: &NodePlan, alias: &str) -> String {
@@ -194,7 +271,7 @@ fn root_fate(plan: &Plan) -> Fate {
 fn root_part(ctx: &Ctx, n: &NodePlan) -> String {
     let s = ctx.subject;
     format!(
-        "SELECT r.ctid AS forget_tid{}, r.{key}::pg_catalog.text AS forget_root, {}::pg_catalog.text AS forget_fate\n\
+        "SELECT r.tableoid AS forget_rel, r.ctid AS forget_tid{}, r.{key}::pg_catalog.text AS forget_root, {}::pg_catalog.text AS forget_fate\n\
          FROM {} r WHERE r.{key} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[]))",
         columns_of(ctx, n, "r"),
         literal(&root_fate(ctx.plan).tag()),
@@ -253,10 +330,13 @@ fn child_source(ctx: &Ctx, b: &Branch) -> String {
     let condition = e.reference.condition.as_deref().filter(|_| !e.owned);
     match condition {
         Some(cond) => format!(
-            "(SELECT ctid AS forget_tid, * FROM {} WHERE ({cond}))",
+            "(SELECT tableoid AS forget_rel, ctid AS forget_tid, * FROM {} WHERE ({cond}))",
             qualified(t)
         ),
-        None => format!("(SELECT ctid AS forget_tid, * FROM {})", qualified(t)),
+        None => format!(
+            "(SELECT tableoid AS forget_rel, ctid AS forget_tid, * FROM {})",
+            qualified(t)
+        ),
     }
 }
 
@@ -264,7 +344,7 @@ fn branch_part(ctx: &Ctx, n: &NodePlan, b: &Branch) -> String {
     let e = &ctx.graph.edges[b.edge];
     let (fate, filter) = fate_expression(b, "p");
     format!(
-        "SELECT c.forget_tid{}, p.forget_root, {fate} AS forget_fate\nFROM {} c JOIN n{} p ON {}{}",
+        "SELECT c.forget_rel, c.forget_tid{}, p.forget_root, {fate} AS forget_fate\nFROM {} c JOIN n{} p ON {}{}",
         columns_of(ctx, n, "c"),
         child_source(ctx, b),
         e.parent,
@@ -282,7 +362,7 @@ fn recursive_part(ctx: &Ctx, n: &NodePlan) -> String {
         .map(|b| {
             let (fate, filter) = fate_expression(b, "p");
             format!(
-                "SELECT c.forget_tid{}, {fate} AS forget_fate FROM {} c WHERE {}{}",
+                "SELECT c.forget_rel, c.forget_tid{}, {fate} AS forget_fate FROM {} c WHERE {}{}",
                 columns_of(ctx, n, "c"),
                 child_source(ctx, b),
                 match_condition(ctx, b, "c", "p"),
@@ -294,7 +374,7 @@ fn recursive_part(ctx: &Ctx, n: &NodePlan) -> String {
         .map(|i| format!(", x.forget_c{i}"))
         .collect();
     format!(
-        "SELECT x.forget_tid{cols}, p.forget_root, x.forget_fate\nFROM n{} p CROSS JOIN LATERAL (\n{}\n) x",
+        "SELECT x.forget_rel, x.forget_tid{cols}, p.forget_root, x.forget_fate\nFROM n{} p CROSS JOIN LATERAL (\n{}\n) x",
         n.node,
         inner.join("\nUNION ALL\n")
     )
@@ -308,21 +388,25 @@ fn tags_in(tags: &[String]) -> String {
 }
 
 /// Rows of node's table reached to be deleted: a TID scan of the listed
-/// ctids (a constant-time lookup each, the list sorted once).
-fn is_deleted(alias: &str, node: usize) -> String {
-    format!(
-        "{alias}ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT forget_tid FROM n{node} \
-         WHERE forget_fate OPERATOR(pg_catalog.=) 'd'))"
-    )
+/// ctids (a constant-time lookup each, the list sorted once), and their
+/// tableoids where the table reads several relations.
+fn is_deleted(table: &Table, alias: &str, node: usize) -> String {
+    Source {
+        table,
+        node_table: table,
+        only: false,
+    }
+    .reached(alias, node, Some("d"))
 }
 
 fn delete_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     n.deletes().then(|| {
+        let t = ctx.table(n.node);
         format!(
             "d{} AS (DELETE FROM {} WHERE {})",
             n.node,
-            qualified(ctx.table(n.node)),
-            is_deleted("", n.node)
+            qualified(t),
+            is_deleted(t, "", n.node)
         )
     })
 }
@@ -403,7 +487,8 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     Some(format!(
         "u{node} AS (UPDATE {} AS forget_t SET {}\n\
          FROM {} f\n\
-         WHERE forget_t.ctid OPERATOR(pg_catalog.=) f.forget_tid)",
+         WHERE forget_t.ctid OPERATOR(pg_catalog.=) f.forget_tid \
+         AND forget_t.tableoid OPERATOR(pg_catalog.=) f.forget_rel)",
         qualified(ctx.table(n.node)),
         sets.join(", "),
         rows_to_update(n.node, &flags, &flag_cols),
@@ -411,13 +496,13 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     ))
 }
 
-/// The rows of node's table that its UPDATE changes, one per ctid: reached
-/// with one of `flags` and not also deleted. `extra` adds aggregate columns.
-/// The UPDATE and its undo copy both join this on ctid, so they act on the
-/// same rows, each found by a TID probe.
+/// The rows of node's table that its UPDATE changes, one per address:
+/// reached with one of `flags` and not also deleted. `extra` adds aggregate
+/// columns. The UPDATE and its undo copy both join this on the address, so
+/// they act on the same rows, each found by a TID probe.
 fn rows_to_update(node: usize, flags: &[String], extra: &str) -> String {
     format!(
-        "(SELECT forget_tid{extra} FROM n{node} GROUP BY forget_tid \
+        "(SELECT forget_rel, forget_tid{extra} FROM n{node} GROUP BY forget_rel, forget_tid \
          HAVING NOT pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd') \
          AND pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{}])))",
         tags_in(flags)
@@ -437,7 +522,7 @@ fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
     let tags = tags_in(&tags);
     if op == Operation::Delete {
         return format!(
-            "SELECT {step} AS forget_step, y.forget_root, y.forget_tid FROM n{node} y \
+            "SELECT {step} AS forget_step, y.forget_root, y.forget_rel, y.forget_tid FROM n{node} y \
              WHERE y.forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{tags}])"
         );
     }
@@ -445,8 +530,9 @@ fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
     // window over the CTE says so in one sort: a NOT EXISTS against the CTE
     // would be a nested loop, quadratic in the rows of a cleanup batch.
     format!(
-        "SELECT {step} AS forget_step, y.forget_root, y.forget_tid FROM (SELECT forget_root, forget_tid, forget_fate, \
-         pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd') OVER (PARTITION BY forget_tid) AS forget_gone \
+        "SELECT {step} AS forget_step, y.forget_root, y.forget_rel, y.forget_tid FROM (SELECT forget_root, forget_rel, \
+         forget_tid, forget_fate, \
+         pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd') OVER (PARTITION BY forget_rel, forget_tid) AS forget_gone \
          FROM n{node}) y WHERE y.forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{tags}]) AND NOT y.forget_gone"
     )
 }
@@ -466,45 +552,54 @@ fn undo_ctes(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
     let t = ctx.table(n.node);
     let mut out = Vec::new();
     if n.deletes() {
-        out.push(format!(
-            "kd{node} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
-             SELECT $3, {oid}::pg_catalog.oid, 'insert', pg_catalog.to_jsonb(t) FROM {} t WHERE {})",
-            qualified(t),
-            is_deleted("t.", n.node),
-            node = n.node,
-            oid = t.oid
-        ));
+        // Each deleted row whole, from the relation that holds it (a
+        // partition, an inheritor with columns of its own), named by it.
+        for (i, src) in sources(ctx.tables, t).into_iter().enumerate() {
+            out.push(format!(
+                "kd{node}_{i} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
+                 SELECT $3, t.tableoid::pg_catalog.regclass, 'insert', pg_catalog.to_jsonb(t) FROM {} t WHERE {})",
+                src.from(),
+                src.reached("t.", n.node, Some("d")),
+                node = n.node,
+            ));
+        }
     }
     let (assignments, flags) = assignments(ctx, n);
     if !assignments.is_empty() {
         let changed: Vec<String> = assignments.iter().map(|(c, _)| c.clone()).collect();
         out.push(format!(
             "ku{node} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
-             SELECT $3, {oid}::pg_catalog.oid, 'update', \
+             SELECT $3, t.tableoid::pg_catalog.regclass, 'update', \
              pg_catalog.jsonb_build_object('key', {}, 'old', {}) FROM {} t \
-             JOIN {} f ON t.ctid OPERATOR(pg_catalog.=) f.forget_tid)",
+             JOIN {} f ON t.ctid OPERATOR(pg_catalog.=) f.forget_tid \
+             AND t.tableoid OPERATOR(pg_catalog.=) f.forget_rel)",
             json_object_of("t", &t.primary_key),
             json_object_of("t", &changed),
             qualified(t),
             rows_to_update(n.node, &flags, ""),
             node = n.node,
-            oid = t.oid
         ));
     }
     out
 }
 
-/// What a restore puts back into one table.
+/// What a restore puts back into one relation (the one that held the rows).
 pub struct RestoreTable<'a> {
     pub table: &'a Table,
     pub inserts: bool,
-    /// Columns whose old values are set again (rows found by primary key).
+    /// Columns whose old values are set again.
     pub updated_columns: Vec<String>,
+    /// Columns that find an updated row again (the primary key of the table
+    /// the action changed, as the undo data recorded it).
+    pub key_columns: Vec<String>,
 }
 
 /// One statement that puts back deleted rows and old values for deletion
 /// $1; foreign keys are checked at its end, so order does not matter, and a
-/// conflict (a unique value taken meanwhile) fails it whole.
+/// conflict (a unique value taken meanwhile) fails it whole. Deleted rows go
+/// back into the relation that held them, each once (two edges may have
+/// reached one row), without their generated columns (PostgreSQL computes
+/// them again); identity columns keep their values.
 pub fn restore_statement(tables: &[RestoreTable]) -> String {
     let mut ctes = Vec::new();
     let mut counts = Vec::new();
@@ -517,9 +612,20 @@ pub fn restore_statement(tables: &[RestoreTable]) -> String {
             )
         };
         if r.inserts {
+            let columns: Vec<String> = r
+                .table
+                .columns
+                .iter()
+                .filter(|c| !c.generated)
+                .map(|c| ident(&c.name))
+                .collect();
+            let values: Vec<String> = columns.iter().map(|c| format!("x.{c}")).collect();
             ctes.push(format!(
-                "ri{oid} AS (INSERT INTO {t} OVERRIDING SYSTEM VALUE SELECT x.* FROM forget.undo u \
-                 CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, u.row_data) x WHERE {} RETURNING 1)",
+                "ri{oid} AS (INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM \
+                 (SELECT DISTINCT u.row_data FROM forget.undo u WHERE {}) d \
+                 CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, d.row_data) x RETURNING 1)",
+                columns.join(", "),
+                values.join(", "),
                 undo("insert")
             ));
             counts.push(format!(
@@ -533,13 +639,14 @@ pub fn restore_statement(tables: &[RestoreTable]) -> String {
                 .map(|c| format!("{} = o.{}", ident(c), ident(c)))
                 .collect();
             let keys: Vec<String> = r
-                .table
-                .primary_key
+                .key_columns
                 .iter()
                 .map(|c| format!("t.{} OPERATOR(pg_catalog.=) k.{}", ident(c), ident(c)))
                 .collect();
+            // ONLY: the relation that held the row, not its inheritors.
+            let only = if r.table.partitioned { "" } else { "ONLY " };
             ctes.push(format!(
-                "ru{oid} AS (UPDATE {t} t SET {} FROM forget.undo u \
+                "ru{oid} AS (UPDATE {only}{t} t SET {} FROM forget.undo u \
                  CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, u.row_data -> 'old') o \
                  CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, u.row_data -> 'key') k \
                  WHERE {} AND {} RETURNING 1)",
@@ -578,9 +685,12 @@ mod tests {
                     name: c.to_string(),
                     type_sql: "bigint".into(),
                     not_null: false,
+                    generated: false,
                 })
                 .collect(),
             primary_key: vec!["id".into()],
+            partitioned: false,
+            inheritors: Vec::new(),
         }
     }
 
