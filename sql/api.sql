@@ -403,6 +403,90 @@ AS $$
     FROM chain
 $$;
 
+-- Replay after restoring an older backup -------------------------------------
+
+-- The erasures recorded since a moment (all, when since is NULL), as a jsonb
+-- array of {audit_id, at, action, subject, key}: the delete, anonymize and
+-- purge rows of the audit, no personal data, leaving out subjects restored
+-- afterwards. Taken from the newer database before an older backup is
+-- restored, and given to replay_erasures() there.
+CREATE OR REPLACE FUNCTION forget.erasure_log(since timestamptz DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('audit_id', a.id, 'at', a.at, 'action', a.action,
+                                                 'subject', a.subject, 'key', a.subject_key) ORDER BY a.id),
+                    '[]'::jsonb)
+    FROM forget.audit a
+    WHERE a.action IN ('delete', 'anonymize', 'purge')
+      AND (since IS NULL OR a.at >= since)
+      AND NOT EXISTS (SELECT 1 FROM forget.audit r
+                      WHERE r.action = 'restore' AND r.subject = a.subject
+                        AND r.subject_key = a.subject_key AND r.id > a.id)
+$$;
+
+-- Carries out every erasure of a log from erasure_log() again, oldest first,
+-- each in its own subtransaction: deletes and anonymizations without a
+-- grace period (forget.grace_period does not apply: a replayed erasure is
+-- final), purges of a recovery record the restored database still retains.
+-- One row per entry: replayed, already_gone (no such subject, nothing
+-- retained), blocked (a rule blocks it now: the DBA decides) or failed (the
+-- error is raised as a WARNING). Each replay is audited, its reason naming
+-- the original audit id.
+CREATE OR REPLACE FUNCTION forget.replay_erasures(log jsonb, dry_run boolean DEFAULT false)
+RETURNS TABLE(audit_id bigint, subject text, key text, outcome text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET forget.grace_period = '' AS $$
+DECLARE
+    e        record;
+    retained bigint[];
+    why      text;
+BEGIN
+    IF log IS NULL OR jsonb_typeof(log) <> 'array' THEN
+        RAISE EXCEPTION 'log must be the jsonb array forget.erasure_log() returns'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR e IN SELECT x.audit_id, x.action, x.subject, x.key
+             FROM jsonb_to_recordset(log) AS x(audit_id bigint, action text, subject text, key text)
+             ORDER BY x.audit_id LOOP
+        IF e.audit_id IS NULL OR e.subject IS NULL OR e.key IS NULL
+           OR e.action IS NULL OR e.action NOT IN ('delete', 'anonymize', 'purge') THEN
+            RAISE EXCEPTION 'not an erasure_log() entry: audit_id %, action %', e.audit_id, e.action
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        audit_id := e.audit_id;
+        subject := e.subject;
+        key := e.key;
+        why := 'replay of audit ' || e.audit_id;
+        BEGIN
+            IF e.action = 'purge' THEN
+                SELECT array_agg(d.id) INTO retained FROM forget.deleted_clients d
+                 WHERE d.subject = e.subject AND d.original_key = e.key AND d.state = 'retained';
+                IF retained IS NULL THEN
+                    outcome := 'already_gone';
+                ELSE
+                    IF NOT dry_run THEN
+                        UPDATE forget.deleted_clients d SET state = 'purged', identity = NULL WHERE d.id = ANY (retained);
+                        DELETE FROM forget.undo u WHERE u.deletion_id = ANY (retained);
+                        PERFORM forget._write_audit('purge', e.subject, ARRAY[e.key], 'replay_erasures', why, NULL, NULL);
+                    END IF;
+                    outcome := 'replayed';
+                END IF;
+            ELSE
+                PERFORM 1 FROM forget._act(e.action, e.key, why, 'replay_erasures', dry_run, NULL, e.subject);
+                outcome := 'replayed';
+            END IF;
+        EXCEPTION
+            WHEN no_data_found THEN
+                outcome := 'already_gone';
+            WHEN object_not_in_prerequisite_state THEN
+                outcome := 'blocked';
+            WHEN OTHERS THEN
+                RAISE WARNING 'pg_forget replay of audit %: %', e.audit_id, SQLERRM;
+                outcome := 'failed';
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
 -- Keep this block last: it covers every routine defined above.
 -- Privileges: nothing is executable or readable by PUBLIC except the mask
 -- helpers; the DBA grants each action separately (see README, Privileges).
@@ -412,3 +496,14 @@ REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA forget FROM PUBLIC;
 GRANT USAGE ON SCHEMA forget TO PUBLIC;
 GRANT EXECUTE ON FUNCTION forget.random_email(), forget.random_string(int), forget.pseudonym(text, text),
     forget.keep_prefix(text, int, text), forget.keep_suffix(text, int, text) TO PUBLIC;
+
+-- DROP EXTENSION pg_forget refuses while the audit holds rows or recovery
+-- records are retained, unless forget.allow_drop is on (src/drop_guard.rs).
+DO $guard$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'forget_drop_guard') THEN
+        CREATE EVENT TRIGGER forget_drop_guard ON ddl_command_start WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+            EXECUTE FUNCTION forget._drop_guard();
+    END IF;
+END
+$guard$;

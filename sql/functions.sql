@@ -2,17 +2,68 @@
 -- first) and helpers of the doctor. Every routine is CREATE OR REPLACE: an
 -- upgrade script runs this file again (see scripts/upgrade-script.sh).
 
--- The doctor's mask check: NULL when the mask still validates, else the
--- error PostgreSQL gives (the EXCEPTION block undoes the attempt).
+-- Why a mask cannot work, or NULL when it can: mask() refuses such a mask
+-- (22023, naming the column) and check() reports one that stopped working.
+-- It cannot work when the column is generated or gone, when PostgreSQL
+-- cannot use the expression for the column (unknown names, a type that does
+-- not fit), when it gives NULL for a NOT NULL column (a constant NULL, or
+-- NULL for one of the table's rows, of which up to 100 are tried), or when
+-- it is a constant for a column under a unique constraint (the second
+-- anonymized row would collide). The EXCEPTION blocks undo every attempt.
 CREATE OR REPLACE FUNCTION forget._mask_problem(tbl regclass, col name, expression text, path text) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    not_null  boolean;
+    generated boolean;
+    is_unique boolean;
+    constant  boolean;
+    gives_null boolean;
+    repeats   boolean;
 BEGIN
+    SELECT a.attnotnull, a.attgenerated <> '',
+           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique
+                   AND a.attnum = ANY (i.indkey::int2[]))
+      INTO not_null, generated, is_unique
+      FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RETURN format('column %I of %s does not exist', col, tbl);
+    ELSIF generated THEN
+        RETURN format('column %I of %s is generated: PostgreSQL computes it, a mask cannot set it', col, tbl);
+    END IF;
     PERFORM pg_catalog.set_config('search_path', path, true);
-    EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
-    EXECUTE pg_catalog.format('UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
+    BEGIN
+        EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
+        EXECUTE pg_catalog.format('UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
+    EXCEPTION WHEN OTHERS THEN
+        RETURN SQLERRM;
+    END;
+    -- A constant names no column: it evaluates without the row.
+    BEGIN
+        EXECUTE pg_catalog.format('SELECT (%1$s) IS NULL, (%1$s) IS NOT DISTINCT FROM (%1$s)', expression)
+           INTO gives_null, repeats;
+        constant := true;
+    EXCEPTION WHEN OTHERS THEN
+        constant := false;
+    END;
+    IF NOT constant AND not_null THEN
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'SELECT COALESCE(pg_catalog.bool_or((%s) IS NULL), false) FROM %s '
+                'WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s LIMIT 100))', expression, tbl, tbl)
+               INTO gives_null;
+        EXCEPTION WHEN OTHERS THEN
+            RETURN SQLERRM;
+        END;
+    END IF;
+    IF not_null AND gives_null THEN
+        RETURN format('column %I of %s is NOT NULL and the mask gives NULL', col, tbl);
+    ELSIF constant AND repeats AND NOT gives_null AND is_unique THEN
+        RETURN format('column %I of %s is under a unique constraint and the mask is a constant: '
+                      'the second anonymized row would collide (use forget.random_email(), '
+                      'forget.random_string() or a format() of the key)', col, tbl);
+    END IF;
     RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLERRM;
 END
 $$;
 

@@ -11,17 +11,68 @@ The ordering of items is not stable, it is driven by a dependency graph.
 -- first) and helpers of the doctor. Every routine is CREATE OR REPLACE: an
 -- upgrade script runs this file again (see scripts/upgrade-script.sh).
 
--- The doctor's mask check: NULL when the mask still validates, else the
--- error PostgreSQL gives (the EXCEPTION block undoes the attempt).
+-- Why a mask cannot work, or NULL when it can: mask() refuses such a mask
+-- (22023, naming the column) and check() reports one that stopped working.
+-- It cannot work when the column is generated or gone, when PostgreSQL
+-- cannot use the expression for the column (unknown names, a type that does
+-- not fit), when it gives NULL for a NOT NULL column (a constant NULL, or
+-- NULL for one of the table's rows, of which up to 100 are tried), or when
+-- it is a constant for a column under a unique constraint (the second
+-- anonymized row would collide). The EXCEPTION blocks undo every attempt.
 CREATE OR REPLACE FUNCTION forget._mask_problem(tbl regclass, col name, expression text, path text) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    not_null  boolean;
+    generated boolean;
+    is_unique boolean;
+    constant  boolean;
+    gives_null boolean;
+    repeats   boolean;
 BEGIN
+    SELECT a.attnotnull, a.attgenerated <> '',
+           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique
+                   AND a.attnum = ANY (i.indkey::int2[]))
+      INTO not_null, generated, is_unique
+      FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RETURN format('column %I of %s does not exist', col, tbl);
+    ELSIF generated THEN
+        RETURN format('column %I of %s is generated: PostgreSQL computes it, a mask cannot set it', col, tbl);
+    END IF;
     PERFORM pg_catalog.set_config('search_path', path, true);
-    EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
-    EXECUTE pg_catalog.format('UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
+    BEGIN
+        EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
+        EXECUTE pg_catalog.format('UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
+    EXCEPTION WHEN OTHERS THEN
+        RETURN SQLERRM;
+    END;
+    -- A constant names no column: it evaluates without the row.
+    BEGIN
+        EXECUTE pg_catalog.format('SELECT (%1$s) IS NULL, (%1$s) IS NOT DISTINCT FROM (%1$s)', expression)
+           INTO gives_null, repeats;
+        constant := true;
+    EXCEPTION WHEN OTHERS THEN
+        constant := false;
+    END;
+    IF NOT constant AND not_null THEN
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'SELECT COALESCE(pg_catalog.bool_or((%s) IS NULL), false) FROM %s '
+                'WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s LIMIT 100))', expression, tbl, tbl)
+               INTO gives_null;
+        EXCEPTION WHEN OTHERS THEN
+            RETURN SQLERRM;
+        END;
+    END IF;
+    IF not_null AND gives_null THEN
+        RETURN format('column %I of %s is NOT NULL and the mask gives NULL', col, tbl);
+    ELSIF constant AND repeats AND NOT gives_null AND is_unique THEN
+        RETURN format('column %I of %s is under a unique constraint and the mask is a constant: '
+                      'the second anonymized row would collide (use forget.random_email(), '
+                      'forget.random_string() or a format() of the key)', col, tbl);
+    END IF;
     RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLERRM;
 END
 $$;
 
@@ -478,6 +529,9 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'write_audit_wrapper';
 
+-- pg_forget::drop_guard::drop_guard_declaration
+CREATE OR REPLACE FUNCTION forget._drop_guard() RETURNS event_trigger LANGUAGE c AS 'pg_forget-0.2.0', 'forget_drop_guard';
+
 -- finalize
 -- pg_forget: the public SQL interface (names, parameters and results as in
 -- SPEC.md). Functions here are thin: they call the internal Rust functions
@@ -884,6 +938,90 @@ AS $$
     FROM chain
 $$;
 
+-- Replay after restoring an older backup -------------------------------------
+
+-- The erasures recorded since a moment (all, when since is NULL), as a jsonb
+-- array of {audit_id, at, action, subject, key}: the delete, anonymize and
+-- purge rows of the audit, no personal data, leaving out subjects restored
+-- afterwards. Taken from the newer database before an older backup is
+-- restored, and given to replay_erasures() there.
+CREATE OR REPLACE FUNCTION forget.erasure_log(since timestamptz DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('audit_id', a.id, 'at', a.at, 'action', a.action,
+                                                 'subject', a.subject, 'key', a.subject_key) ORDER BY a.id),
+                    '[]'::jsonb)
+    FROM forget.audit a
+    WHERE a.action IN ('delete', 'anonymize', 'purge')
+      AND (since IS NULL OR a.at >= since)
+      AND NOT EXISTS (SELECT 1 FROM forget.audit r
+                      WHERE r.action = 'restore' AND r.subject = a.subject
+                        AND r.subject_key = a.subject_key AND r.id > a.id)
+$$;
+
+-- Carries out every erasure of a log from erasure_log() again, oldest first,
+-- each in its own subtransaction: deletes and anonymizations without a
+-- grace period (forget.grace_period does not apply: a replayed erasure is
+-- final), purges of a recovery record the restored database still retains.
+-- One row per entry: replayed, already_gone (no such subject, nothing
+-- retained), blocked (a rule blocks it now: the DBA decides) or failed (the
+-- error is raised as a WARNING). Each replay is audited, its reason naming
+-- the original audit id.
+CREATE OR REPLACE FUNCTION forget.replay_erasures(log jsonb, dry_run boolean DEFAULT false)
+RETURNS TABLE(audit_id bigint, subject text, key text, outcome text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET forget.grace_period = '' AS $$
+DECLARE
+    e        record;
+    retained bigint[];
+    why      text;
+BEGIN
+    IF log IS NULL OR jsonb_typeof(log) <> 'array' THEN
+        RAISE EXCEPTION 'log must be the jsonb array forget.erasure_log() returns'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR e IN SELECT x.audit_id, x.action, x.subject, x.key
+             FROM jsonb_to_recordset(log) AS x(audit_id bigint, action text, subject text, key text)
+             ORDER BY x.audit_id LOOP
+        IF e.audit_id IS NULL OR e.subject IS NULL OR e.key IS NULL
+           OR e.action IS NULL OR e.action NOT IN ('delete', 'anonymize', 'purge') THEN
+            RAISE EXCEPTION 'not an erasure_log() entry: audit_id %, action %', e.audit_id, e.action
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        audit_id := e.audit_id;
+        subject := e.subject;
+        key := e.key;
+        why := 'replay of audit ' || e.audit_id;
+        BEGIN
+            IF e.action = 'purge' THEN
+                SELECT array_agg(d.id) INTO retained FROM forget.deleted_clients d
+                 WHERE d.subject = e.subject AND d.original_key = e.key AND d.state = 'retained';
+                IF retained IS NULL THEN
+                    outcome := 'already_gone';
+                ELSE
+                    IF NOT dry_run THEN
+                        UPDATE forget.deleted_clients d SET state = 'purged', identity = NULL WHERE d.id = ANY (retained);
+                        DELETE FROM forget.undo u WHERE u.deletion_id = ANY (retained);
+                        PERFORM forget._write_audit('purge', e.subject, ARRAY[e.key], 'replay_erasures', why, NULL, NULL);
+                    END IF;
+                    outcome := 'replayed';
+                END IF;
+            ELSE
+                PERFORM 1 FROM forget._act(e.action, e.key, why, 'replay_erasures', dry_run, NULL, e.subject);
+                outcome := 'replayed';
+            END IF;
+        EXCEPTION
+            WHEN no_data_found THEN
+                outcome := 'already_gone';
+            WHEN object_not_in_prerequisite_state THEN
+                outcome := 'blocked';
+            WHEN OTHERS THEN
+                RAISE WARNING 'pg_forget replay of audit %: %', e.audit_id, SQLERRM;
+                outcome := 'failed';
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
 -- Keep this block last: it covers every routine defined above.
 -- Privileges: nothing is executable or readable by PUBLIC except the mask
 -- helpers; the DBA grants each action separately (see README, Privileges).
@@ -893,4 +1031,15 @@ REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA forget FROM PUBLIC;
 GRANT USAGE ON SCHEMA forget TO PUBLIC;
 GRANT EXECUTE ON FUNCTION forget.random_email(), forget.random_string(int), forget.pseudonym(text, text),
     forget.keep_prefix(text, int, text), forget.keep_suffix(text, int, text) TO PUBLIC;
+
+-- DROP EXTENSION pg_forget refuses while the audit holds rows or recovery
+-- records are retained, unless forget.allow_drop is on (src/drop_guard.rs).
+DO $guard$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'forget_drop_guard') THEN
+        CREATE EVENT TRIGGER forget_drop_guard ON ddl_command_start WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+            EXECUTE FUNCTION forget._drop_guard();
+    END IF;
+END
+$guard$;
 

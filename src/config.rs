@@ -258,24 +258,32 @@ fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
     ));
 }
 
-/// Checks a mask: one expression, known names, assignable to the column.
+/// Checks a mask: one expression that can work for the column (see
+/// forget._mask_problem: known names, a fitting type, no NULL for a NOT NULL
+/// column, no constant for a unique one, no generated column). 22023 naming
+/// the column otherwise.
 pub fn validate_mask(t: &Table, col: &str, expression: &str, search_path: &str) {
     require_column(t, col);
     require_balanced("mask expression", expression);
-    check_sql(
-        search_path,
-        &format!("SELECT ({expression}) FROM ONLY {} LIMIT 0", qualified(t)),
-        &[],
-    );
-    check_sql(
-        search_path,
-        &format!(
-            "UPDATE ONLY {} SET {} = ({expression}) WHERE false",
-            qualified(t),
-            ident(col)
-        ),
-        &[],
-    );
+    if let Some(problem) = mask_problem(t.oid, col, expression, search_path) {
+        invalid(format!(
+            "mask for column \"{col}\" of \"{}\" cannot work: {problem}",
+            t.display_name()
+        ));
+    }
+}
+
+/// Why a mask cannot work for a column, or None when it can.
+pub fn mask_problem(table: Oid, col: &str, expression: &str, search_path: &str) -> Option<String> {
+    spi(Spi::get_one_with_args::<String>(
+        "SELECT forget._mask_problem($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4)",
+        &[
+            pg_sys::Oid::from(table).into(),
+            col.into(),
+            expression.into(),
+            search_path.into(),
+        ],
+    ))
 }
 
 #[pg_extern(name = "_mask")]

@@ -5,7 +5,7 @@ use crate::catalog;
 use crate::cleanup;
 use crate::errors::spi;
 use crate::graph::{self, Graph};
-use crate::model::{Action, OnDelete, Origin, Policy, Table};
+use crate::model::{Action, OnDelete, Origin, Policy, Reference, Table};
 use crate::plan;
 use crate::render::{ident, literal, qualified};
 use pgrx::prelude::*;
@@ -144,53 +144,132 @@ fn unmasked_columns(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
         for col in t
             .columns
             .iter()
-            .filter(|c| looks_personal(&c.name) && !masked.contains(&&c.name))
+            .filter(|c| looks_personal(&c.name) && !c.generated && !masked.contains(&&c.name))
         {
-            let expr = if col.name.to_ascii_lowercase().contains("mail") {
-                "forget.random_email()"
-            } else {
-                "NULL"
-            };
-            out.push(finding(
-                "warning",
-                format!("{}.{}", t.display_name(), col.name),
-                "looks personal and has no anonymize mask".into(),
-                format!(
+            // Only columns of a type that can hold such data: a boolean or a
+            // timestamp named after an email (email_valid, email_confirmed_at)
+            // is about the address, not the address itself.
+            let candidates = mask_candidates(&col.name, &col.type_sql);
+            if candidates.is_empty() {
+                continue;
+            }
+            // The first suggestion that validates for this column: the hint
+            // is a statement that works when run.
+            let works = candidates.iter().find(|expr| {
+                crate::config::mask_problem(t.oid, &col.name, expr, "pg_catalog, public").is_none()
+            });
+            let hint = match works {
+                Some(expr) => format!(
                     "SELECT forget.mask({}, {}, {});",
                     literal(&t.display_name()),
                     literal(&col.name),
                     literal(expr)
                 ),
+                None => format!(
+                    "no suggested mask fits {} {}: write one (SELECT forget.mask(...))",
+                    col.name, col.type_sql
+                ),
+            };
+            out.push(finding(
+                "warning",
+                format!("{}.{}", t.display_name(), col.name),
+                "looks personal and has no anonymize mask".into(),
+                hint,
             ));
         }
     }
     out
 }
 
+/// Masks to suggest for a personal-looking column, best first, by its type;
+/// none for types that cannot hold such data.
+fn mask_candidates(column: &str, type_sql: &str) -> Vec<&'static str> {
+    let text_like = ["text", "character varying", "character", "citext", "name"]
+        .iter()
+        .any(|t| type_sql == *t || type_sql.starts_with(&format!("{t}(")));
+    let c = column.to_ascii_lowercase();
+    if text_like {
+        if c.contains("mail") {
+            vec!["forget.random_email()", "NULL"]
+        } else {
+            vec!["NULL", "'Anonymous'", "forget.random_string()", "''"]
+        }
+    } else if type_sql == "inet" || type_sql == "cidr" {
+        vec!["NULL", "'0.0.0.0'"]
+    } else if type_sql == "date" || type_sql.starts_with("timestamp") {
+        if c.contains("birth") || c == "dob" || c.ends_with("_dob") {
+            vec!["NULL", "'1900-01-01'"]
+        } else {
+            Vec::new()
+        }
+    } else {
+        Vec::new()
+    }
+}
+
 fn broken_masks() -> Vec<Finding> {
-    Spi::connect(|client| {
+    let broken: Vec<(u32, String, String, String, String)> = Spi::connect(|client| {
         spi(client.select(
-            "SELECT m.tbl::pg_catalog.text, m.col::pg_catalog.text, m.action, m.expression,
+            "SELECT m.tbl::pg_catalog.oid, m.col::pg_catalog.text, m.action, m.search_path,
                     forget._mask_problem(m.tbl, m.col, m.expression, m.search_path)
-             FROM forget.masks m ORDER BY 1, 2, 3",
+             FROM forget.masks m ORDER BY m.tbl::pg_catalog.text, 2, 3",
             None,
             &[],
         ))
         .filter_map(|r| {
             let problem: Option<String> = spi(r.get(5));
             problem.map(|p| {
-                let (tbl, col): (String, String) = (spi(r.get(1)).unwrap_or_default(), spi(r.get(2)).unwrap_or_default());
-                let action: String = spi(r.get(3)).unwrap_or_default();
-                finding(
-                    "error",
-                    format!("mask {tbl}.{col} ({action})"),
-                    format!("no longer validates: {p}"),
-                    format!("SELECT forget.mask({}, {}, 'NULL', {});  -- or DELETE FROM forget.masks for a dropped column", literal(&tbl), literal(&col), literal(&action)),
+                (
+                    spi(r.get::<pg_sys::Oid>(1)).map(u32::from).unwrap_or(0),
+                    spi(r.get(2)).unwrap_or_default(),
+                    spi(r.get(3)).unwrap_or_default(),
+                    spi(r.get(4)).unwrap_or_default(),
+                    p,
                 )
             })
         })
         .collect()
-    })
+    });
+    let tables = catalog::tables(&broken.iter().map(|b| b.0).collect::<Vec<_>>());
+    broken
+        .into_iter()
+        .map(|(oid, col, action, path, problem)| {
+            let t = tables.get(&oid);
+            let name = t.map(Table::display_name).unwrap_or_else(|| oid.to_string());
+            let column = t.and_then(|t| t.column(&col));
+            // A replacement that works for the column, if it still exists.
+            let mut candidates = column
+                .map(|c| mask_candidates(&c.name, &c.type_sql))
+                .unwrap_or_default();
+            candidates.extend(["NULL", "forget.random_string()", "'0'", "0", "false"]);
+            let works = column.and_then(|_| {
+                candidates
+                    .into_iter()
+                    .find(|e| crate::config::mask_problem(oid, &col, e, &path).is_none())
+            });
+            let hint = match works {
+                Some(expr) => format!(
+                    "SELECT forget.mask({}, {}, {}, {});",
+                    literal(&name),
+                    literal(&col),
+                    literal(expr),
+                    literal(&action)
+                ),
+                None => format!(
+                    "DELETE FROM forget.masks WHERE tbl = {}::regclass AND col = {} AND action = {};",
+                    literal(&name),
+                    literal(&col),
+                    literal(&action)
+                ),
+            };
+            finding(
+                "error",
+                format!("mask {name}.{col} ({action})"),
+                format!("cannot work: {problem}"),
+                hint,
+            )
+        })
+        .collect()
 }
 
 /// A table read again for every row of an outer scan: whole, or all the
@@ -421,6 +500,119 @@ fn slow_cleanup_conditions(subject: &str) -> Vec<Finding> {
         .collect()
 }
 
+/// Partitions that a reference of their siblings (or of their parent)
+/// into the subject's graph does not cover: a foreign key declared on some
+/// partitions only, so the others' rows are never reached. Pure: the
+/// partitions as (partition, parent) pairs, the references, the graph's
+/// tables. Returns (uncovered partition, the reference it lacks).
+pub fn uncovered_partitions<'a>(
+    partitions: &[(u32, u32)],
+    references: &'a [Reference],
+    graph_tables: &[u32],
+) -> Vec<(u32, &'a Reference)> {
+    let parent_of = |t: u32| {
+        partitions
+            .iter()
+            .find(|(p, _)| *p == t)
+            .map(|(_, parent)| *parent)
+    };
+    let covers = |r: &Reference, table: u32, like: &Reference| {
+        r.child == table && r.parent == like.parent && r.child_cols == like.child_cols
+    };
+    let mut out: Vec<(u32, &Reference)> = Vec::new();
+    for r in references
+        .iter()
+        .filter(|r| graph_tables.contains(&r.parent))
+    {
+        let Some(parent) = parent_of(r.child) else {
+            continue;
+        };
+        for &(sibling, _) in partitions
+            .iter()
+            .filter(|(p, pp)| *pp == parent && *p != r.child)
+        {
+            let covered = references
+                .iter()
+                .any(|x| covers(x, sibling, r) || covers(x, parent, r));
+            let reported = out.iter().any(|(t, x)| {
+                *t == sibling && x.parent == r.parent && x.child_cols == r.child_cols
+            });
+            if !covered && !reported {
+                out.push((sibling, r));
+            }
+        }
+    }
+    out
+}
+
+fn partition_findings(g: &Graph) -> Vec<Finding> {
+    let partitions: Vec<(u32, u32)> = Spi::connect(|client| {
+        spi(client.select(
+            "SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i
+             JOIN pg_catalog.pg_class p ON p.oid = i.inhparent WHERE p.relkind = 'p'",
+            None,
+            &[],
+        ))
+        .map(|r| {
+            (
+                spi(r.get::<pg_sys::Oid>(1)).map(u32::from).unwrap_or(0),
+                spi(r.get::<pg_sys::Oid>(2)).map(u32::from).unwrap_or(0),
+            )
+        })
+        .collect()
+    });
+    if partitions.is_empty() {
+        return Vec::new();
+    }
+    let references = catalog::references();
+    let found = uncovered_partitions(&partitions, &references, &g.tables());
+    let mut oids: Vec<u32> = found
+        .iter()
+        .flat_map(|(t, r)| [*t, r.child, r.parent])
+        .collect();
+    oids.dedup();
+    let tables = catalog::tables(&oids);
+    let name = |oid: u32| {
+        tables
+            .get(&oid)
+            .map(Table::display_name)
+            .unwrap_or_else(|| oid.to_string())
+    };
+    found
+        .into_iter()
+        .map(|(partition, r)| {
+            let hint = if r.child_cols.len() == 1 {
+                format!(
+                    "SELECT forget.add_link({}, {}, {}, {});",
+                    literal(&name(partition)),
+                    literal(&r.child_cols[0]),
+                    literal(&name(r.parent)),
+                    literal(&r.parent_cols[0])
+                )
+            } else {
+                let cols = |c: &[String]| c.iter().map(|x| ident(x)).collect::<Vec<_>>().join(", ");
+                format!(
+                    "ALTER TABLE {} ADD FOREIGN KEY ({}) REFERENCES {} ({});",
+                    tables.get(&partition).map(qualified).unwrap_or_default(),
+                    cols(&r.child_cols),
+                    tables.get(&r.parent).map(qualified).unwrap_or_default(),
+                    cols(&r.parent_cols)
+                )
+            };
+            finding(
+                "error",
+                format!("{}({})", name(partition), r.child_cols.join(", ")),
+                format!(
+                    "a partition without the reference to {} that {} has: its rows are never reached",
+                    name(r.parent),
+                    name(r.child)
+                ),
+                hint,
+            )
+        })
+        .collect()
+}
+
 fn cut_edges(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
     g.cut
         .iter()
@@ -464,6 +656,7 @@ fn check(
     findings.extend(policy_problems(&g, &tables));
     findings.extend(missing_indexes(&g, &tables));
     findings.extend(unmasked_columns(&g, &tables));
+    findings.extend(partition_findings(&g));
     findings.extend(cut_edges(&g, &tables));
     findings.extend(slow_cleanup_conditions(&subject.name));
     TableIterator::new(findings)
@@ -472,6 +665,28 @@ fn check(
 #[cfg(test)]
 mod tests {
     use super::{equality_columns, looks_personal, per_row_scans, unquoted, PerRowScan};
+
+    #[test]
+    fn partitions_missing_their_siblings_reference_are_named_once() {
+        use crate::graph::tests::{fk, link};
+        use crate::model::OnDelete;
+        // 10 is partitioned into 11, 12, 13; 11 and 12 reference the subject
+        // 1, 13 does not. 20 is partitioned into 21, 22, covered by a link on 20.
+        let partitions = [(11, 10), (12, 10), (13, 10), (21, 20), (22, 20)];
+        let refs = vec![
+            fk(11, "customer_id", 1, OnDelete::NoAction),
+            fk(12, "customer_id", 1, OnDelete::NoAction),
+            fk(21, "customer_id", 1, OnDelete::NoAction),
+            link(20, "customer_id", 1, "id"),
+            fk(13, "other_id", 99, OnDelete::NoAction),
+        ];
+        let found = super::uncovered_partitions(&partitions, &refs, &[1, 11, 12, 20, 21]);
+        let named: Vec<(u32, &str)> = found
+            .iter()
+            .map(|(t, r)| (*t, r.child_cols[0].as_str()))
+            .collect();
+        assert_eq!(named, vec![(13, "customer_id")]);
+    }
     use serde_json::json;
 
     fn seq_scan(relation: &str, alias: &str, filter: &str) -> serde_json::Value {

@@ -17,6 +17,7 @@ mod cleanup;
 mod config;
 mod deactivation;
 mod doctor;
+mod drop_guard;
 mod errors;
 mod execute;
 mod graph;

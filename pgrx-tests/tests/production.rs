@@ -1,0 +1,772 @@
+//! Production behaviour of SPEC.md "Behaviour that must hold": partitions and
+//! inheritance, generated columns, repeated soft actions, remnants after a
+//! delete, grace bounds, backups (pg_dump/pg_restore) and upgrades from 0.1.0.
+
+mod common;
+use common::*;
+use postgres::Client;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+type Snapshot = BTreeMap<String, Vec<String>>;
+
+fn market_db(name: &str) -> Client {
+    let c = fresh_db(name);
+    for f in ["schema.sql", "data.sql", "config.sql"] {
+        psql_file(name, &format!("examples/marketplace/{f}"), &[]);
+    }
+    c
+}
+
+/// Rows of `(export key, id, customer_id)` of an export, sorted.
+fn exported(c: &mut Client, call: &str) -> Vec<(String, i64, Option<String>)> {
+    c.query(
+        &format!(
+            "SELECT e.key, (r->>'id')::bigint, r->>'customer_id'
+               FROM jsonb_each(({call})->'data') e(key, rows), jsonb_array_elements(e.rows) r
+              WHERE e.key NOT IN ('public.customer')
+              ORDER BY 1, 2"
+        ),
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+/// Rows of `table` as text (ONLY: without the rows of child tables).
+fn rows_only(c: &mut Client, table: &str) -> Vec<String> {
+    c.query(&format!("SELECT t::text FROM ONLY {table} t ORDER BY 1"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn ids(c: &mut Client, sql: &str) -> Vec<i64> {
+    c.query(sql, &[]).unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+fn sum_rows(c: &mut Client, call: &str, like: &str) -> i64 {
+    c.query_one(
+        &format!("SELECT coalesce(sum(rows), 0)::bigint FROM ({call}) d WHERE d.tbl::text LIKE '{like}'"),
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+// ---------------------------------------------------------------- partitions
+
+#[derive(Clone, Copy, PartialEq)]
+enum Edge {
+    Fk,
+    FkSetNull,
+    Link,
+}
+
+/// customer 1, 2, 3; payment partitioned by year; in each partition the rows
+/// of customers 1 and 2 sit at the same ctids: in payment_2023 (0,1) is
+/// customer 1's, in payment_2024 (0,1) is customer 2's, and so on.
+fn partitioned_db(name: &str, edge: Edge, active: bool) -> Client {
+    let mut c = fresh_db(name);
+    let reference = match edge {
+        Edge::Fk => "bigint NOT NULL REFERENCES customer",
+        Edge::FkSetNull => "bigint REFERENCES customer ON DELETE SET NULL",
+        Edge::Link => "bigint NOT NULL",
+    };
+    c.batch_execute(&format!(
+        "CREATE TABLE customer (id bigint PRIMARY KEY, name text, active boolean NOT NULL DEFAULT true);
+         CREATE TABLE payment (id bigint, customer_id {reference}, paid_on date, amount int,
+                               PRIMARY KEY (id, paid_on)) PARTITION BY RANGE (paid_on);
+         CREATE INDEX ON payment (customer_id);
+         CREATE TABLE payment_2023 PARTITION OF payment FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+         CREATE TABLE payment_2024 PARTITION OF payment FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         CREATE TABLE payment_2025 PARTITION OF payment FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+         INSERT INTO customer (id, name) VALUES (1, 'Alice'), (2, 'Bob'), (3, 'Carol');
+         INSERT INTO payment VALUES (1, 1, '2023-02-01', 11), (2, 2, '2023-03-01', 12), (3, 1, '2023-04-01', 13), (4, 3, '2023-05-01', 14);
+         INSERT INTO payment VALUES (5, 2, '2024-02-01', 15), (6, 1, '2024-03-01', 16), (7, 2, '2024-04-01', 17), (8, 3, '2024-05-01', 18);
+         INSERT INTO payment VALUES (9, 1, '2025-02-01', 19), (10, 2, '2025-03-01', 20), (11, 2, '2025-04-01', 21);"
+    ))
+    .unwrap();
+    if active {
+        c.batch_execute(
+            "SELECT forget.register_subject('customer', 'customer', active_column => 'active')",
+        )
+        .unwrap();
+    } else {
+        c.batch_execute("SELECT forget.register_subject('customer', 'customer')")
+            .unwrap();
+    }
+    if edge == Edge::Link {
+        c.batch_execute("SELECT forget.add_link('payment', 'customer_id', 'customer')")
+            .unwrap();
+    }
+    // the arrangement the test relies on: same ctid, different customers
+    let collide = count(
+        &mut c,
+        "SELECT 1 FROM payment_2023 a JOIN payment_2024 b ON a.ctid = b.ctid
+          WHERE a.customer_id = 1 AND b.customer_id = 2",
+    );
+    assert!(collide >= 1, "ctids must collide across partitions");
+    c
+}
+
+const C1_PAYMENTS: [i64; 4] = [1, 3, 6, 9];
+const C2_PAYMENTS: [i64; 5] = [2, 5, 7, 10, 11];
+
+fn partitioned_delete_export_restore(db: &str, edge: Edge) {
+    let mut c = partitioned_db(db, edge, false);
+    let before = snapshot(&mut c, "public");
+    let others_before: Vec<String> = c
+        .query(
+            "SELECT p::text FROM payment p WHERE customer_id IS DISTINCT FROM 1 ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+
+    // dry run: exactly customer 1's payments, nothing changed
+    let dry = sum_rows(
+        &mut c,
+        "SELECT * FROM forget.delete_client(1, dry_run => true)",
+        "payment%",
+    );
+    assert_eq!(dry, C1_PAYMENTS.len() as i64, "dry run counts customer 1's payments");
+    assert_eq!(snapshot(&mut c, "public"), before, "a dry run changes nothing");
+
+    // export of customer 2: all of its payments, nothing of anyone else
+    let exp = exported(&mut c, "SELECT forget.export_client(2)");
+    let exp_ids: Vec<i64> = exp.iter().map(|r| r.1).collect();
+    assert_eq!(exp_ids, C2_PAYMENTS.to_vec(), "export of 2: {exp:?}");
+    assert!(
+        exp.iter().all(|r| r.2.as_deref() == Some("2")),
+        "export of 2 holds another customer's rows: {exp:?}"
+    );
+
+    // the delete: customer 1's payments and nothing else
+    let done = sum_rows(&mut c, "SELECT * FROM forget.delete_client(1)", "payment%");
+    assert_eq!(done, C1_PAYMENTS.len() as i64);
+    assert_eq!(count(&mut c, "SELECT * FROM payment WHERE customer_id = 1"), 0);
+    let others_after: Vec<String> = c
+        .query("SELECT p::text FROM payment p ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(others_after, others_before, "other customers' payments unchanged");
+    assert_eq!(
+        ids(&mut c, "SELECT id FROM customer ORDER BY 1"),
+        vec![2, 3]
+    );
+
+    // soft delete of customer 2 then restore: byte for byte
+    let before2 = snapshot(&mut c, "public");
+    let soft = sum_rows(
+        &mut c,
+        "SELECT * FROM forget.delete_client(2, grace => '1 day')",
+        "payment%",
+    );
+    assert_eq!(soft, C2_PAYMENTS.len() as i64);
+    assert_eq!(
+        ids(&mut c, "SELECT id FROM payment ORDER BY 1"),
+        vec![4, 8],
+        "only customer 3's payments remain"
+    );
+    c.query("SELECT * FROM forget.restore_client(2)", &[])
+        .unwrap();
+    assert_eq!(snapshot(&mut c, "public"), before2, "restored byte for byte");
+    assert!(audit_is_intact(&mut c));
+}
+
+#[test]
+fn partitioned_table_with_foreign_key_is_addressed_per_partition() {
+    partitioned_delete_export_restore("e2e_prod_part_fk", Edge::Fk);
+}
+
+#[test]
+fn partitioned_table_with_declared_link_is_addressed_per_partition() {
+    partitioned_delete_export_restore("e2e_prod_part_link", Edge::Link);
+}
+
+#[test]
+fn partitioned_set_null_nullifies_only_the_subjects_rows() {
+    let mut c = partitioned_db("e2e_prod_part_setnull", Edge::FkSetNull, false);
+    let others_before: Vec<String> = c
+        .query(
+            "SELECT p::text FROM payment p WHERE customer_id <> 1 ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let dry = sum_rows(
+        &mut c,
+        "SELECT * FROM forget.delete_client(1, dry_run => true)",
+        "payment%",
+    );
+    assert_eq!(dry, C1_PAYMENTS.len() as i64);
+    c.query("SELECT * FROM forget.delete_client(1)", &[])
+        .unwrap();
+    assert_eq!(
+        ids(&mut c, "SELECT id FROM payment WHERE customer_id IS NULL ORDER BY 1"),
+        C1_PAYMENTS.to_vec(),
+        "exactly customer 1's payments nullified"
+    );
+    let others_after: Vec<String> = c
+        .query(
+            "SELECT p::text FROM payment p WHERE customer_id IS NOT NULL ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(others_after, others_before);
+    assert_eq!(count(&mut c, "SELECT * FROM payment"), 11, "nothing deleted");
+}
+
+#[test]
+fn partitioned_anonymize_policy_masks_only_the_subjects_rows() {
+    let mut c = partitioned_db("e2e_prod_part_anon", Edge::Fk, true);
+    c.batch_execute(
+        "SELECT forget.mask('payment', 'amount', '0');
+         SELECT forget.set_policy('payment', 'customer_id', 'anonymize', 'anonymize');",
+    )
+    .unwrap();
+    let others_before: Vec<String> = c
+        .query(
+            "SELECT p::text FROM payment p WHERE customer_id IS DISTINCT FROM 1 ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    c.query("SELECT * FROM forget.anonymize_client(1)", &[])
+        .unwrap();
+    assert_eq!(
+        ids(&mut c, "SELECT id FROM payment WHERE amount = 0 ORDER BY 1"),
+        C1_PAYMENTS.to_vec(),
+        "exactly customer 1's payments masked"
+    );
+    let others_after: Vec<String> = c
+        .query(
+            "SELECT p::text FROM payment p WHERE id <> ALL ('{1,3,6,9}') ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(others_after, others_before, "other customers' payments unchanged");
+    assert_eq!(count(&mut c, "SELECT * FROM payment"), 11, "nothing deleted");
+}
+
+// --------------------------------------------------------------- inheritance
+
+#[test]
+fn inherited_tables_are_addressed_per_table() {
+    let mut c = fresh_db("e2e_prod_inherit");
+    c.batch_execute(
+        "CREATE TABLE customer (id bigint PRIMARY KEY, name text);
+         CREATE TABLE note (id bigint PRIMARY KEY, customer_id bigint, body text);
+         CREATE TABLE special_note (extra text) INHERITS (note);
+         INSERT INTO customer VALUES (1, 'Alice'), (2, 'Bob'), (3, 'Carol');
+         INSERT INTO note VALUES (1, 1, 'n1'), (2, 2, 'n2'), (3, 1, 'n3'), (4, 3, 'n4');
+         INSERT INTO special_note VALUES (10, 2, 's10', 'x10'), (11, 1, 's11', 'x11'), (12, 2, 's12', 'x12'), (13, 3, 's13', 'x13');
+         SELECT forget.register_subject('customer', 'customer');
+         SELECT forget.add_link('note', 'customer_id', 'customer');",
+    )
+    .unwrap();
+    assert!(
+        count(
+            &mut c,
+            "SELECT 1 FROM ONLY note a JOIN special_note b ON a.ctid = b.ctid WHERE a.customer_id = 1 AND b.customer_id = 2"
+        ) >= 1,
+        "ctids collide between parent and child"
+    );
+
+    // export of 1: its parent rows and its child row (with extra), no one else's
+    let exp = exported(&mut c, "SELECT forget.export_client(1)");
+    let mut exp_ids: Vec<i64> = exp.iter().map(|r| r.1).collect();
+    exp_ids.sort();
+    assert_eq!(exp_ids, vec![1, 3, 11], "each row exactly once: {exp:?}");
+    assert!(exp.iter().all(|r| r.2.as_deref() == Some("1")), "{exp:?}");
+    let child = c
+        .query(
+            "SELECT r->>'extra' FROM jsonb_array_elements(forget.export_client(1)->'data'->'public.special_note') r",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        child.iter().map(|r| r.get::<_, Option<String>>(0)).collect::<Vec<_>>(),
+        vec![Some("x11".to_string())],
+        "the child row under public.special_note with its extra column"
+    );
+
+    // soft delete of 2 + restore: both tables byte for byte
+    let before = snapshot(&mut c, "public");
+    let parent_before = rows_only(&mut c, "note");
+    c.query("SELECT * FROM forget.delete_client(2, grace => '1 day')", &[])
+        .unwrap();
+    assert_eq!(count(&mut c, "SELECT * FROM note WHERE customer_id = 2"), 0);
+    assert_eq!(count(&mut c, "SELECT * FROM note"), 5);
+    c.query("SELECT * FROM forget.restore_client(2)", &[])
+        .unwrap();
+    assert_eq!(snapshot(&mut c, "public"), before);
+    assert_eq!(rows_only(&mut c, "note"), parent_before, "child rows not put into the parent");
+
+    // hard delete of 1: only its rows, in both tables
+    let parent_before = rows_only(&mut c, "note");
+    let child_before = rows_only(&mut c, "special_note");
+    c.query("SELECT * FROM forget.delete_client(1)", &[])
+        .unwrap();
+    assert_eq!(
+        ids(&mut c, "SELECT id FROM ONLY note ORDER BY 1"),
+        vec![2, 4]
+    );
+    assert_eq!(
+        ids(&mut c, "SELECT id FROM special_note ORDER BY 1"),
+        vec![10, 12, 13]
+    );
+    let keep = |v: Vec<String>, gone: &[&str]| -> Vec<String> {
+        v.into_iter()
+            .filter(|r| !gone.iter().any(|g| r.starts_with(g)))
+            .collect()
+    };
+    assert_eq!(rows_only(&mut c, "note"), keep(parent_before, &["(1,", "(3,"]));
+    assert_eq!(rows_only(&mut c, "special_note"), keep(child_before, &["(11,"]));
+}
+
+// --------------------------------------------------------- generated columns
+
+#[test]
+fn restore_puts_back_rows_with_generated_columns() {
+    let mut c = fresh_db("e2e_prod_generated");
+    c.batch_execute(
+        "CREATE TABLE customer (id bigint PRIMARY KEY, name text);
+         CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customer,
+                              amount int NOT NULL, total int GENERATED ALWAYS AS (amount * 2) STORED);
+         CREATE INDEX ON orders (customer_id);
+         INSERT INTO customer VALUES (1, 'Alice'), (2, 'Bob');
+         INSERT INTO orders (id, customer_id, amount) VALUES (1, 1, 10), (2, 2, 20), (3, 1, 30);
+         SELECT forget.register_subject('customer', 'customer');",
+    )
+    .unwrap();
+    let before = snapshot(&mut c, "public");
+    c.query("SELECT * FROM forget.delete_client(1, grace => '1 day')", &[])
+        .unwrap();
+    assert_eq!(ids(&mut c, "SELECT id FROM orders ORDER BY 1"), vec![2]);
+    c.query("SELECT * FROM forget.restore_client(1)", &[])
+        .unwrap();
+    assert_eq!(snapshot(&mut c, "public"), before);
+    assert_eq!(
+        count(&mut c, "SELECT * FROM orders WHERE total = amount * 2"),
+        3
+    );
+}
+
+// ---------------------------------------------------- repeated soft actions
+
+#[test]
+fn a_second_soft_action_is_refused_and_restore_brings_back_the_original() {
+    let mut c = market_db("e2e_prod_repeat");
+    let before = snapshot(&mut c, "market");
+    c.query(
+        "SELECT * FROM forget.anonymize_client(7, grace => '1 day')",
+        &[],
+    )
+    .unwrap();
+    let anonymized = snapshot(&mut c, "market");
+    assert_ne!(anonymized, before);
+
+    let again = "SELECT * FROM forget.anonymize_client(7, grace => '1 day')";
+    let msg = message(c.query(again, &[]));
+    assert_eq!(sqlstate(c.query(again, &[])), "55000");
+    assert!(msg.contains("pending deletion"), "{msg}");
+    assert_eq!(snapshot(&mut c, "market"), anonymized);
+
+    let del = "SELECT * FROM forget.delete_client(7, grace => '1 day')";
+    let msg = message(c.query(del, &[]));
+    assert_eq!(sqlstate(c.query(del, &[])), "55000");
+    assert!(msg.contains("pending deletion"), "{msg}");
+    assert_eq!(snapshot(&mut c, "market"), anonymized);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.deleted_clients WHERE original_key = '7' AND state = 'retained'"
+        ),
+        1
+    );
+
+    c.query("SELECT * FROM forget.restore_client(7)", &[])
+        .unwrap();
+    assert_eq!(
+        snapshot(&mut c, "market"),
+        before,
+        "the original values, not the anonymized ones"
+    );
+}
+
+#[test]
+fn a_hard_delete_purges_a_retained_anonymization() {
+    let mut c = market_db("e2e_prod_repeat_purge");
+    c.query(
+        "SELECT * FROM forget.anonymize_client(8, grace => '1 day')",
+        &[],
+    )
+    .unwrap();
+    c.query("SELECT * FROM forget.delete_client(8)", &[])
+        .unwrap();
+    assert_eq!(count(&mut c, "SELECT * FROM market.users WHERE id = 8"), 0);
+    assert_eq!(
+        count(&mut c, "SELECT * FROM forget.deleted_clients WHERE original_key = '8'"),
+        0
+    );
+    assert_eq!(count(&mut c, "SELECT * FROM forget.undo"), 0);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.audit WHERE action = 'purge' AND subject_key = '8'"
+        ),
+        1
+    );
+    assert!(audit_is_intact(&mut c));
+}
+
+// ---------------------------------------------------------------- remnants
+
+#[test]
+fn a_hard_delete_leaves_only_audit_rows() {
+    let mut c = billing_db("e2e_prod_remnants");
+    c.batch_execute(
+        "SELECT forget.add_cleanup_condition('only5', 's.id = 5');
+         SELECT forget.set_cleanup(true, minimize_when => 'true');",
+    )
+    .unwrap();
+    let r = c
+        .query_one("SELECT minimized FROM forget.people_cleanup()", &[])
+        .unwrap();
+    assert_eq!(r.get::<_, i64>(0), 1);
+    c.query("SELECT forget.deactivate(5, 'admin', 'reason text')", &[])
+        .unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT * FROM forget.deactivations WHERE key = '5'"),
+        1
+    );
+    assert_eq!(
+        count(&mut c, "SELECT * FROM forget.minimized WHERE key = '5'"),
+        1
+    );
+    c.query("SELECT * FROM forget.delete_client(5)", &[])
+        .unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT * FROM forget.deactivations WHERE key = '5'"),
+        0
+    );
+    assert_eq!(
+        count(&mut c, "SELECT * FROM forget.minimized WHERE key = '5'"),
+        0
+    );
+    assert_eq!(
+        count(&mut c, "SELECT * FROM forget.deleted_clients WHERE original_key = '5'"),
+        0
+    );
+    assert!(count(&mut c, "SELECT * FROM forget.audit WHERE subject_key = '5'") >= 3);
+    assert!(audit_is_intact(&mut c));
+}
+
+// ------------------------------------------------------------- grace bounds
+
+#[test]
+fn grace_periods_out_of_bounds_are_refused() {
+    let mut c = billing_db("e2e_prod_grace");
+    let before = snapshot(&mut c, "billing");
+    let forget_before = snapshot(&mut c, "forget");
+    for g in ["-1 day", "0", "-00:00:01"] {
+        assert_eq!(
+            sqlstate(c.query(
+                &format!("SELECT * FROM forget.delete_client(6, grace => '{g}')"),
+                &[]
+            )),
+            "22023",
+            "grace {g}"
+        );
+        assert_eq!(
+            sqlstate(c.query(
+                &format!("SELECT * FROM forget.anonymize_client(6, grace => '{g}')"),
+                &[]
+            )),
+            "22023",
+            "anonymize grace {g}"
+        );
+    }
+    c.batch_execute("SET forget.grace_period = '-5 days'").unwrap();
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client(6)", &[])),
+        "22023",
+        "negative forget.grace_period"
+    );
+    c.batch_execute("RESET forget.grace_period; SET forget.max_grace_period = '30 days'")
+        .unwrap();
+    assert_eq!(
+        sqlstate(c.query(
+            "SELECT * FROM forget.delete_client(6, grace => '1000 years')",
+            &[]
+        )),
+        "22023"
+    );
+    assert_eq!(snapshot(&mut c, "billing"), before, "nothing changed");
+    assert_eq!(snapshot(&mut c, "forget"), forget_before, "nothing recorded");
+    c.query(
+        "SELECT * FROM forget.delete_client(6, grace => '10 days')",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.deleted_clients WHERE original_key = '6' AND state = 'retained'"
+        ),
+        1
+    );
+}
+
+// ------------------------------------------------------------------ backups
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn pg(tool: &str) -> Command {
+    let mut cmd = Command::new(tool);
+    cmd.args(["-h", "127.0.0.1", "-p", &port(), "-U", "postgres"]);
+    cmd
+}
+
+fn empty_db(name: &str) {
+    let mut admin = connect("postgres");
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+}
+
+fn config(c: &mut Client) -> Vec<Vec<String>> {
+    [
+        "forget.subjects",
+        "forget.rules",
+        "forget.masks",
+        "forget.links",
+        "forget.policies",
+    ]
+    .iter()
+    .map(|t| {
+        c.query(&format!("SELECT t::text FROM {t} t ORDER BY 1"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    })
+    .collect()
+}
+
+fn check_copy(copy: &str, original: &mut Client, data: &Snapshot, kind: &str) {
+    let mut c = connect(copy);
+    assert_eq!(config(&mut c), config(original), "{kind}: configuration");
+    assert_eq!(&snapshot(&mut c, "billing"), data, "{kind}: data");
+    for t in ["forget.audit", "forget.deactivations", "forget.deleted_clients", "forget.undo"] {
+        assert_eq!(
+            count(&mut c, &format!("SELECT * FROM {t}")),
+            count(original, &format!("SELECT * FROM {t}")),
+            "{kind}: {t}"
+        );
+    }
+    assert!(audit_is_intact(&mut c), "{kind}: audit verifies");
+    let audit = count(&mut c, "SELECT * FROM forget.audit");
+    c.query("SELECT * FROM forget.delete_client(7)", &[])
+        .unwrap_or_else(|e| panic!("{kind}: delete in the copy: {e:?}"));
+    assert!(audit_is_intact(&mut c), "{kind}: audit verifies after a new delete");
+    assert_eq!(count(&mut c, "SELECT * FROM forget.audit"), audit + 1);
+    c.query("SELECT * FROM forget.restore_client(3)", &[])
+        .unwrap_or_else(|e| panic!("{kind}: restore in the copy: {e:?}"));
+    assert_eq!(count(&mut c, "SELECT * FROM billing.clients WHERE id = 3"), 1);
+    assert!(audit_is_intact(&mut c), "{kind}: audit verifies after a restore");
+    c.query("SELECT forget.reactivate(4, 'admin')", &[])
+        .unwrap_or_else(|e| panic!("{kind}: reactivate in the copy: {e:?}"));
+    assert!(audit_is_intact(&mut c));
+}
+
+#[test]
+fn dumps_restore_without_errors_and_keep_working() {
+    let db = "e2e_prod_backup";
+    let mut c = billing_db(db);
+    c.query("SELECT * FROM forget.delete_client(3, grace => '30 days')", &[])
+        .unwrap();
+    c.query("SELECT forget.deactivate(4, 'admin', 'left')", &[])
+        .unwrap();
+    c.query("SELECT * FROM forget.delete_client(5)", &[])
+        .unwrap();
+    let data = snapshot(&mut c, "billing");
+    let dir = std::env::temp_dir().join("e2e_prod_backup");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // custom format, pg_restore
+    let custom = dir.join("dump.custom");
+    run(pg("pg_dump").args(["-Fc", "-d", db, "-f"]).arg(&custom));
+    empty_db("e2e_prod_backup_custom");
+    run(pg("pg_restore")
+        .args(["--exit-on-error", "-d", "e2e_prod_backup_custom"])
+        .arg(&custom));
+    check_copy("e2e_prod_backup_custom", &mut c, &data, "pg_restore");
+
+    // plain format, psql
+    let plain = dir.join("dump.sql");
+    run(pg("pg_dump").args(["-d", db, "-f"]).arg(&plain));
+    empty_db("e2e_prod_backup_plain");
+    run(pg("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "e2e_prod_backup_plain", "-f"])
+        .arg(&plain));
+    check_copy("e2e_prod_backup_plain", &mut c, &data, "psql");
+}
+
+// ----------------------------------------------------------------- upgrades
+
+fn table_counts(c: &mut Client) -> BTreeMap<String, i64> {
+    let tables: Vec<String> = c
+        .query(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'forget' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let n = count(c, &format!("SELECT * FROM {t}"));
+            (t, n)
+        })
+        .collect()
+}
+
+fn detached_schema_dump(db: &str) -> String {
+    let mut c = connect(db);
+    let stmts: Vec<String> = c
+        .query(
+            "SELECT format('ALTER EXTENSION pg_forget DROP %s %s;', o.type, o.identity)
+               FROM pg_depend d, pg_identify_object(d.classid, d.objid, d.objsubid) o
+              WHERE d.refclassid = 'pg_extension'::regclass
+                AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_forget')
+                AND d.deptype = 'e'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    c.batch_execute(&stmts.join("\n")).unwrap();
+    drop(c);
+    let out = run(pg("pg_dump").args(["--schema-only", "-n", "forget", "-d", db]));
+    out.lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn an_upgrade_from_0_1_0_keeps_the_data_and_equals_a_fresh_install() {
+    let db = "e2e_prod_upgrade";
+    empty_db(db);
+    {
+        let mut c = connect(db);
+        c.batch_execute("CREATE EXTENSION pg_forget VERSION '0.1.0'")
+            .unwrap();
+    }
+    for f in ["schema.sql", "data.sql", "config.sql"] {
+        psql_file(db, &format!("examples/billing/{f}"), &[("clients", "20")]);
+    }
+    let before;
+    {
+        let mut c = connect(db);
+        c.query("SELECT * FROM forget.delete_client(3, grace => '30 days')", &[])
+            .unwrap();
+        c.query("SELECT * FROM forget.delete_client(4)", &[])
+            .unwrap();
+        c.query("SELECT forget.deactivate(5, 'admin', 'left')", &[])
+            .unwrap();
+        c.query("SELECT * FROM forget.anonymize_client(6)", &[])
+            .unwrap();
+        before = table_counts(&mut c);
+        for t in ["forget.audit", "forget.undo", "forget.deleted_clients", "forget.deactivations"] {
+            assert!(before[t] > 0, "{t} holds rows before the upgrade");
+        }
+    }
+    {
+        let mut c = connect(db);
+        c.batch_execute("ALTER EXTENSION pg_forget UPDATE").unwrap();
+        let v: String = c
+            .query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_forget'", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(v, "0.2.0");
+        let after = table_counts(&mut c);
+        for (t, n) in &before {
+            assert_eq!(after.get(t), Some(n), "{t} kept its rows");
+        }
+        assert!(audit_is_intact(&mut c), "audit verifies after the upgrade");
+        c.query("SELECT * FROM forget.restore_client(3)", &[])
+            .unwrap();
+        assert_eq!(count(&mut c, "SELECT * FROM billing.clients WHERE id = 3"), 1);
+        c.query("SELECT * FROM forget.delete_client(7)", &[])
+            .unwrap();
+        assert!(audit_is_intact(&mut c));
+    }
+
+    // schema of the upgraded installation == schema of a fresh one
+    let a = "e2e_prod_upgrade_a";
+    let b = "e2e_prod_upgrade_b";
+    {
+        let mut admin = connect("postgres");
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {a} WITH (FORCE)"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {a} TEMPLATE {db}"))
+            .unwrap();
+    }
+    drop(fresh_db(b));
+    let dump_a = detached_schema_dump(a);
+    let dump_b = detached_schema_dump(b);
+    if dump_a != dump_b {
+        let dir = std::env::temp_dir().join("e2e_prod_upgrade");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("upgraded.sql"), &dump_a).unwrap();
+        std::fs::write(dir.join("fresh.sql"), &dump_b).unwrap();
+        let diff = Command::new("diff")
+            .arg("-u")
+            .arg(dir.join("upgraded.sql"))
+            .arg(dir.join("fresh.sql"))
+            .output()
+            .unwrap();
+        panic!(
+            "upgraded schema differs from a fresh install:\n{}",
+            String::from_utf8_lossy(&diff.stdout)
+        );
+    }
+}
