@@ -243,7 +243,8 @@ fn schedules_need_pg_cron_and_name_the_job() {
 fn a_scheduled_job_runs_in_pg_cron() {
     let mut c = connect("postgres");
     c.batch_execute(
-        "DROP EXTENSION IF EXISTS pg_forget CASCADE; DROP SCHEMA IF EXISTS contractors CASCADE;
+        "SET forget.allow_drop = on; DROP EXTENSION IF EXISTS pg_forget CASCADE; RESET forget.allow_drop;
+         DROP SCHEMA IF EXISTS contractors CASCADE;
          CREATE EXTENSION IF NOT EXISTS pg_cron; CREATE EXTENSION pg_forget;
          DELETE FROM cron.job_run_details;",
     )
@@ -309,7 +310,34 @@ fn a_scheduled_job_runs_in_pg_cron() {
         sqlstate(c.query("SELECT forget.unschedule('deactivate_inactive')", &[])),
         "22023"
     );
-    c.batch_execute("ALTER DATABASE postgres RESET forget.inactive_for; DROP EXTENSION pg_forget CASCADE; DROP SCHEMA contractors CASCADE").unwrap();
+    // Dropping the extension would destroy the audit: refused, naming it,
+    // until forget.allow_drop; then it goes, and its pg_cron jobs with it.
+    c.query_one("SELECT forget.schedule('purge_expired', '0 4 * * *')", &[])
+        .unwrap();
+    let refused = c.batch_execute("DROP EXTENSION pg_forget CASCADE");
+    assert!(message(c.batch_execute("DROP EXTENSION pg_forget CASCADE")).contains("audit rows"));
+    assert_eq!(sqlstate(refused), "2BP01");
+    assert_eq!(
+        sqlstate(c.batch_execute("DROP SCHEMA forget CASCADE")),
+        "2BP01"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM cron.job WHERE jobname = 'pg_forget_purge_expired'"
+        ),
+        1,
+        "a refused drop leaves the jobs"
+    );
+    c.batch_execute("ALTER DATABASE postgres RESET forget.inactive_for; SET forget.allow_drop = on; DROP EXTENSION pg_forget CASCADE; RESET forget.allow_drop; DROP SCHEMA contractors CASCADE").unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM cron.job WHERE jobname LIKE 'pg_forget_%'"
+        ),
+        0,
+        "dropping the extension removed its jobs"
+    );
 }
 
 #[test]

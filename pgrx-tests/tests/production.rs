@@ -37,20 +37,29 @@ fn exported(c: &mut Client, call: &str) -> Vec<(String, i64, Option<String>)> {
 
 /// Rows of `table` as text (ONLY: without the rows of child tables).
 fn rows_only(c: &mut Client, table: &str) -> Vec<String> {
-    c.query(&format!("SELECT t::text FROM ONLY {table} t ORDER BY 1"), &[])
+    c.query(
+        &format!("SELECT t::text FROM ONLY {table} t ORDER BY 1"),
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+fn ids(c: &mut Client, sql: &str) -> Vec<i64> {
+    c.query(sql, &[])
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect()
 }
 
-fn ids(c: &mut Client, sql: &str) -> Vec<i64> {
-    c.query(sql, &[]).unwrap().iter().map(|r| r.get(0)).collect()
-}
-
 fn sum_rows(c: &mut Client, call: &str, like: &str) -> i64 {
     c.query_one(
-        &format!("SELECT coalesce(sum(rows), 0)::bigint FROM ({call}) d WHERE d.tbl::text LIKE '{like}'"),
+        &format!(
+            "SELECT coalesce(sum(rows), 0)::bigint FROM ({call}) d WHERE d.tbl::text LIKE '{like}'"
+        ),
         &[],
     )
     .unwrap()
@@ -135,8 +144,16 @@ fn partitioned_delete_export_restore(db: &str, edge: Edge) {
         "SELECT * FROM forget.delete_client(1, dry_run => true)",
         "payment%",
     );
-    assert_eq!(dry, C1_PAYMENTS.len() as i64, "dry run counts customer 1's payments");
-    assert_eq!(snapshot(&mut c, "public"), before, "a dry run changes nothing");
+    assert_eq!(
+        dry,
+        C1_PAYMENTS.len() as i64,
+        "dry run counts customer 1's payments"
+    );
+    assert_eq!(
+        snapshot(&mut c, "public"),
+        before,
+        "a dry run changes nothing"
+    );
 
     // export of customer 2: all of its payments, nothing of anyone else
     let exp = exported(&mut c, "SELECT forget.export_client(2)");
@@ -150,14 +167,20 @@ fn partitioned_delete_export_restore(db: &str, edge: Edge) {
     // the delete: customer 1's payments and nothing else
     let done = sum_rows(&mut c, "SELECT * FROM forget.delete_client(1)", "payment%");
     assert_eq!(done, C1_PAYMENTS.len() as i64);
-    assert_eq!(count(&mut c, "SELECT * FROM payment WHERE customer_id = 1"), 0);
+    assert_eq!(
+        count(&mut c, "SELECT * FROM payment WHERE customer_id = 1"),
+        0
+    );
     let others_after: Vec<String> = c
         .query("SELECT p::text FROM payment p ORDER BY 1", &[])
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(others_after, others_before, "other customers' payments unchanged");
+    assert_eq!(
+        others_after, others_before,
+        "other customers' payments unchanged"
+    );
     assert_eq!(
         ids(&mut c, "SELECT id FROM customer ORDER BY 1"),
         vec![2, 3]
@@ -178,7 +201,11 @@ fn partitioned_delete_export_restore(db: &str, edge: Edge) {
     );
     c.query("SELECT * FROM forget.restore_client(2)", &[])
         .unwrap();
-    assert_eq!(snapshot(&mut c, "public"), before2, "restored byte for byte");
+    assert_eq!(
+        snapshot(&mut c, "public"),
+        before2,
+        "restored byte for byte"
+    );
     assert!(audit_is_intact(&mut c));
 }
 
@@ -213,7 +240,10 @@ fn partitioned_set_null_nullifies_only_the_subjects_rows() {
     c.query("SELECT * FROM forget.delete_client(1)", &[])
         .unwrap();
     assert_eq!(
-        ids(&mut c, "SELECT id FROM payment WHERE customer_id IS NULL ORDER BY 1"),
+        ids(
+            &mut c,
+            "SELECT id FROM payment WHERE customer_id IS NULL ORDER BY 1"
+        ),
         C1_PAYMENTS.to_vec(),
         "exactly customer 1's payments nullified"
     );
@@ -227,7 +257,11 @@ fn partitioned_set_null_nullifies_only_the_subjects_rows() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(others_after, others_before);
-    assert_eq!(count(&mut c, "SELECT * FROM payment"), 11, "nothing deleted");
+    assert_eq!(
+        count(&mut c, "SELECT * FROM payment"),
+        11,
+        "nothing deleted"
+    );
 }
 
 #[test]
@@ -263,8 +297,15 @@ fn partitioned_anonymize_policy_masks_only_the_subjects_rows() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(others_after, others_before, "other customers' payments unchanged");
-    assert_eq!(count(&mut c, "SELECT * FROM payment"), 11, "nothing deleted");
+    assert_eq!(
+        others_after, others_before,
+        "other customers' payments unchanged"
+    );
+    assert_eq!(
+        count(&mut c, "SELECT * FROM payment"),
+        11,
+        "nothing deleted"
+    );
 }
 
 // --------------------------------------------------------------- inheritance
@@ -304,7 +345,10 @@ fn inherited_tables_are_addressed_per_table() {
         )
         .unwrap();
     assert_eq!(
-        child.iter().map(|r| r.get::<_, Option<String>>(0)).collect::<Vec<_>>(),
+        child
+            .iter()
+            .map(|r| r.get::<_, Option<String>>(0))
+            .collect::<Vec<_>>(),
         vec![Some("x11".to_string())],
         "the child row under public.special_note with its extra column"
     );
@@ -312,14 +356,21 @@ fn inherited_tables_are_addressed_per_table() {
     // soft delete of 2 + restore: both tables byte for byte
     let before = snapshot(&mut c, "public");
     let parent_before = rows_only(&mut c, "note");
-    c.query("SELECT * FROM forget.delete_client(2, grace => '1 day')", &[])
-        .unwrap();
+    c.query(
+        "SELECT * FROM forget.delete_client(2, grace => '1 day')",
+        &[],
+    )
+    .unwrap();
     assert_eq!(count(&mut c, "SELECT * FROM note WHERE customer_id = 2"), 0);
     assert_eq!(count(&mut c, "SELECT * FROM note"), 5);
     c.query("SELECT * FROM forget.restore_client(2)", &[])
         .unwrap();
     assert_eq!(snapshot(&mut c, "public"), before);
-    assert_eq!(rows_only(&mut c, "note"), parent_before, "child rows not put into the parent");
+    assert_eq!(
+        rows_only(&mut c, "note"),
+        parent_before,
+        "child rows not put into the parent"
+    );
 
     // hard delete of 1: only its rows, in both tables
     let parent_before = rows_only(&mut c, "note");
@@ -339,8 +390,14 @@ fn inherited_tables_are_addressed_per_table() {
             .filter(|r| !gone.iter().any(|g| r.starts_with(g)))
             .collect()
     };
-    assert_eq!(rows_only(&mut c, "note"), keep(parent_before, &["(1,", "(3,"]));
-    assert_eq!(rows_only(&mut c, "special_note"), keep(child_before, &["(11,"]));
+    assert_eq!(
+        rows_only(&mut c, "note"),
+        keep(parent_before, &["(1,", "(3,"])
+    );
+    assert_eq!(
+        rows_only(&mut c, "special_note"),
+        keep(child_before, &["(11,"])
+    );
 }
 
 // --------------------------------------------------------- generated columns
@@ -359,8 +416,11 @@ fn restore_puts_back_rows_with_generated_columns() {
     )
     .unwrap();
     let before = snapshot(&mut c, "public");
-    c.query("SELECT * FROM forget.delete_client(1, grace => '1 day')", &[])
-        .unwrap();
+    c.query(
+        "SELECT * FROM forget.delete_client(1, grace => '1 day')",
+        &[],
+    )
+    .unwrap();
     assert_eq!(ids(&mut c, "SELECT id FROM orders ORDER BY 1"), vec![2]);
     c.query("SELECT * FROM forget.restore_client(1)", &[])
         .unwrap();
@@ -425,7 +485,10 @@ fn a_hard_delete_purges_a_retained_anonymization() {
         .unwrap();
     assert_eq!(count(&mut c, "SELECT * FROM market.users WHERE id = 8"), 0);
     assert_eq!(
-        count(&mut c, "SELECT * FROM forget.deleted_clients WHERE original_key = '8'"),
+        count(
+            &mut c,
+            "SELECT * FROM forget.deleted_clients WHERE original_key = '8'"
+        ),
         0
     );
     assert_eq!(count(&mut c, "SELECT * FROM forget.undo"), 0);
@@ -474,7 +537,10 @@ fn a_hard_delete_leaves_only_audit_rows() {
         0
     );
     assert_eq!(
-        count(&mut c, "SELECT * FROM forget.deleted_clients WHERE original_key = '5'"),
+        count(
+            &mut c,
+            "SELECT * FROM forget.deleted_clients WHERE original_key = '5'"
+        ),
         0
     );
     assert!(count(&mut c, "SELECT * FROM forget.audit WHERE subject_key = '5'") >= 3);
@@ -506,7 +572,8 @@ fn grace_periods_out_of_bounds_are_refused() {
             "anonymize grace {g}"
         );
     }
-    c.batch_execute("SET forget.grace_period = '-5 days'").unwrap();
+    c.batch_execute("SET forget.grace_period = '-5 days'")
+        .unwrap();
     assert_eq!(
         sqlstate(c.query("SELECT * FROM forget.delete_client(6)", &[])),
         "22023",
@@ -522,7 +589,11 @@ fn grace_periods_out_of_bounds_are_refused() {
         "22023"
     );
     assert_eq!(snapshot(&mut c, "billing"), before, "nothing changed");
-    assert_eq!(snapshot(&mut c, "forget"), forget_before, "nothing recorded");
+    assert_eq!(
+        snapshot(&mut c, "forget"),
+        forget_before,
+        "nothing recorded"
+    );
     c.query(
         "SELECT * FROM forget.delete_client(6, grace => '10 days')",
         &[],
@@ -589,7 +660,12 @@ fn check_copy(copy: &str, original: &mut Client, data: &Snapshot, kind: &str) {
     let mut c = connect(copy);
     assert_eq!(config(&mut c), config(original), "{kind}: configuration");
     assert_eq!(&snapshot(&mut c, "billing"), data, "{kind}: data");
-    for t in ["forget.audit", "forget.deactivations", "forget.deleted_clients", "forget.undo"] {
+    for t in [
+        "forget.audit",
+        "forget.deactivations",
+        "forget.deleted_clients",
+        "forget.undo",
+    ] {
         assert_eq!(
             count(&mut c, &format!("SELECT * FROM {t}")),
             count(original, &format!("SELECT * FROM {t}")),
@@ -600,12 +676,21 @@ fn check_copy(copy: &str, original: &mut Client, data: &Snapshot, kind: &str) {
     let audit = count(&mut c, "SELECT * FROM forget.audit");
     c.query("SELECT * FROM forget.delete_client(7)", &[])
         .unwrap_or_else(|e| panic!("{kind}: delete in the copy: {e:?}"));
-    assert!(audit_is_intact(&mut c), "{kind}: audit verifies after a new delete");
+    assert!(
+        audit_is_intact(&mut c),
+        "{kind}: audit verifies after a new delete"
+    );
     assert_eq!(count(&mut c, "SELECT * FROM forget.audit"), audit + 1);
     c.query("SELECT * FROM forget.restore_client(3)", &[])
         .unwrap_or_else(|e| panic!("{kind}: restore in the copy: {e:?}"));
-    assert_eq!(count(&mut c, "SELECT * FROM billing.clients WHERE id = 3"), 1);
-    assert!(audit_is_intact(&mut c), "{kind}: audit verifies after a restore");
+    assert_eq!(
+        count(&mut c, "SELECT * FROM billing.clients WHERE id = 3"),
+        1
+    );
+    assert!(
+        audit_is_intact(&mut c),
+        "{kind}: audit verifies after a restore"
+    );
     c.query("SELECT forget.reactivate(4, 'admin')", &[])
         .unwrap_or_else(|e| panic!("{kind}: reactivate in the copy: {e:?}"));
     assert!(audit_is_intact(&mut c));
@@ -615,8 +700,11 @@ fn check_copy(copy: &str, original: &mut Client, data: &Snapshot, kind: &str) {
 fn dumps_restore_without_errors_and_keep_working() {
     let db = "e2e_prod_backup";
     let mut c = billing_db(db);
-    c.query("SELECT * FROM forget.delete_client(3, grace => '30 days')", &[])
-        .unwrap();
+    c.query(
+        "SELECT * FROM forget.delete_client(3, grace => '30 days')",
+        &[],
+    )
+    .unwrap();
     c.query("SELECT forget.deactivate(4, 'admin', 'left')", &[])
         .unwrap();
     c.query("SELECT * FROM forget.delete_client(5)", &[])
@@ -639,7 +727,15 @@ fn dumps_restore_without_errors_and_keep_working() {
     run(pg("pg_dump").args(["-d", db, "-f"]).arg(&plain));
     empty_db("e2e_prod_backup_plain");
     run(pg("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "e2e_prod_backup_plain", "-f"])
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "e2e_prod_backup_plain",
+            "-f",
+        ])
         .arg(&plain));
     check_copy("e2e_prod_backup_plain", &mut c, &data, "psql");
 }
@@ -704,8 +800,11 @@ fn an_upgrade_from_0_1_0_keeps_the_data_and_equals_a_fresh_install() {
     let before;
     {
         let mut c = connect(db);
-        c.query("SELECT * FROM forget.delete_client(3, grace => '30 days')", &[])
-            .unwrap();
+        c.query(
+            "SELECT * FROM forget.delete_client(3, grace => '30 days')",
+            &[],
+        )
+        .unwrap();
         c.query("SELECT * FROM forget.delete_client(4)", &[])
             .unwrap();
         c.query("SELECT forget.deactivate(5, 'admin', 'left')", &[])
@@ -713,7 +812,12 @@ fn an_upgrade_from_0_1_0_keeps_the_data_and_equals_a_fresh_install() {
         c.query("SELECT * FROM forget.anonymize_client(6)", &[])
             .unwrap();
         before = table_counts(&mut c);
-        for t in ["forget.audit", "forget.undo", "forget.deleted_clients", "forget.deactivations"] {
+        for t in [
+            "forget.audit",
+            "forget.undo",
+            "forget.deleted_clients",
+            "forget.deactivations",
+        ] {
             assert!(before[t] > 0, "{t} holds rows before the upgrade");
         }
     }
@@ -721,7 +825,10 @@ fn an_upgrade_from_0_1_0_keeps_the_data_and_equals_a_fresh_install() {
         let mut c = connect(db);
         c.batch_execute("ALTER EXTENSION pg_forget UPDATE").unwrap();
         let v: String = c
-            .query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_forget'", &[])
+            .query_one(
+                "SELECT extversion FROM pg_extension WHERE extname = 'pg_forget'",
+                &[],
+            )
             .unwrap()
             .get(0);
         assert_eq!(v, "0.2.0");
@@ -732,7 +839,10 @@ fn an_upgrade_from_0_1_0_keeps_the_data_and_equals_a_fresh_install() {
         assert!(audit_is_intact(&mut c), "audit verifies after the upgrade");
         c.query("SELECT * FROM forget.restore_client(3)", &[])
             .unwrap();
-        assert_eq!(count(&mut c, "SELECT * FROM billing.clients WHERE id = 3"), 1);
+        assert_eq!(
+            count(&mut c, "SELECT * FROM billing.clients WHERE id = 3"),
+            1
+        );
         c.query("SELECT * FROM forget.delete_client(7)", &[])
             .unwrap();
         assert!(audit_is_intact(&mut c));
@@ -769,4 +879,357 @@ fn an_upgrade_from_0_1_0_keeps_the_data_and_equals_a_fresh_install() {
             String::from_utf8_lossy(&diff.stdout)
         );
     }
+}
+
+// ------------------------------------------------------------ masks, check()
+
+#[test]
+fn masks_that_cannot_work_are_refused_naming_the_column() {
+    let mut c = fresh_db("e2e_prod_masks");
+    c.batch_execute(
+        "CREATE TABLE people (id bigint PRIMARY KEY, first_name text NOT NULL, nick text UNIQUE,
+                              age int, twice bigint GENERATED ALWAYS AS (id * 2) STORED, note text);
+         INSERT INTO people VALUES (1, 'Ann', 'a', 30), (2, 'Bob', 'b', 40);
+         SELECT forget.register_subject('person', 'people');",
+    )
+    .unwrap();
+    for (col, expr, says) in [
+        ("first_name", "NULL", "NOT NULL"),
+        ("first_name", "nullif(first_name, 'Ann')", "NOT NULL"),
+        ("nick", "'same'", "unique"),
+        ("twice", "0", "generated"),
+        ("age", "'not a number'", "age"),
+        ("age", "now()", "age"),
+        ("missing", "NULL", "missing"),
+    ] {
+        let result = c.query(
+            "SELECT forget.mask('people', $1::text::name, $2)",
+            &[&col, &expr],
+        );
+        let text = message(c.query(
+            "SELECT forget.mask('people', $1::text::name, $2)",
+            &[&col, &expr],
+        ));
+        assert_eq!(sqlstate(result), "22023", "mask {col} = {expr}");
+        assert!(text.contains(col), "{text} names the column");
+        assert!(text.contains(says), "{text} says why ({says})");
+    }
+    assert_eq!(count(&mut c, "SELECT * FROM forget.masks"), 0);
+    // What can work is accepted: a non-NULL text, a unique-safe value.
+    for (col, expr) in [
+        ("first_name", "'Anonymous'"),
+        ("nick", "forget.random_string()"),
+        ("note", "NULL"),
+    ] {
+        c.query(
+            "SELECT forget.mask('people', $1::text::name, $2)",
+            &[&col, &expr],
+        )
+        .unwrap_or_else(|e| panic!("mask {col} = {expr}: {e:?}"));
+    }
+    c.query("SELECT * FROM forget.anonymize_client(1)", &[])
+        .unwrap();
+    c.query("SELECT * FROM forget.anonymize_client(2)", &[])
+        .unwrap();
+}
+
+#[test]
+fn every_check_hint_is_a_statement_that_works_when_run() {
+    let mut c = fresh_db("e2e_prod_hints");
+    c.batch_execute(
+        "CREATE TABLE users (id bigint PRIMARY KEY, first_name text NOT NULL, last_name varchar(40),
+                             email text UNIQUE, email_valid boolean NOT NULL DEFAULT false,
+                             email_confirmed_at timestamptz, phone text NOT NULL UNIQUE, birth_date date NOT NULL,
+                             last_ip inet);
+         INSERT INTO users VALUES (1, 'Ann', 'A', 'ann@x', true, now(), '+1', '1980-01-01', '10.0.0.1'),
+                                  (2, 'Bob', 'B', 'bob@x', false, NULL, '+2', '1990-01-01', NULL);
+         SELECT forget.register_subject('user', 'users');",
+    )
+    .unwrap();
+    let findings: Vec<(String, String)> = c
+        .query(
+            "SELECT object, hint FROM forget.check() WHERE problem LIKE 'looks personal%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let objects: Vec<&str> = findings.iter().map(|(o, _)| o.as_str()).collect();
+    for col in [
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "birth_date",
+        "last_ip",
+    ] {
+        assert!(
+            objects.contains(&format!("public.users.{col}").as_str()),
+            "{col} in {objects:?}"
+        );
+    }
+    for col in ["email_valid", "email_confirmed_at"] {
+        assert!(
+            !objects.contains(&format!("public.users.{col}").as_str()),
+            "{col} is not personal data"
+        );
+    }
+    for (object, hint) in &findings {
+        assert!(hint.starts_with("SELECT forget.mask("), "{object}: {hint}");
+        c.batch_execute(hint)
+            .unwrap_or_else(|e| panic!("{object}: the hint {hint} fails: {e:?}"));
+    }
+    c.query("SELECT * FROM forget.anonymize_client(1)", &[])
+        .unwrap();
+    c.query("SELECT * FROM forget.anonymize_client(2)", &[])
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.check() WHERE problem LIKE 'looks personal%'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn check_names_a_partition_its_siblings_reference_does_not_cover() {
+    let mut c = fresh_db("e2e_prod_partition_check");
+    c.batch_execute(
+        "CREATE TABLE customer (id bigint PRIMARY KEY);
+         CREATE TABLE payment (id bigint, customer_id bigint, paid_on date, PRIMARY KEY (id, paid_on))
+             PARTITION BY RANGE (paid_on);
+         CREATE TABLE payment_1 PARTITION OF payment FOR VALUES FROM ('2022-01-01') TO ('2022-02-01');
+         CREATE TABLE payment_2 PARTITION OF payment FOR VALUES FROM ('2022-02-01') TO ('2022-03-01');
+         CREATE TABLE payment_3 PARTITION OF payment FOR VALUES FROM ('2022-03-01') TO ('2022-04-01');
+         ALTER TABLE ONLY payment_1 ADD FOREIGN KEY (customer_id) REFERENCES customer;
+         ALTER TABLE ONLY payment_2 ADD FOREIGN KEY (customer_id) REFERENCES customer;
+         INSERT INTO customer VALUES (1), (2);
+         INSERT INTO payment VALUES (1, 1, '2022-01-05'), (2, 1, '2022-02-05'), (3, 1, '2022-03-05'),
+                                    (4, 2, '2022-03-06');
+         SELECT forget.register_subject('customer', 'customer');",
+    )
+    .unwrap();
+    let found: Vec<(String, String)> = c
+        .query(
+            "SELECT object, hint FROM forget.check() WHERE problem LIKE 'a partition without%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "public.payment_3(customer_id)");
+    assert!(found[0].1.contains("forget.add_link"), "{}", found[0].1);
+    c.batch_execute(&found[0].1).unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.check() WHERE problem LIKE 'a partition without%'"
+        ),
+        0
+    );
+    c.query("SELECT * FROM forget.delete_client(1)", &[])
+        .unwrap();
+    assert_eq!(ids(&mut c, "SELECT id FROM payment ORDER BY id"), vec![4]);
+}
+
+// ------------------------------------------------------------------ dropping
+
+#[test]
+fn drop_extension_refuses_while_records_would_be_lost() {
+    let mut c = billing_db("e2e_prod_drop");
+    // Nothing recorded yet: it drops (and is installed again).
+    c.batch_execute("DROP EXTENSION pg_forget; CREATE EXTENSION pg_forget")
+        .unwrap();
+    for f in ["config.sql"] {
+        psql_file(
+            "e2e_prod_drop",
+            &format!("examples/billing/{f}"),
+            &[("clients", "20")],
+        );
+    }
+    c.query(
+        "SELECT * FROM forget.delete_client(3, grace => '30 days')",
+        &[],
+    )
+    .unwrap();
+    let refused = c.batch_execute("DROP EXTENSION pg_forget CASCADE");
+    let text = message(c.batch_execute("DROP EXTENSION pg_forget CASCADE"));
+    assert_eq!(sqlstate(refused), "2BP01");
+    assert!(
+        text.contains("1 audit rows") && text.contains("1 retained recovery records"),
+        "{text}"
+    );
+    assert_eq!(
+        sqlstate(c.batch_execute("DROP SCHEMA forget CASCADE")),
+        "2BP01"
+    );
+    // Dropping something else is not affected.
+    c.batch_execute("CREATE SCHEMA scratch; DROP SCHEMA scratch; CREATE EXTENSION pg_trgm; DROP EXTENSION pg_trgm")
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM pg_extension WHERE extname = 'pg_forget'"
+        ),
+        1
+    );
+    c.batch_execute("SET forget.allow_drop = on; DROP EXTENSION pg_forget CASCADE")
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM pg_extension WHERE extname = 'pg_forget'"
+        ),
+        0
+    );
+}
+
+// -------------------------------------------------------------------- replay
+
+#[test]
+fn erasures_replayed_on_an_older_backup_are_gone_again() {
+    let db = "e2e_prod_replay";
+    let mut c = billing_db(db);
+    let dir = std::env::temp_dir().join("e2e_prod_replay");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dump = dir.join("before.custom");
+    run(pg("pg_dump").args(["-Fc", "-d", db, "-f"]).arg(&dump));
+    // Erasures after the backup: a delete, an anonymization, a soft delete
+    // purged when its window ended, a soft delete restored (not an erasure).
+    c.batch_execute(
+        "SELECT * FROM forget.delete_client(3);
+         SELECT * FROM forget.delete_client(5);
+         SELECT * FROM forget.anonymize_client(6);
+         SELECT * FROM forget.delete_client(7, grace => '1 day');
+         UPDATE forget.deleted_clients SET retention_until = now() - interval '1 second' WHERE original_key = '7';
+         SELECT forget.purge_expired();
+         SELECT * FROM forget.delete_client(8, grace => '1 day');
+         SELECT * FROM forget.restore_client(8);",
+    )
+    .unwrap();
+    let log: serde_json::Value = c
+        .query_one("SELECT forget.erasure_log()::text", &[])
+        .map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap())
+        .unwrap();
+    let entries = log.as_array().unwrap();
+    let keys: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["key"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("delete", "3"),
+            ("delete", "5"),
+            ("anonymize", "6"),
+            ("delete", "7"),
+            ("purge", "7")
+        ],
+        "the restored subject is no erasure"
+    );
+    for e in entries {
+        assert_eq!(
+            e.as_object().unwrap().keys().collect::<Vec<_>>(),
+            vec!["action", "at", "audit_id", "key", "subject"],
+            "no personal data in the log"
+        );
+    }
+    let later = c.query_one("SELECT forget.erasure_log(now() - interval '1 hour')::text = forget.erasure_log()::text, forget.erasure_log(now() + interval '1 hour')::text", &[]).unwrap();
+    assert!(later.get::<_, bool>(0));
+    assert_eq!(later.get::<_, String>(1), "[]");
+
+    // The older backup, restored.
+    let copy = "e2e_prod_replay_copy";
+    empty_db(copy);
+    run(pg("pg_restore")
+        .args(["--exit-on-error", "-d", copy])
+        .arg(&dump));
+    let mut r = connect(copy);
+    // Client 5 has an open invoice in this copy: a rule blocks its replay.
+    r.batch_execute("UPDATE billing.invoices SET status = 'Unpaid' WHERE client_id = 5")
+        .unwrap();
+    let before = snapshot(&mut r, "billing");
+    let outcomes = |r: &mut Client, dry: bool| -> Vec<(i64, String, String)> {
+        r.query(
+            "SELECT audit_id, key, outcome FROM forget.replay_erasures($1::text::jsonb, dry_run => $2)",
+            &[&log.to_string(), &dry],
+        )
+        .unwrap()
+        .iter()
+        .map(|x| (x.get(0), x.get(1), x.get(2)))
+        .collect()
+    };
+    let dry = outcomes(&mut r, true);
+    assert_eq!(
+        snapshot(&mut r, "billing"),
+        before,
+        "a dry run changes nothing"
+    );
+    let done = outcomes(&mut r, false);
+    assert_eq!(dry, done);
+    let by_key: Vec<(&str, &str)> = done
+        .iter()
+        .map(|(_, k, o)| (k.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        by_key,
+        vec![
+            ("3", "replayed"),
+            ("5", "blocked"),
+            ("6", "replayed"),
+            ("7", "replayed"),
+            ("7", "already_gone")
+        ]
+    );
+    for (id, key, outcome) in &done {
+        let expected = if outcome == "replayed" { 1 } else { 0 };
+        assert_eq!(
+            count(
+                &mut r,
+                &format!("SELECT * FROM forget.audit WHERE subject_key = '{key}' AND reason = 'replay of audit {id}'")
+            ),
+            expected,
+            "replay of audit {id} is audited with its id"
+        );
+    }
+    assert_eq!(
+        count(&mut r, "SELECT * FROM billing.clients WHERE id IN (3, 7)"),
+        0
+    );
+    assert_eq!(
+        count(&mut r, "SELECT * FROM billing.clients WHERE id = 5"),
+        1
+    );
+    assert_eq!(
+        count(
+            &mut r,
+            "SELECT * FROM billing.clients WHERE id = 6 AND firstname = 'Anonymous'"
+        ),
+        1
+    );
+    assert!(audit_is_intact(&mut r));
+    // Replayed again: what is gone stays gone.
+    let again = outcomes(&mut r, false);
+    assert!(
+        again
+            .iter()
+            .filter(|(_, k, _)| k == "3" || k == "7")
+            .all(|(_, _, o)| o == "already_gone"),
+        "{again:?}"
+    );
+    assert_eq!(
+        sqlstate(r.query(
+            "SELECT * FROM forget.replay_erasures('{\"not\": \"a log\"}')",
+            &[]
+        )),
+        "22023"
+    );
+    assert_eq!(
+        sqlstate(r.query("SELECT * FROM forget.replay_erasures('[{\"audit_id\": 1, \"action\": \"deactivate\", \"subject\": \"client\", \"key\": \"1\"}]')", &[])),
+        "22023"
+    );
 }
