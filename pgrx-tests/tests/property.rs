@@ -1,6 +1,10 @@
 //! Property test: random schemas (foreign-key trees and DAGs, self-references,
-//! composite keys, nullable and NOT NULL references, every ON DELETE rule)
-//! with random data. After delete_client, exactly the rows an independent
+//! composite keys, nullable and NOT NULL references, every ON DELETE rule,
+//! tables partitioned by LIST (grp) whose references in are composite,
+//! inheritance children holding some of a table's rows, stored generated
+//! columns, a BEFORE INSERT OR UPDATE trigger that derives a column and an
+//! AFTER DELETE trigger that logs into a table of another schema) with
+//! random data. After delete_client, exactly the rows an independent
 //! oracle computes are gone or nullified, every other row is unchanged, and
 //! every foreign key still holds (PostgreSQL checked them at commit). Before
 //! that, a delete with a grace period followed by restore_client gives back
@@ -50,12 +54,30 @@ struct Row {
     grp: i32,
     /// Per reference: the parent's (id, grp), or None.
     refs: Vec<Option<(i32, i32)>>,
+    /// Stored in the table's inheritance child `tK_c` rather than in `tK`.
+    in_child: bool,
+}
+
+/// How a table is built beyond its columns and references.
+#[derive(Default, Clone, Copy, Debug)]
+struct Features {
+    /// PARTITION BY LIST (grp), partitions tK_p0..tK_p2; primary key (id, grp).
+    partitioned: bool,
+    /// An inheritance child `tK_c (extra text)` without foreign keys.
+    child: bool,
+    /// `twice int GENERATED ALWAYS AS (id * 2) STORED`.
+    generated: bool,
+    /// `shadow text` kept by a BEFORE INSERT OR UPDATE trigger.
+    shadow: bool,
+    /// An AFTER DELETE trigger logging into `<schema>_log.deleted`.
+    log: bool,
 }
 
 struct Schema {
     name: String,
     refs: Vec<Vec<Ref>>,
     rows: Vec<Vec<Row>>,
+    features: Vec<Features>,
 }
 
 fn generate(rng: &mut Rng, name: String) -> Schema {
@@ -136,11 +158,44 @@ fn generate(rng: &mut Rng, name: String) -> Schema {
                 id,
                 grp: id % 3,
                 refs: values,
+                in_child: false,
             });
         }
         rows.push(table_rows);
     }
-    Schema { name, refs, rows }
+    // Physical shapes, drawn after the data so that the references keep
+    // their meaning: partitioned tables (not the subject), whose references
+    // in become composite; inheritance children for tables nothing
+    // references (foreign keys do not see inherited rows).
+    let mut features = vec![Features::default(); tables];
+    for (t, f) in features.iter_mut().enumerate() {
+        f.partitioned = t > 0 && rng.chance(30);
+        f.generated = rng.chance(30);
+        f.shadow = rng.chance(30);
+        f.log = rng.chance(30);
+    }
+    for list in refs.iter_mut() {
+        for r in list.iter_mut() {
+            if features[r.parent].partitioned {
+                r.composite = true;
+            }
+        }
+    }
+    let referenced: HashSet<usize> = refs.iter().flatten().map(|r| r.parent).collect();
+    for t in 1..tables {
+        if !features[t].partitioned && !referenced.contains(&t) && rng.chance(50) {
+            features[t].child = true;
+            for row in rows[t].iter_mut() {
+                row.in_child = rng.chance(50);
+            }
+        }
+    }
+    Schema {
+        name,
+        refs,
+        rows,
+        features,
+    }
 }
 
 fn rule_sql(rule: Rule) -> &'static str {
@@ -153,14 +208,40 @@ fn rule_sql(rule: Rule) -> &'static str {
 }
 
 fn ddl(s: &Schema) -> String {
-    let mut sql = format!("CREATE SCHEMA {};\n", s.name);
+    // The log lives outside the schema: snapshot() compares the schema's
+    // tables only.
+    let log = format!("{}_log", s.name);
+    let mut sql = format!(
+        "CREATE SCHEMA {name};\nCREATE SCHEMA {log};\n\
+         CREATE TABLE {log}.deleted (tbl text NOT NULL, id int NOT NULL);\n\
+         CREATE FUNCTION {log}.log_delete() RETURNS trigger LANGUAGE plpgsql AS $f$\n\
+         BEGIN INSERT INTO {log}.deleted (tbl, id) VALUES (TG_ARGV[0], OLD.id); RETURN OLD; END $f$;\n\
+         CREATE FUNCTION {log}.shadow() RETURNS trigger LANGUAGE plpgsql AS $f$\n\
+         BEGIN NEW.shadow := {shadow}; RETURN NEW; END $f$;\n",
+        name = s.name,
+        shadow = shadow_expr("NEW"),
+    );
     for (t, refs) in s.refs.iter().enumerate() {
+        let f = s.features[t];
         let mut cols = vec![
-            "id int PRIMARY KEY".to_string(),
+            if f.partitioned {
+                "id int NOT NULL".to_string()
+            } else {
+                "id int PRIMARY KEY".to_string()
+            },
             "grp int NOT NULL".to_string(),
             "note text".to_string(),
         ];
         let mut constraints = vec!["UNIQUE (id, grp)".to_string()];
+        if f.partitioned {
+            constraints.insert(0, "PRIMARY KEY (id, grp)".to_string());
+        }
+        if f.generated {
+            cols.push("twice int GENERATED ALWAYS AS (id * 2) STORED".to_string());
+        }
+        if f.shadow {
+            cols.push("shadow text".to_string());
+        }
         for (m, r) in refs.iter().enumerate() {
             let null = if r.nullable { "" } else { " NOT NULL" };
             let target = format!("{}.t{}", s.name, r.parent);
@@ -180,11 +261,46 @@ fn ddl(s: &Schema) -> String {
             }
         }
         sql += &format!(
-            "CREATE TABLE {}.t{t} ({}, {});\n",
+            "CREATE TABLE {}.t{t} ({}, {}){};\n",
             s.name,
             cols.join(", "),
-            constraints.join(", ")
+            constraints.join(", "),
+            if f.partitioned {
+                " PARTITION BY LIST (grp)"
+            } else {
+                ""
+            }
         );
+        if f.partitioned {
+            for g in 0..3 {
+                sql += &format!(
+                    "CREATE TABLE {0}.t{t}_p{g} PARTITION OF {0}.t{t} FOR VALUES IN ({g});\n",
+                    s.name
+                );
+            }
+        }
+        // The child's reference columns carry no foreign keys: pg_forget
+        // reaches its rows through the parent.
+        let mut physical = vec![format!("{}.t{t}", s.name)];
+        if f.child {
+            sql += &format!(
+                "CREATE TABLE {0}.t{t}_c (extra text) INHERITS ({0}.t{t});\n",
+                s.name
+            );
+            physical.push(format!("{}.t{t}_c", s.name));
+        }
+        for p in &physical {
+            if f.shadow {
+                sql += &format!(
+                    "CREATE TRIGGER shadow BEFORE INSERT OR UPDATE ON {p} FOR EACH ROW EXECUTE FUNCTION {log}.shadow();\n"
+                );
+            }
+            if f.log {
+                sql += &format!(
+                    "CREATE TRIGGER log AFTER DELETE ON {p} FOR EACH ROW EXECUTE FUNCTION {log}.log_delete('t{t}');\n"
+                );
+            }
+        }
         for (m, r) in refs.iter().enumerate() {
             let c = if r.composite {
                 format!("r{m}, r{m}g")
@@ -196,28 +312,60 @@ fn ddl(s: &Schema) -> String {
     }
     for (t, rows) in s.rows.iter().enumerate() {
         for row in rows {
+            let mut names = vec!["id".to_string(), "grp".into(), "note".into()];
             let mut values = vec![
                 row.id.to_string(),
                 row.grp.to_string(),
                 format!("'n{}'", row.id),
             ];
-            for (v, r) in row.refs.iter().zip(&s.refs[t]) {
+            for (m, (v, r)) in row.refs.iter().zip(&s.refs[t]).enumerate() {
                 let (id, grp) = v
                     .map(|(a, b)| (a.to_string(), b.to_string()))
                     .unwrap_or(("NULL".into(), "NULL".into()));
+                names.push(format!("r{m}"));
                 values.push(id);
                 if r.composite {
+                    names.push(format!("r{m}g"));
                     values.push(grp);
                 }
             }
+            let target = if row.in_child {
+                names.push("extra".into());
+                values.push(format!("'x{}'", row.id));
+                format!("{}.t{t}_c", s.name)
+            } else {
+                format!("{}.t{t}", s.name)
+            };
             sql += &format!(
-                "INSERT INTO {}.t{t} VALUES ({});\n",
-                s.name,
+                "INSERT INTO {target} ({}) VALUES ({});\n",
+                names.join(", "),
                 values.join(", ")
             );
         }
     }
     sql
+}
+
+/// What the shadow trigger stores for `row` (a record variable or alias):
+/// every column but the derived and generated ones.
+fn shadow_expr(row: &str) -> String {
+    format!("(pg_catalog.to_jsonb({row}) - 'shadow' - 'twice')::text")
+}
+
+/// The relations holding table t's rows, each read on its own (ONLY for
+/// a plain table, so that a child's own columns are seen).
+fn physical_tables(s: &Schema, t: usize) -> Vec<String> {
+    let f = s.features[t];
+    if f.partitioned {
+        (0..3).map(|g| format!("{}.t{t}_p{g}", s.name)).collect()
+    } else if f.child {
+        vec![
+            format!("ONLY {}.t{t}", s.name),
+            format!("{}.t{t}_c", s.name),
+        ]
+    } else {
+        vec![format!("{}.t{t}", s.name)]
+    }
 }
 
 /// What PostgreSQL's own ON DELETE rules would do (delete for everything but
@@ -305,6 +453,11 @@ fn delete_client_matches_the_oracle_on_random_schemas() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20261122);
     let mut c = fresh_db("e2e_property");
+    // What the cases covered, printed at the end: [partitioned tables,
+    // inheritance children, generated, shadow, log, rows deleted in
+    // partitioned tables, rows deleted from children, rows nullified in
+    // partitioned tables or children].
+    let mut covered = [0usize; 8];
     for case in 0..cases {
         let seed = base + case;
         let mut rng = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
@@ -317,6 +470,20 @@ fn delete_client_matches_the_oracle_on_random_schemas() {
         .unwrap();
         let subject = s.rows[0][rng.below(s.rows[0].len())].id;
         let (deleted, nullified) = oracle(&s, subject);
+        for (t, f) in s.features.iter().enumerate() {
+            covered[0] += f.partitioned as usize;
+            covered[1] += f.child as usize;
+            covered[2] += f.generated as usize;
+            covered[3] += f.shadow as usize;
+            covered[4] += f.log as usize;
+            for row in &s.rows[t] {
+                let gone = deleted.contains(&(t, row.id));
+                let nulled = (0..row.refs.len()).any(|m| nullified.contains(&(t, row.id, m)));
+                covered[5] += (gone && f.partitioned) as usize;
+                covered[6] += (gone && row.in_child) as usize;
+                covered[7] += (!gone && nulled && (f.partitioned || row.in_child)) as usize;
+            }
+        }
 
         // An anonymization with a grace period, then a restore: every table
         // is what it was. Masks on every table's note; random anonymize
@@ -399,6 +566,8 @@ fn delete_client_matches_the_oracle_on_random_schemas() {
         for r in &plan {
             planned.insert((r.get(0), r.get(1)), r.get(2));
         }
+        c.batch_execute(&format!("TRUNCATE {}_log.deleted", s.name))
+            .unwrap();
         c.query(
             "SELECT * FROM forget.delete_client($1::bigint, subject => $2)",
             &[&(subject as i64), &s.name],
@@ -442,12 +611,69 @@ fn delete_client_matches_the_oracle_on_random_schemas() {
                 nulled,
                 "seed {seed}: planned nullifications in {name}"
             );
+            // The triggers ran for every row the delete changed: each row
+            // deleted was logged once, and each row's derived column
+            // matches its values (nullified ones included).
+            if s.features[t].log {
+                let mut logged: Vec<i32> = c
+                    .query(
+                        &format!("SELECT id FROM {}_log.deleted WHERE tbl = $1", s.name),
+                        &[&format!("t{t}")],
+                    )
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                logged.sort();
+                let mut expected: Vec<i32> = deleted
+                    .iter()
+                    .filter(|(x, _)| *x == t)
+                    .map(|(_, id)| *id)
+                    .collect();
+                expected.sort();
+                assert_eq!(
+                    logged,
+                    expected,
+                    "seed {seed}: AFTER DELETE trigger log of {name}\n{}",
+                    ddl(&s)
+                );
+            }
+            if s.features[t].shadow {
+                for p in physical_tables(&s, t) {
+                    let stale = count(
+                        &mut c,
+                        &format!(
+                            "SELECT t::text FROM {p} t WHERE shadow IS DISTINCT FROM {}",
+                            shadow_expr("t")
+                        ),
+                    );
+                    assert_eq!(
+                        stale,
+                        0,
+                        "seed {seed}: rows of {p} whose BEFORE trigger did not run\n{}",
+                        ddl(&s)
+                    );
+                }
+            }
         }
         c.batch_execute(&format!(
-            "DROP SCHEMA {} CASCADE; DELETE FROM forget.undo; DELETE FROM forget.deleted_clients; \
-             DELETE FROM forget.policies; DELETE FROM forget.masks; DELETE FROM forget.subjects WHERE name = '{}'",
-            s.name, s.name
+            "DROP SCHEMA {0} CASCADE; DROP SCHEMA {0}_log CASCADE; DELETE FROM forget.undo; DELETE FROM forget.deleted_clients; \
+             DELETE FROM forget.policies; DELETE FROM forget.masks; DELETE FROM forget.subjects WHERE name = '{0}'",
+            s.name
         ))
         .unwrap();
     }
+    eprintln!(
+        "{cases} cases: {} partitioned tables, {} inheritance children, {} generated columns, \
+         {} shadow triggers, {} delete logs; rows deleted in partitions {}, in children {}; \
+         nullified there {}",
+        covered[0],
+        covered[1],
+        covered[2],
+        covered[3],
+        covered[4],
+        covered[5],
+        covered[6],
+        covered[7]
+    );
 }
