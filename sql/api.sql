@@ -10,11 +10,12 @@
 CREATE OR REPLACE FUNCTION forget.register_subject(
     name text, tbl regclass, key_column name DEFAULT NULL, active_column name DEFAULT NULL,
     active_value text DEFAULT 'true', inactive_value text DEFAULT 'false', identity name[] DEFAULT NULL,
-    minimized_column name DEFAULT NULL)
+    minimized_column name DEFAULT NULL, run_as regrole DEFAULT NULL)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._register_subject(name, tbl::pg_catalog.oid, key_column::pg_catalog.text,
         active_column::pg_catalog.text, active_value, inactive_value, identity::pg_catalog.text[],
-        minimized_column::pg_catalog.text, pg_catalog.current_setting('search_path')) $$;
+        minimized_column::pg_catalog.text, pg_catalog.current_setting('search_path'),
+        run_as::pg_catalog.oid) $$;
 
 CREATE OR REPLACE FUNCTION forget.add_link(
     child regclass, child_column name, parent regclass, parent_column name DEFAULT NULL, condition text DEFAULT NULL)
@@ -423,21 +424,43 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                         AND r.subject_key = a.subject_key AND r.id > a.id)
 $$;
 
+-- Purges the retained recovery records of one key (state purged, identity
+-- and undo data gone, audited as purge); true when there were any. With
+-- dry_run only tells.
+CREATE OR REPLACE FUNCTION forget._purge_retained(subject text, key text, actor text, reason text, dry_run boolean)
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    retained bigint[];
+BEGIN
+    SELECT array_agg(d.id) INTO retained FROM forget.deleted_clients d
+     WHERE d.subject = _purge_retained.subject AND d.original_key = _purge_retained.key AND d.state = 'retained';
+    IF retained IS NULL THEN
+        RETURN false;
+    END IF;
+    IF NOT dry_run THEN
+        UPDATE forget.deleted_clients d SET state = 'purged', identity = NULL WHERE d.id = ANY (retained);
+        DELETE FROM forget.undo u WHERE u.deletion_id = ANY (retained);
+        PERFORM forget._write_audit('purge', _purge_retained.subject, ARRAY[_purge_retained.key], actor, reason, NULL, NULL);
+    END IF;
+    RETURN true;
+END
+$$;
+
 -- Carries out every erasure of a log from erasure_log() again, oldest first,
 -- each in its own subtransaction: deletes and anonymizations without a
 -- grace period (forget.grace_period does not apply: a replayed erasure is
--- final), purges of a recovery record the restored database still retains.
--- One row per entry: replayed, already_gone (no such subject, nothing
--- retained), blocked (a rule blocks it now: the DBA decides) or failed (the
--- error is raised as a WARNING). Each replay is audited, its reason naming
--- the original audit id.
+-- final, so a recovery record the restored database retains for the key is
+-- purged too), purges of a recovery record the restored database still
+-- retains. One row per entry: replayed, already_gone (no such subject,
+-- nothing retained), blocked (a rule blocks it now: the DBA decides) or
+-- failed (the error is raised as a WARNING). Each replay is audited, its
+-- reason naming the original audit id.
 CREATE OR REPLACE FUNCTION forget.replay_erasures(log jsonb, dry_run boolean DEFAULT false)
 RETURNS TABLE(audit_id bigint, subject text, key text, outcome text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET forget.grace_period = '' AS $$
 DECLARE
-    e        record;
-    retained bigint[];
-    why      text;
+    e   record;
+    why text;
 BEGIN
     IF log IS NULL OR jsonb_typeof(log) <> 'array' THEN
         RAISE EXCEPTION 'log must be the jsonb array forget.erasure_log() returns'
@@ -457,25 +480,18 @@ BEGIN
         why := 'replay of audit ' || e.audit_id;
         BEGIN
             IF e.action = 'purge' THEN
-                SELECT array_agg(d.id) INTO retained FROM forget.deleted_clients d
-                 WHERE d.subject = e.subject AND d.original_key = e.key AND d.state = 'retained';
-                IF retained IS NULL THEN
-                    outcome := 'already_gone';
-                ELSE
-                    IF NOT dry_run THEN
-                        UPDATE forget.deleted_clients d SET state = 'purged', identity = NULL WHERE d.id = ANY (retained);
-                        DELETE FROM forget.undo u WHERE u.deletion_id = ANY (retained);
-                        PERFORM forget._write_audit('purge', e.subject, ARRAY[e.key], 'replay_erasures', why, NULL, NULL);
-                    END IF;
-                    outcome := 'replayed';
-                END IF;
+                outcome := CASE WHEN forget._purge_retained(e.subject, e.key, 'replay_erasures', why, dry_run)
+                                THEN 'replayed' ELSE 'already_gone' END;
             ELSE
                 PERFORM 1 FROM forget._act(e.action, e.key, why, 'replay_erasures', dry_run, NULL, e.subject);
                 outcome := 'replayed';
             END IF;
         EXCEPTION
             WHEN no_data_found THEN
-                outcome := 'already_gone';
+                -- Soft-deleted in the backup: what the delete would purge.
+                outcome := CASE WHEN e.action = 'delete'
+                                     AND forget._purge_retained(e.subject, e.key, 'replay_erasures', why, dry_run)
+                                THEN 'replayed' ELSE 'already_gone' END;
             WHEN object_not_in_prerequisite_state THEN
                 outcome := 'blocked';
             WHEN OTHERS THEN
@@ -507,3 +523,24 @@ BEGIN
     END IF;
 END
 $guard$;
+
+-- What user code of an action may see of the extension's records while it
+-- runs as the subject's run-as role (src/identity.rs): the undo data of the
+-- action's own recovery record (written by the action's statement, read by
+-- a restore), and the acting subject's deactivation history and minimized
+-- marks (read by conditions and last activity). Outside an action they show
+-- nothing; the tables themselves stay the extension owner's alone.
+CREATE OR REPLACE VIEW forget.undo_current WITH (security_barrier) AS
+    SELECT u.deletion_id, u.tbl, u.operation, u.row_data FROM forget.undo u
+    WHERE u.deletion_id OPERATOR(pg_catalog.=) forget._acting_recovery()
+    WITH CASCADED CHECK OPTION;
+CREATE OR REPLACE VIEW forget.deactivations_current WITH (security_barrier) AS
+    SELECT d.subject, d.key, d.action, d.at FROM forget.deactivations d
+    WHERE d.subject OPERATOR(pg_catalog.=) forget._acting_subject();
+CREATE OR REPLACE VIEW forget.minimized_current WITH (security_barrier) AS
+    SELECT m.subject, m.key, m.at FROM forget.minimized m
+    WHERE m.subject OPERATOR(pg_catalog.=) forget._acting_subject();
+REVOKE ALL ON forget.undo_current, forget.deactivations_current, forget.minimized_current FROM PUBLIC;
+GRANT SELECT, INSERT ON forget.undo_current TO PUBLIC;
+GRANT SELECT ON forget.deactivations_current, forget.minimized_current TO PUBLIC;
+GRANT EXECUTE ON FUNCTION forget._acting_subject(), forget._acting_recovery() TO PUBLIC;

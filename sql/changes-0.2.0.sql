@@ -8,3 +8,19 @@
 -- it with the new OIDs, so a soft delete made before the dump restores in
 -- the copy.
 ALTER TABLE forget.undo ALTER COLUMN tbl TYPE regclass USING tbl::regclass;
+
+-- The doctor's mask check takes a trial flag (functions.sql).
+DROP FUNCTION IF EXISTS forget._mask_problem(regclass, name, text, text);
+
+-- A 0.1.0 dump restored into a 0.1.0 installation could not load its chain
+-- head (0.1.0's install script had inserted one): the head is empty while
+-- the audit has rows. Point it at the newest row.
+UPDATE forget.audit_head h SET last_id = a.id, hash = a.hash
+FROM (SELECT id, hash FROM forget.audit ORDER BY id DESC LIMIT 1) a
+WHERE h.last_id IS NULL;
+
+-- The run-as role of a subject (NULL: the subject table's owner), whose
+-- privileges its actions use for user code; register_subject takes it.
+ALTER TABLE forget.subjects ADD COLUMN run_as regrole;
+DROP FUNCTION IF EXISTS forget.register_subject(text, regclass, name, name, text, text, name[], name);
+DROP FUNCTION IF EXISTS forget._register_subject(text, oid, text, text, text, text, text[], text, text);

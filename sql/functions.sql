@@ -6,24 +6,27 @@
 -- (22023, naming the column) and check() reports one that stopped working.
 -- It cannot work when the column is generated or gone, when PostgreSQL
 -- cannot use the expression for the column (unknown names, a type that does
--- not fit), when it gives NULL for a NOT NULL column (a constant NULL, or
--- NULL for one of the table's rows, of which up to 100 are tried), or when
--- it is a constant for a column under a unique constraint (the second
--- anonymized row would collide). The EXCEPTION blocks undo every attempt.
-CREATE OR REPLACE FUNCTION forget._mask_problem(tbl regclass, col name, expression text, path text) RETURNS text
+-- not fit), when it gives NULL for a NOT NULL column, or when it is a
+-- constant for a column under a unique index (also an expression index)
+-- whose other columns are not unique by themselves: the second anonymized
+-- row would collide. With trial, the mask is also tried on up to 100 of
+-- the table's rows (rows locked by others are skipped) in a subtransaction
+-- that is always rolled back, which finds what only data shows: a value
+-- too long for the column, a CHECK constraint, a collision. The table's
+-- triggers fire during the trial and are rolled back with it.
+CREATE OR REPLACE FUNCTION forget._mask_problem(tbl regclass, col name, expression text, path text,
+                                                trial boolean DEFAULT true) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    not_null  boolean;
-    generated boolean;
-    is_unique boolean;
-    constant  boolean;
+    attnum     int2;
+    not_null   boolean;
+    generated  boolean;
+    is_unique  boolean;
+    constant   boolean;
     gives_null boolean;
-    repeats   boolean;
+    repeats    boolean;
 BEGIN
-    SELECT a.attnotnull, a.attgenerated <> '',
-           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique
-                   AND a.attnum = ANY (i.indkey::int2[]))
-      INTO not_null, generated, is_unique
+    SELECT a.attnum, a.attnotnull, a.attgenerated <> '' INTO attnum, not_null, generated
       FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
     IF NOT FOUND THEN
@@ -31,6 +34,21 @@ BEGIN
     ELSIF generated THEN
         RETURN format('column %I of %s is generated: PostgreSQL computes it, a mask cannot set it', col, tbl);
     END IF;
+    -- A unique index on the column (or on an expression of it) that no
+    -- unique index on its other columns makes safe for a constant.
+    SELECT EXISTS (
+        SELECT 1 FROM pg_index i
+         WHERE i.indrelid = tbl AND i.indisunique
+           AND (attnum = ANY (i.indkey::int2[])
+                OR EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                              AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl
+                              AND d.refobjsubid = attnum))
+           AND NOT EXISTS (SELECT 1 FROM pg_index j
+                            WHERE j.indrelid = tbl AND j.indisunique AND j.indexprs IS NULL AND j.indpred IS NULL
+                              AND NOT (attnum = ANY (j.indkey::int2[]))
+                              AND (j.indkey::int2[]) <@ (i.indkey::int2[])))
+      INTO is_unique;
     PERFORM pg_catalog.set_config('search_path', path, true);
     BEGIN
         EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
@@ -62,6 +80,19 @@ BEGIN
         RETURN format('column %I of %s is under a unique constraint and the mask is a constant: '
                       'the second anonymized row would collide (use forget.random_email(), '
                       'forget.random_string() or a format() of the key)', col, tbl);
+    END IF;
+    IF trial THEN
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'UPDATE %1$s SET %2$I = (%3$s) WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s LIMIT 100 FOR UPDATE SKIP LOCKED))',
+                tbl, col, expression);
+            RAISE EXCEPTION USING ERRCODE = 'PGF00';
+        EXCEPTION
+            WHEN SQLSTATE 'PGF00' THEN
+                NULL;
+            WHEN OTHERS THEN
+                RETURN SQLERRM;
+        END;
     END IF;
     RETURN NULL;
 END

@@ -15,24 +15,27 @@ The ordering of items is not stable, it is driven by a dependency graph.
 -- (22023, naming the column) and check() reports one that stopped working.
 -- It cannot work when the column is generated or gone, when PostgreSQL
 -- cannot use the expression for the column (unknown names, a type that does
--- not fit), when it gives NULL for a NOT NULL column (a constant NULL, or
--- NULL for one of the table's rows, of which up to 100 are tried), or when
--- it is a constant for a column under a unique constraint (the second
--- anonymized row would collide). The EXCEPTION blocks undo every attempt.
-CREATE OR REPLACE FUNCTION forget._mask_problem(tbl regclass, col name, expression text, path text) RETURNS text
+-- not fit), when it gives NULL for a NOT NULL column, or when it is a
+-- constant for a column under a unique index (also an expression index)
+-- whose other columns are not unique by themselves: the second anonymized
+-- row would collide. With trial, the mask is also tried on up to 100 of
+-- the table's rows (rows locked by others are skipped) in a subtransaction
+-- that is always rolled back, which finds what only data shows: a value
+-- too long for the column, a CHECK constraint, a collision. The table's
+-- triggers fire during the trial and are rolled back with it.
+CREATE OR REPLACE FUNCTION forget._mask_problem(tbl regclass, col name, expression text, path text,
+                                                trial boolean DEFAULT true) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    not_null  boolean;
-    generated boolean;
-    is_unique boolean;
-    constant  boolean;
+    attnum     int2;
+    not_null   boolean;
+    generated  boolean;
+    is_unique  boolean;
+    constant   boolean;
     gives_null boolean;
-    repeats   boolean;
+    repeats    boolean;
 BEGIN
-    SELECT a.attnotnull, a.attgenerated <> '',
-           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique
-                   AND a.attnum = ANY (i.indkey::int2[]))
-      INTO not_null, generated, is_unique
+    SELECT a.attnum, a.attnotnull, a.attgenerated <> '' INTO attnum, not_null, generated
       FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
     IF NOT FOUND THEN
@@ -40,6 +43,21 @@ BEGIN
     ELSIF generated THEN
         RETURN format('column %I of %s is generated: PostgreSQL computes it, a mask cannot set it', col, tbl);
     END IF;
+    -- A unique index on the column (or on an expression of it) that no
+    -- unique index on its other columns makes safe for a constant.
+    SELECT EXISTS (
+        SELECT 1 FROM pg_index i
+         WHERE i.indrelid = tbl AND i.indisunique
+           AND (attnum = ANY (i.indkey::int2[])
+                OR EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                              AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl
+                              AND d.refobjsubid = attnum))
+           AND NOT EXISTS (SELECT 1 FROM pg_index j
+                            WHERE j.indrelid = tbl AND j.indisunique AND j.indexprs IS NULL AND j.indpred IS NULL
+                              AND NOT (attnum = ANY (j.indkey::int2[]))
+                              AND (j.indkey::int2[]) <@ (i.indkey::int2[])))
+      INTO is_unique;
     PERFORM pg_catalog.set_config('search_path', path, true);
     BEGIN
         EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
@@ -71,6 +89,19 @@ BEGIN
         RETURN format('column %I of %s is under a unique constraint and the mask is a constant: '
                       'the second anonymized row would collide (use forget.random_email(), '
                       'forget.random_string() or a format() of the key)', col, tbl);
+    END IF;
+    IF trial THEN
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'UPDATE %1$s SET %2$I = (%3$s) WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s LIMIT 100 FOR UPDATE SKIP LOCKED))',
+                tbl, col, expression);
+            RAISE EXCEPTION USING ERRCODE = 'PGF00';
+        EXCEPTION
+            WHEN SQLSTATE 'PGF00' THEN
+                NULL;
+            WHEN OTHERS THEN
+                RETURN SQLERRM;
+        END;
     END IF;
     RETURN NULL;
 END
@@ -165,6 +196,22 @@ $$;
 -- the copy.
 ALTER TABLE forget.undo ALTER COLUMN tbl TYPE regclass USING tbl::regclass;
 
+-- The doctor's mask check takes a trial flag (functions.sql).
+DROP FUNCTION IF EXISTS forget._mask_problem(regclass, name, text, text);
+
+-- A 0.1.0 dump restored into a 0.1.0 installation could not load its chain
+-- head (0.1.0's install script had inserted one): the head is empty while
+-- the audit has rows. Point it at the newest row.
+UPDATE forget.audit_head h SET last_id = a.id, hash = a.hash
+FROM (SELECT id, hash FROM forget.audit ORDER BY id DESC LIMIT 1) a
+WHERE h.last_id IS NULL;
+
+-- The run-as role of a subject (NULL: the subject table's owner), whose
+-- privileges its actions use for user code; register_subject takes it.
+ALTER TABLE forget.subjects ADD COLUMN run_as regrole;
+DROP FUNCTION IF EXISTS forget.register_subject(text, regclass, name, name, text, text, name[], name);
+DROP FUNCTION IF EXISTS forget._register_subject(text, oid, text, text, text, text, text[], text, text);
+
 -- pg_forget::deactivation::_account_status
 CREATE OR REPLACE FUNCTION "_account_status"(
 	"key" TEXT, /* Option < & str > */
@@ -199,6 +246,18 @@ CREATE OR REPLACE FUNCTION "_act"(
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'act_sql_wrapper';
+
+-- pg_forget::identity::_acting_recovery
+CREATE OR REPLACE FUNCTION "_acting_recovery"() RETURNS bigint /* Option < i64 > */
+STRICT STABLE PARALLEL RESTRICTED 
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'acting_recovery_wrapper';
+
+-- pg_forget::identity::_acting_subject
+CREATE OR REPLACE FUNCTION "_acting_subject"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL RESTRICTED 
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'acting_subject_wrapper';
 
 -- pg_forget::cleanup::_add_activity
 CREATE OR REPLACE FUNCTION "_add_activity"(
@@ -459,7 +518,8 @@ CREATE OR REPLACE FUNCTION "_register_subject"(
 	"inactive_value" TEXT, /* Option < & str > */
 	"identity" TEXT[], /* :: std :: option :: Option < Vec < String > > */
 	"minimized_column" TEXT, /* Option < & str > */
-	"search_path" TEXT /* & str */
+	"search_path" TEXT, /* & str */
+	"run_as" oid /* Option < pg_sys :: Oid > */
 ) RETURNS void
 
 SET search_path TO pg_catalog, pg_temp
@@ -545,11 +605,12 @@ CREATE OR REPLACE FUNCTION forget._drop_guard() RETURNS event_trigger LANGUAGE c
 CREATE OR REPLACE FUNCTION forget.register_subject(
     name text, tbl regclass, key_column name DEFAULT NULL, active_column name DEFAULT NULL,
     active_value text DEFAULT 'true', inactive_value text DEFAULT 'false', identity name[] DEFAULT NULL,
-    minimized_column name DEFAULT NULL)
+    minimized_column name DEFAULT NULL, run_as regrole DEFAULT NULL)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._register_subject(name, tbl::pg_catalog.oid, key_column::pg_catalog.text,
         active_column::pg_catalog.text, active_value, inactive_value, identity::pg_catalog.text[],
-        minimized_column::pg_catalog.text, pg_catalog.current_setting('search_path')) $$;
+        minimized_column::pg_catalog.text, pg_catalog.current_setting('search_path'),
+        run_as::pg_catalog.oid) $$;
 
 CREATE OR REPLACE FUNCTION forget.add_link(
     child regclass, child_column name, parent regclass, parent_column name DEFAULT NULL, condition text DEFAULT NULL)
@@ -958,21 +1019,43 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                         AND r.subject_key = a.subject_key AND r.id > a.id)
 $$;
 
+-- Purges the retained recovery records of one key (state purged, identity
+-- and undo data gone, audited as purge); true when there were any. With
+-- dry_run only tells.
+CREATE OR REPLACE FUNCTION forget._purge_retained(subject text, key text, actor text, reason text, dry_run boolean)
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    retained bigint[];
+BEGIN
+    SELECT array_agg(d.id) INTO retained FROM forget.deleted_clients d
+     WHERE d.subject = _purge_retained.subject AND d.original_key = _purge_retained.key AND d.state = 'retained';
+    IF retained IS NULL THEN
+        RETURN false;
+    END IF;
+    IF NOT dry_run THEN
+        UPDATE forget.deleted_clients d SET state = 'purged', identity = NULL WHERE d.id = ANY (retained);
+        DELETE FROM forget.undo u WHERE u.deletion_id = ANY (retained);
+        PERFORM forget._write_audit('purge', _purge_retained.subject, ARRAY[_purge_retained.key], actor, reason, NULL, NULL);
+    END IF;
+    RETURN true;
+END
+$$;
+
 -- Carries out every erasure of a log from erasure_log() again, oldest first,
 -- each in its own subtransaction: deletes and anonymizations without a
 -- grace period (forget.grace_period does not apply: a replayed erasure is
--- final), purges of a recovery record the restored database still retains.
--- One row per entry: replayed, already_gone (no such subject, nothing
--- retained), blocked (a rule blocks it now: the DBA decides) or failed (the
--- error is raised as a WARNING). Each replay is audited, its reason naming
--- the original audit id.
+-- final, so a recovery record the restored database retains for the key is
+-- purged too), purges of a recovery record the restored database still
+-- retains. One row per entry: replayed, already_gone (no such subject,
+-- nothing retained), blocked (a rule blocks it now: the DBA decides) or
+-- failed (the error is raised as a WARNING). Each replay is audited, its
+-- reason naming the original audit id.
 CREATE OR REPLACE FUNCTION forget.replay_erasures(log jsonb, dry_run boolean DEFAULT false)
 RETURNS TABLE(audit_id bigint, subject text, key text, outcome text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET forget.grace_period = '' AS $$
 DECLARE
-    e        record;
-    retained bigint[];
-    why      text;
+    e   record;
+    why text;
 BEGIN
     IF log IS NULL OR jsonb_typeof(log) <> 'array' THEN
         RAISE EXCEPTION 'log must be the jsonb array forget.erasure_log() returns'
@@ -992,25 +1075,18 @@ BEGIN
         why := 'replay of audit ' || e.audit_id;
         BEGIN
             IF e.action = 'purge' THEN
-                SELECT array_agg(d.id) INTO retained FROM forget.deleted_clients d
-                 WHERE d.subject = e.subject AND d.original_key = e.key AND d.state = 'retained';
-                IF retained IS NULL THEN
-                    outcome := 'already_gone';
-                ELSE
-                    IF NOT dry_run THEN
-                        UPDATE forget.deleted_clients d SET state = 'purged', identity = NULL WHERE d.id = ANY (retained);
-                        DELETE FROM forget.undo u WHERE u.deletion_id = ANY (retained);
-                        PERFORM forget._write_audit('purge', e.subject, ARRAY[e.key], 'replay_erasures', why, NULL, NULL);
-                    END IF;
-                    outcome := 'replayed';
-                END IF;
+                outcome := CASE WHEN forget._purge_retained(e.subject, e.key, 'replay_erasures', why, dry_run)
+                                THEN 'replayed' ELSE 'already_gone' END;
             ELSE
                 PERFORM 1 FROM forget._act(e.action, e.key, why, 'replay_erasures', dry_run, NULL, e.subject);
                 outcome := 'replayed';
             END IF;
         EXCEPTION
             WHEN no_data_found THEN
-                outcome := 'already_gone';
+                -- Soft-deleted in the backup: what the delete would purge.
+                outcome := CASE WHEN e.action = 'delete'
+                                     AND forget._purge_retained(e.subject, e.key, 'replay_erasures', why, dry_run)
+                                THEN 'replayed' ELSE 'already_gone' END;
             WHEN object_not_in_prerequisite_state THEN
                 outcome := 'blocked';
             WHEN OTHERS THEN
@@ -1042,4 +1118,25 @@ BEGIN
     END IF;
 END
 $guard$;
+
+-- What user code of an action may see of the extension's records while it
+-- runs as the subject's run-as role (src/identity.rs): the undo data of the
+-- action's own recovery record (written by the action's statement, read by
+-- a restore), and the acting subject's deactivation history and minimized
+-- marks (read by conditions and last activity). Outside an action they show
+-- nothing; the tables themselves stay the extension owner's alone.
+CREATE OR REPLACE VIEW forget.undo_current WITH (security_barrier) AS
+    SELECT u.deletion_id, u.tbl, u.operation, u.row_data FROM forget.undo u
+    WHERE u.deletion_id OPERATOR(pg_catalog.=) forget._acting_recovery()
+    WITH CASCADED CHECK OPTION;
+CREATE OR REPLACE VIEW forget.deactivations_current WITH (security_barrier) AS
+    SELECT d.subject, d.key, d.action, d.at FROM forget.deactivations d
+    WHERE d.subject OPERATOR(pg_catalog.=) forget._acting_subject();
+CREATE OR REPLACE VIEW forget.minimized_current WITH (security_barrier) AS
+    SELECT m.subject, m.key, m.at FROM forget.minimized m
+    WHERE m.subject OPERATOR(pg_catalog.=) forget._acting_subject();
+REVOKE ALL ON forget.undo_current, forget.deactivations_current, forget.minimized_current FROM PUBLIC;
+GRANT SELECT, INSERT ON forget.undo_current TO PUBLIC;
+GRANT SELECT ON forget.deactivations_current, forget.minimized_current TO PUBLIC;
+GRANT EXECUTE ON FUNCTION forget._acting_subject(), forget._acting_recovery() TO PUBLIC;
 

@@ -139,7 +139,7 @@ fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
         &prepared.tables,
         &prepared.subject_sql(),
     );
-    let data = execute::with_search_path(&prepared.subject.search_path, || {
+    let data = crate::identity::as_subject(&prepared.subject, None, || {
         Spi::connect(|client| {
             spi(client.select(&sql, Some(1), &[vec![key.clone()].into()]))
                 .first()

@@ -54,12 +54,14 @@ impl Entry {
                 .insert(for_update, plan.clone());
             plan
         });
-        let found = Spi::connect_mut(|client| {
-            spi(client.update(plan.as_ref(), Some(1), &[key.into()]))
-                .first()
-                .get_one::<String>()
-                .ok()
-                .flatten()
+        let found = crate::identity::as_subject(s, None, || {
+            Spi::connect_mut(|client| {
+                spi(client.update(plan.as_ref(), Some(1), &[key.into()]))
+                    .first()
+                    .get_one::<String>()
+                    .ok()
+                    .flatten()
+            })
         });
         found.unwrap_or_else(|| crate::errors::not_found(&s.name, key))
     }
@@ -76,7 +78,7 @@ impl Entry {
             .map(|rule| {
                 let (sql, param) =
                     crate::rules::statement(form, &rule.query, &self.prepared.subject);
-                let plan = crate::execute::with_search_path(&rule.search_path, || {
+                let plan = crate::identity::with_search_path(&rule.search_path, || {
                     Spi::connect(|client| {
                         spi(client.prepare(sql.as_str(), &[pgrx::PgOid::from(param)])).keep()
                     })
@@ -101,7 +103,7 @@ impl Entry {
         }
         let rendered = self.prepared.render(mode);
         let types = [pg_sys::TEXTARRAYOID, pg_sys::TEXTOID, pg_sys::INT8OID].map(pgrx::PgOid::from);
-        let plan = crate::execute::with_search_path(&self.prepared.subject.search_path, || {
+        let plan = crate::identity::with_search_path(&self.prepared.subject.search_path, || {
             Spi::connect(|client| spi(client.prepare_mut(rendered.sql.as_str(), &types)).keep())
         });
         let statement = Rc::new(Statement { rendered, plan });

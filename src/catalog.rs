@@ -23,11 +23,15 @@ pub struct Subject {
     pub identity: Vec<String>,
     pub minimized_column: Option<String>,
     pub search_path: String,
+    /// The role whose privileges the subject's actions use for user code
+    /// (register_subject's run_as, else the subject table's owner).
+    pub run_as: Oid,
 }
 
 const SUBJECT_COLUMNS: &str = "s.name::text, s.tbl::oid, s.key_column::text, \
     k.key_type, s.active_column::text, s.active_value, s.inactive_value, \
-    COALESCE(s.identity::text[], '{}'), s.minimized_column::text, s.search_path, k.atttypid";
+    COALESCE(s.identity::text[], '{}'), s.minimized_column::text, s.search_path, k.atttypid, \
+    COALESCE(s.run_as::pg_catalog.oid, c.relowner)";
 
 fn subject_from(row: &pgrx::spi::SpiHeapTupleData) -> Subject {
     Subject {
@@ -42,6 +46,7 @@ fn subject_from(row: &pgrx::spi::SpiHeapTupleData) -> Subject {
         minimized_column: spi(row.get::<String>(9)),
         search_path: spi(row.get::<String>(10)).unwrap_or_default(),
         key_type_oid: oid_at(row, 11),
+        run_as: oid_at(row, 12),
     }
 }
 
@@ -56,7 +61,8 @@ pub fn subjects() -> Vec<Subject> {
                 "SELECT {SUBJECT_COLUMNS} FROM forget.subjects s \
                  LEFT JOIN LATERAL (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS key_type, a.atttypid \
                  FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.key_column \
-                 AND NOT a.attisdropped) k ON true ORDER BY s.name"
+                 AND NOT a.attisdropped) k ON true \
+                 LEFT JOIN pg_catalog.pg_class c ON c.oid = s.tbl ORDER BY s.name"
             ),
             None,
             &[],

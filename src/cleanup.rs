@@ -6,9 +6,10 @@
 
 use crate::cache::Entry;
 use crate::catalog::{self, Subject};
-use crate::config::{check_sql, require_balanced, require_column, table};
+use crate::config::{check_sql, require_column, table};
 use crate::errors::{invalid, spi};
-use crate::execute::{self, with_search_path, with_settings, Origin};
+use crate::execute::{self, Origin};
+use crate::identity::{as_subject, with_settings};
 use crate::model::Action;
 use crate::render::{ident, literal, qualified};
 use pgrx::prelude::*;
@@ -29,7 +30,7 @@ impl CleanupSql<'_> {
         match self.minimized_column {
             Some(col) => format!("s.{} IS NOT NULL", ident(col)),
             None => format!(
-                "EXISTS (SELECT 1 FROM forget.minimized m WHERE m.subject OPERATOR(pg_catalog.=) {} \
+                "EXISTS (SELECT 1 FROM forget.minimized_current m WHERE m.subject OPERATOR(pg_catalog.=) {} \
                  AND m.key OPERATOR(pg_catalog.=) s.{}::pg_catalog.text)",
                 literal(self.subject),
                 ident(self.key)
@@ -148,21 +149,23 @@ fn cleanup_sql(entry: &Entry) -> Option<CleanupSql<'_>> {
     })
 }
 
-fn check_predicate(subject: &Subject, what: &str, predicate: &str, search_path: &str) {
-    require_balanced(what, predicate);
+/// The predicate as it is to be stored, once PostgreSQL has checked it.
+fn check_predicate(subject: &Subject, what: &str, predicate: &str, search_path: &str) -> String {
+    let predicate = crate::parse::one_expression(what, predicate);
     let t = table(subject.table);
     check_sql(
         search_path,
         &format!("SELECT 1 FROM {} s WHERE ({predicate})", qualified(&t)),
         &[],
     );
+    predicate
 }
 
 #[pg_extern(name = "_add_cleanup_condition")]
 #[search_path(pg_catalog, pg_temp)]
 fn add_cleanup_condition(name: &str, predicate: &str, subject: Option<&str>, search_path: &str) {
     let subject = catalog::subject(subject);
-    check_predicate(
+    let predicate = check_predicate(
         &subject,
         &format!("cleanup condition \"{name}\""),
         predicate,
@@ -171,7 +174,7 @@ fn add_cleanup_condition(name: &str, predicate: &str, subject: Option<&str>, sea
     spi(Spi::run_with_args(
         "INSERT INTO forget.cleanup_conditions (subject, name, predicate, search_path) VALUES ($1, $2, $3, $4)
          ON CONFLICT (subject, name) DO UPDATE SET predicate = EXCLUDED.predicate, search_path = EXCLUDED.search_path",
-        &[subject.name.as_str().into(), name.into(), predicate.into(), search_path.into()],
+        &[subject.name.as_str().into(), name.into(), predicate.as_str().into(), search_path.into()],
     ));
 }
 
@@ -201,14 +204,13 @@ fn set_cleanup(
     search_path: &str,
 ) {
     let subject = catalog::subject(subject);
-    if let Some(p) = minimize_when {
-        check_predicate(&subject, "minimize_when", p, search_path);
-    }
+    let minimize_when =
+        minimize_when.map(|p| check_predicate(&subject, "minimize_when", p, search_path));
     spi(Spi::run_with_args(
         "INSERT INTO forget.cleanup_settings (subject, enabled, minimize_when, search_path) VALUES ($1, $2, $3, $4)
          ON CONFLICT (subject) DO UPDATE SET enabled = EXCLUDED.enabled, minimize_when = EXCLUDED.minimize_when,
              search_path = EXCLUDED.search_path",
-        &[subject.name.as_str().into(), enabled.unwrap_or(false).into(), minimize_when.into(), search_path.into()],
+        &[subject.name.as_str().into(), enabled.unwrap_or(false).into(), minimize_when.as_deref().into(), search_path.into()],
     ));
 }
 
@@ -311,15 +313,21 @@ fn cleanup_candidates(
 fn next_batch(subject: &str, limit: i32, after_key: Option<&str>, lock: bool) -> Batch {
     let entries = [Action::Minimize, Action::Delete].map(|a| crate::cache::entry(Some(subject), a));
     let subject = &entries[1].prepared.subject;
-    // One cleanup per subject at a time: a second one waits, then sees what is left.
-    spi(Spi::run_with_args(
-        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_forget.cleanup'), pg_catalog.hashtext($1))",
-        &[subject.name.as_str().into()],
-    ));
+    // One cleanup per subject at a time: a second one waits, then sees what
+    // is left. The lock is the subject's row of forget.cleanup_settings,
+    // which only the extension can lock (an advisory lock could be taken
+    // by any role, stalling every cleanup). A dry run changes nothing and
+    // takes no lock.
+    if lock {
+        spi(Spi::run_with_args(
+            "SELECT 1 FROM forget.cleanup_settings WHERE subject = $1 FOR UPDATE",
+            &[subject.name.as_str().into()],
+        ));
+    }
     let Some(sql) = cleanup_sql(&entries[1]) else {
         return Batch::default();
     };
-    let found: Vec<(String, bool)> = with_search_path(&subject.search_path, || {
+    let found: Vec<(String, bool)> = as_subject(subject, None, || {
         with_settings(&[CANDIDATE_PLANNING, GENERIC_PLAN].concat(), || {
             let plan = crate::cache::statement(
                 format!(
@@ -400,7 +408,7 @@ fn cleanup_count(subject: &str) -> i64 {
     let Some(sql) = cleanup_sql(&entry) else {
         return 0;
     };
-    with_search_path(&subject.search_path, || {
+    as_subject(subject, None, || {
         spi(Spi::get_one::<i64>(&sql.count())).unwrap_or(0)
     })
 }
@@ -453,7 +461,7 @@ mod tests {
         let q = sql(&["s.a", "s.b"], Some("s.c")).candidates(true, true);
         assert!(q.contains("WHERE (s.a) AND (s.b) AND NOT (forget_c.forget_minimized AND forget_c.forget_minimize)"));
         assert!(q.contains(
-            "CROSS JOIN LATERAL (SELECT (s.c) AS forget_minimize, (EXISTS (SELECT 1 FROM forget.minimized m"
+            "CROSS JOIN LATERAL (SELECT (s.c) AS forget_minimize, (EXISTS (SELECT 1 FROM forget.minimized_current m"
         ));
         assert!(q.contains("OFFSET 0) forget_c"));
         assert!(q.starts_with("SELECT s.\"id\"::pg_catalog.text, forget_c.forget_minimize FROM"));
@@ -468,7 +476,8 @@ mod tests {
         );
         assert!(first.ends_with("ORDER BY s.\"id\" LIMIT $2"));
         let count = sql(&["s.a"], Some("s.c")).count();
-        assert!(count.contains("WHERE (s.a) AND NOT ((EXISTS (SELECT 1 FROM forget.minimized m"));
+        assert!(count
+            .contains("WHERE (s.a) AND NOT ((EXISTS (SELECT 1 FROM forget.minimized_current m"));
         assert!(count.ends_with(") AND (s.c))"));
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::catalog;
 use crate::errors::{invalid, spi};
-use crate::execute::with_search_path;
+use crate::identity::with_search_path;
 use crate::model::{Oid, Policy, Table};
 use crate::render::{ident, qualified};
 use crate::rules::RuleForm;
@@ -52,29 +52,6 @@ pub fn check_sql(path: &str, sql: &str, arg_types: &[pg_sys::Oid]) {
     });
 }
 
-/// Rejects text that could end the surrounding expression early.
-pub fn require_balanced(what: &str, text: &str) {
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    for ch in text.chars() {
-        match (quote, ch) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(ch),
-            (None, '(') => depth += 1,
-            (None, ')') => depth -= 1,
-            (None, ';') => invalid(format!("{what} must be a single expression: {text}")),
-            _ => {}
-        }
-        if depth < 0 {
-            invalid(format!("{what} has unbalanced parentheses: {text}"));
-        }
-    }
-    if depth != 0 || quote.is_some() {
-        invalid(format!("{what} is not a complete expression: {text}"));
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(name = "_register_subject")]
 #[search_path(pg_catalog, pg_temp)]
@@ -88,11 +65,13 @@ fn register_subject(
     identity: Option<Vec<String>>,
     minimized_column: Option<&str>,
     search_path: &str,
+    run_as: Option<pg_sys::Oid>,
 ) {
     let name = name
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| invalid("subject name must not be empty"));
     let t = table(tbl.into());
+    require_run_as_member(name, &t, run_as);
     let key = match key_column {
         Some(k) => k.to_string(),
         None => primary_key(t.oid).unwrap_or_else(|| {
@@ -129,12 +108,14 @@ fn register_subject(
     }
     spi(Spi::run_with_args(
         "INSERT INTO forget.subjects (name, tbl, key_column, active_column, active_value, inactive_value,
-                                      identity, minimized_column, search_path)
-         VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9)
+                                      identity, minimized_column, search_path, run_as)
+         VALUES ($1, $2::pg_catalog.oid::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9,
+                 $10::pg_catalog.oid::pg_catalog.regrole)
          ON CONFLICT (name) DO UPDATE SET tbl = EXCLUDED.tbl, key_column = EXCLUDED.key_column,
              active_column = EXCLUDED.active_column, active_value = EXCLUDED.active_value,
              inactive_value = EXCLUDED.inactive_value, identity = EXCLUDED.identity,
-             minimized_column = EXCLUDED.minimized_column, search_path = EXCLUDED.search_path",
+             minimized_column = EXCLUDED.minimized_column, search_path = EXCLUDED.search_path,
+             run_as = EXCLUDED.run_as",
         &[
             name.into(),
             tbl.into(),
@@ -145,8 +126,37 @@ fn register_subject(
             identity.into(),
             minimized_column.into(),
             search_path.into(),
+            run_as.into(),
         ],
     ));
+}
+
+/// Configuring a subject needs membership in its run-as role (the table's
+/// owner unless named): its actions run user code with that role's
+/// privileges. 42501 otherwise. Superusers are members of every role.
+fn require_run_as_member(subject: &str, table: &Table, run_as: Option<pg_sys::Oid>) {
+    let role = run_as.unwrap_or_else(|| {
+        spi(Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
+            &[pg_sys::Oid::from(table.oid).into()],
+        ))
+        .unwrap_or(pg_sys::InvalidOid)
+    });
+    let member = unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), role) };
+    if !member {
+        pgrx::ereport!(
+            ERROR,
+            pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "subject \"{subject}\" runs as role {}: only its members may configure it",
+                spi(Spi::get_one_with_args::<String>(
+                    "SELECT $1::pg_catalog.regrole::pg_catalog.text",
+                    &[role.into()]
+                ))
+                .unwrap_or_default()
+            )
+        );
+    }
 }
 
 /// The column a link points at by default: the subject key when the parent
@@ -194,8 +204,8 @@ fn add_link(
         ),
         &[],
     );
-    if let Some(cond) = condition {
-        require_balanced("link condition", cond);
+    let condition = condition.map(|cond| crate::parse::one_expression("link condition", cond));
+    if let Some(cond) = &condition {
         check_sql(
             search_path,
             &format!("SELECT 1 FROM {} WHERE ({cond})", qualified(&c)),
@@ -206,7 +216,7 @@ fn add_link(
         "INSERT INTO forget.links (child, child_column, parent, parent_column, condition, search_path)
          VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3::pg_catalog.oid::pg_catalog.regclass, $4, $5, $6)
          ON CONFLICT DO NOTHING",
-        &[child.into(), child_column.into(), parent.into(), parent_column.as_str().into(), condition.into(), search_path.into()],
+        &[child.into(), child_column.into(), parent.into(), parent_column.as_str().into(), condition.as_deref().into(), search_path.into()],
     ));
 }
 
@@ -261,29 +271,47 @@ fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
 /// Checks a mask: one expression that can work for the column (see
 /// forget._mask_problem: known names, a fitting type, no NULL for a NOT NULL
 /// column, no constant for a unique one, no generated column). 22023 naming
-/// the column otherwise.
-pub fn validate_mask(t: &Table, col: &str, expression: &str, search_path: &str) {
+/// the column otherwise. Returns the expression as it is to be stored.
+pub fn validate_mask(t: &Table, col: &str, expression: &str, search_path: &str) -> String {
     require_column(t, col);
-    require_balanced("mask expression", expression);
-    if let Some(problem) = mask_problem(t.oid, col, expression, search_path) {
+    let expression = crate::parse::one_expression("mask expression", expression);
+    if let Some(problem) = mask_problem(t.oid, col, &expression, search_path, may_try()) {
         invalid(format!(
             "mask for column \"{col}\" of \"{}\" cannot work: {problem}",
             t.display_name()
         ));
     }
+    expression
 }
 
-/// Why a mask cannot work for a column, or None when it can.
-pub fn mask_problem(table: Oid, col: &str, expression: &str, search_path: &str) -> Option<String> {
+/// Why a mask cannot work for a column, or None when it can (see
+/// forget._mask_problem). With `trial` it is also tried on some of the
+/// table's rows, in a subtransaction that is rolled back.
+pub fn mask_problem(
+    table: Oid,
+    col: &str,
+    expression: &str,
+    search_path: &str,
+    trial: bool,
+) -> Option<String> {
     spi(Spi::get_one_with_args::<String>(
-        "SELECT forget._mask_problem($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4)",
+        "SELECT forget._mask_problem($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5)",
         &[
             pg_sys::Oid::from(table).into(),
             col.into(),
             expression.into(),
             search_path.into(),
+            trial.into(),
         ],
     ))
+}
+
+/// Whether this transaction may try a mask on rows (it writes, then rolls
+/// back): not in a read-only transaction, not on a standby.
+pub fn may_try() -> bool {
+    let read_only =
+        crate::identity::current_setting("transaction_read_only").as_deref() == Some("on");
+    !read_only && unsafe { !pg_sys::RecoveryInProgress() }
 }
 
 #[pg_extern(name = "_mask")]
@@ -291,12 +319,12 @@ pub fn mask_problem(table: Oid, col: &str, expression: &str, search_path: &str) 
 fn mask(tbl: pg_sys::Oid, col: &str, expression: &str, action: &str, search_path: &str) {
     parse_action(action, &["anonymize", "minimize"]);
     let t = table(tbl.into());
-    validate_mask(&t, col, expression, search_path);
+    let expression = validate_mask(&t, col, expression, search_path);
     spi(Spi::run_with_args(
         "INSERT INTO forget.masks (tbl, col, action, expression, search_path)
          VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5)
          ON CONFLICT (tbl, col, action) DO UPDATE SET expression = EXCLUDED.expression, search_path = EXCLUDED.search_path",
-        &[tbl.into(), col.into(), action.into(), expression.into(), search_path.into()],
+        &[tbl.into(), col.into(), action.into(), expression.as_str().into(), search_path.into()],
     ));
 }
 
@@ -314,6 +342,7 @@ fn add_rule(
     for a in &actions {
         parse_action(a, &["delete", "anonymize", "minimize"]);
     }
+    let query = &crate::parse::one_query(&format!("rule \"{name}\""), query);
     let subjects = match subject {
         Some(_) => vec![catalog::subject(subject)],
         None => catalog::subjects(),

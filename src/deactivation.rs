@@ -5,7 +5,8 @@
 use crate::cache;
 use crate::catalog::{self, Subject};
 use crate::errors::{invalid, not_found, null_key, spi};
-use crate::execute::{call_hooks, lock_subject, with_search_path};
+use crate::execute::{call_hooks, lock_subject};
+use crate::identity::as_subject;
 use crate::model::Table;
 use crate::render::{ident, literal, qualified};
 use pgrx::prelude::*;
@@ -68,7 +69,7 @@ fn last_activity_expression(subject: &Subject, key_type: &str) -> String {
         })
         .collect();
     parts.push(format!(
-        "(SELECT pg_catalog.max(d.at) FROM forget.deactivations d WHERE d.subject OPERATOR(pg_catalog.=) {} \
+        "(SELECT pg_catalog.max(d.at) FROM forget.deactivations_current d WHERE d.subject OPERATOR(pg_catalog.=) {} \
          AND d.key OPERATOR(pg_catalog.=) s.{key}::pg_catalog.text AND d.action OPERATOR(pg_catalog.=) 'reactivate')",
         literal(&subject.name)
     ));
@@ -122,11 +123,13 @@ fn last_activity(
         },
     );
     // No row: no such subject (P0002); a row with NULL: no activity yet.
-    let found = Spi::connect(|client| {
-        spi(client.select(&*plan, Some(1), &[key.into()]))
-            .into_iter()
-            .next()
-            .map(|row| spi(row.get::<pgrx::datum::TimestampWithTimeZone>(1)))
+    let found = as_subject(&subject, None, || {
+        Spi::connect(|client| {
+            spi(client.select(&*plan, Some(1), &[key.into()]))
+                .into_iter()
+                .next()
+                .map(|row| spi(row.get::<pgrx::datum::TimestampWithTimeZone>(1)))
+        })
     });
     found.unwrap_or_else(|| not_found(&subject.name, key))
 }
@@ -158,7 +161,7 @@ fn change_state(
     let before = catalog::hooks(&format!("before_{action}"));
     call_hooks(
         &before,
-        &subject.name,
+        subject,
         keys.iter().map(|k| (k.as_str(), context.clone())),
     );
     // Only this column changes: a contractor's type or anything else stays.
@@ -172,18 +175,21 @@ fn change_state(
         key = ident(&subject.key_column),
     );
     let expected_from: Option<&str> = if deactivate { Some(from) } else { None };
-    let changed: Vec<String> = Spi::connect_mut(|client| {
-        spi(client.update(
-            &sql,
-            None,
-            &[
-                to.as_str().into(),
-                expected_from.into(),
-                keys.to_vec().into(),
-            ],
-        ))
-        .map(|r| spi(r.get::<String>(1)).unwrap_or_default())
-        .collect()
+    // Triggers on the subject table see the subject's search_path.
+    let changed: Vec<String> = as_subject(subject, None, || {
+        Spi::connect_mut(|client| {
+            spi(client.update(
+                &sql,
+                None,
+                &[
+                    to.as_str().into(),
+                    expected_from.into(),
+                    keys.to_vec().into(),
+                ],
+            ))
+            .map(|r| spi(r.get::<String>(1)).unwrap_or_default())
+            .collect()
+        })
     });
     spi(Spi::run_with_args(
         "INSERT INTO forget.deactivations (subject, key, action, actor, reason)
@@ -202,7 +208,7 @@ fn change_state(
     let after_hooks = catalog::hooks(&format!("after_{action}"));
     call_hooks(
         &after_hooks,
-        &subject.name,
+        subject,
         changed.iter().map(|k| (k.as_str(), after.clone())),
     );
     crate::audit::record_many(
@@ -218,7 +224,7 @@ fn change_state(
 
 /// A `forget.*` setting, None when unset or empty.
 fn guc(name: &str) -> Option<String> {
-    crate::execute::current_setting(name).filter(|v| !v.is_empty())
+    crate::identity::current_setting(name).filter(|v| !v.is_empty())
 }
 
 #[pg_extern(name = "_deactivate_inactive")]
@@ -257,7 +263,7 @@ fn deactivate_inactive(
         col = ident(&col),
     );
     let stale: Vec<(String, pgrx::datum::TimestampWithTimeZone)> =
-        with_search_path(&subject.search_path, || {
+        as_subject(&subject, None, || {
             Spi::connect(|client| {
                 spi(client.select(
                     &sql,
@@ -368,16 +374,18 @@ fn account_status(
         )
         },
     );
-    let (canonical, active) = Spi::connect(|client| {
-        let rows = spi(client.select(
-            &*plan,
-            Some(1),
-            &[key.into(), subject.active_value.as_str().into()],
-        ));
-        rows.into_iter()
-            .next()
-            .map(|r| (spi(r.get::<String>(1)), spi(r.get::<bool>(2))))
-            .unwrap_or_default()
+    let (canonical, active) = as_subject(&subject, None, || {
+        Spi::connect(|client| {
+            let rows = spi(client.select(
+                &*plan,
+                Some(1),
+                &[key.into(), subject.active_value.as_str().into()],
+            ));
+            rows.into_iter()
+                .next()
+                .map(|r| (spi(r.get::<String>(1)), spi(r.get::<bool>(2))))
+                .unwrap_or_default()
+        })
     });
     let canonical = canonical.unwrap_or_else(|| not_found(&subject.name, key));
     if active.unwrap_or(false) {

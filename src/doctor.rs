@@ -141,6 +141,7 @@ fn unmasked_columns(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
         }
         let t = &tables[&node.table];
         let masked: Vec<&String> = masks.for_table(node.table).iter().map(|(c, _)| c).collect();
+        let trial = crate::config::may_try();
         for col in t
             .columns
             .iter()
@@ -156,7 +157,8 @@ fn unmasked_columns(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
             // The first suggestion that validates for this column: the hint
             // is a statement that works when run.
             let works = candidates.iter().find(|expr| {
-                crate::config::mask_problem(t.oid, &col.name, expr, "pg_catalog, public").is_none()
+                crate::config::mask_problem(t.oid, &col.name, expr, "pg_catalog, public", trial)
+                    .is_none()
             });
             let hint = match works {
                 Some(expr) => format!(
@@ -181,24 +183,37 @@ fn unmasked_columns(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
     out
 }
 
-/// Masks to suggest for a personal-looking column, best first, by its type;
-/// none for types that cannot hold such data.
-fn mask_candidates(column: &str, type_sql: &str) -> Vec<&'static str> {
+/// Masks to suggest for a personal-looking column, best first, by its type
+/// (and length limit); none for types that cannot hold such data.
+fn mask_candidates(column: &str, type_sql: &str) -> Vec<String> {
     let text_like = ["text", "character varying", "character", "citext", "name"]
         .iter()
         .any(|t| type_sql == *t || type_sql.starts_with(&format!("{t}(")));
+    // varchar(n), char(n): what fits in n characters.
+    let limit: Option<usize> = type_sql
+        .split_once('(')
+        .and_then(|(_, rest)| rest.trim_end_matches(')').parse().ok());
     let c = column.to_ascii_lowercase();
+    let owned = |list: &[&str]| list.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     if text_like {
-        if c.contains("mail") {
-            vec!["forget.random_email()", "NULL"]
-        } else {
-            vec!["NULL", "'Anonymous'", "forget.random_string()", "''"]
+        match limit {
+            Some(n) => {
+                let mut out = owned(&["NULL"]);
+                if !c.contains("mail") && n >= 9 {
+                    out.push("'Anonymous'".into());
+                }
+                out.push(format!("pg_catalog.left(forget.random_string(), {n})"));
+                out.push("''".into());
+                out
+            }
+            None if c.contains("mail") => owned(&["forget.random_email()", "NULL"]),
+            None => owned(&["NULL", "'Anonymous'", "forget.random_string()", "''"]),
         }
     } else if type_sql == "inet" || type_sql == "cidr" {
-        vec!["NULL", "'0.0.0.0'"]
+        owned(&["NULL", "'0.0.0.0'"])
     } else if type_sql == "date" || type_sql.starts_with("timestamp") {
         if c.contains("birth") || c == "dob" || c.ends_with("_dob") {
-            vec!["NULL", "'1900-01-01'"]
+            owned(&["NULL", "'1900-01-01'"])
         } else {
             Vec::new()
         }
@@ -208,13 +223,14 @@ fn mask_candidates(column: &str, type_sql: &str) -> Vec<&'static str> {
 }
 
 fn broken_masks() -> Vec<Finding> {
+    let trial = crate::config::may_try();
     let broken: Vec<(u32, String, String, String, String)> = Spi::connect(|client| {
         spi(client.select(
             "SELECT m.tbl::pg_catalog.oid, m.col::pg_catalog.text, m.action, m.search_path,
-                    forget._mask_problem(m.tbl, m.col, m.expression, m.search_path)
+                    forget._mask_problem(m.tbl, m.col, m.expression, m.search_path, $1)
              FROM forget.masks m ORDER BY m.tbl::pg_catalog.text, 2, 3",
             None,
-            &[],
+            &[trial.into()],
         ))
         .filter_map(|r| {
             let problem: Option<String> = spi(r.get(5));
@@ -241,18 +257,18 @@ fn broken_masks() -> Vec<Finding> {
             let mut candidates = column
                 .map(|c| mask_candidates(&c.name, &c.type_sql))
                 .unwrap_or_default();
-            candidates.extend(["NULL", "forget.random_string()", "'0'", "0", "false"]);
+            candidates.extend(["NULL", "forget.random_string()", "'0'", "0", "false"].map(String::from));
             let works = column.and_then(|_| {
                 candidates
                     .into_iter()
-                    .find(|e| crate::config::mask_problem(oid, &col, e, &path).is_none())
+                    .find(|e| crate::config::mask_problem(oid, &col, e, &path, trial).is_none())
             });
             let hint = match works {
                 Some(expr) => format!(
                     "SELECT forget.mask({}, {}, {}, {});",
                     literal(&name),
                     literal(&col),
-                    literal(expr),
+                    literal(&expr),
                     literal(&action)
                 ),
                 None => format!(

@@ -1,9 +1,11 @@
-//! `DROP EXTENSION pg_forget` (or `DROP SCHEMA forget CASCADE`) would
-//! destroy the audit trail and the undo data of retained soft deletes with
-//! it. An event trigger at `ddl_command_start` refuses such a drop (2BP01,
+//! `DROP EXTENSION pg_forget` (or `DROP SCHEMA forget CASCADE`, or a
+//! cascading drop of something it depends on, such as plpgsql) would destroy
+//! the audit trail and the undo data of retained soft deletes with it. An event trigger at `ddl_command_start` refuses such a drop (2BP01,
 //! naming what would be lost) unless `forget.allow_drop` is on, and removes
 //! the extension's pg_cron jobs of this database when the drop goes ahead.
-//! pgrx has no event trigger support: the function is a plain V1 C function
+//! Event triggers do not fire with `session_replication_role = replica`
+//! (which only a superuser can set): the guard keeps mistakes out, not a
+//! superuser. pgrx has no event trigger support: the function is a plain V1 C function
 //! that reads the DropStmt PostgreSQL hands it.
 
 use crate::errors::spi;
@@ -41,34 +43,66 @@ pub unsafe extern "C-unwind" fn forget_drop_guard(
     pg_sys::Datum::from(0)
 }
 
-/// Whether a statement is a DROP of the extension or of its schema.
+/// Whether a statement drops the extension: names it or its schema, or
+/// drops with CASCADE an extension or schema that something of pg_forget
+/// depends on (`DROP EXTENSION plpgsql CASCADE` takes pg_forget with it).
 unsafe fn drops_pg_forget(node: *mut pg_sys::Node) -> bool {
     if node.is_null() || unsafe { (*node).type_ } != pg_sys::NodeTag::T_DropStmt {
         return false;
     }
     let stmt = node as *mut pg_sys::DropStmt;
-    let wanted = match unsafe { (*stmt).removeType } {
-        pg_sys::ObjectType::OBJECT_EXTENSION => "pg_forget",
-        pg_sys::ObjectType::OBJECT_SCHEMA => "forget",
+    let (kind, ours) = match unsafe { (*stmt).removeType } {
+        pg_sys::ObjectType::OBJECT_EXTENSION => ("pg_extension", "pg_forget"),
+        pg_sys::ObjectType::OBJECT_SCHEMA => ("pg_namespace", "forget"),
         _ => return false,
     };
     let objects = unsafe { pgrx::PgList::<pg_sys::Node>::from_pg((*stmt).objects) };
-    let found = objects.iter_ptr().any(|object| {
-        !object.is_null()
-            && unsafe { (*object).type_ } == pg_sys::NodeTag::T_String
-            && unsafe {
-                std::ffi::CStr::from_ptr((*(object as *mut pg_sys::String)).sval)
-                    .to_str()
-                    .is_ok_and(|name| name == wanted)
-            }
-    });
-    found
+    let names: Vec<String> = objects
+        .iter_ptr()
+        .filter(|o| !o.is_null() && unsafe { (**o).type_ } == pg_sys::NodeTag::T_String)
+        .filter_map(|o| unsafe {
+            std::ffi::CStr::from_ptr((*(o as *mut pg_sys::String)).sval)
+                .to_str()
+                .ok()
+                .map(str::to_string)
+        })
+        .collect();
+    if names.iter().any(|n| n == ours) {
+        return true;
+    }
+    let cascade = unsafe { (*stmt).behavior } == pg_sys::DropBehavior::DROP_CASCADE;
+    cascade && cascade_reaches_pg_forget(kind, &names)
+}
+
+/// Whether dropping the named extensions or schemas with CASCADE would drop
+/// an object of pg_forget (and so pg_forget): a walk of pg_depend from them.
+fn cascade_reaches_pg_forget(kind: &str, names: &[String]) -> bool {
+    let roots = match kind {
+        "pg_extension" => "SELECT 'pg_catalog.pg_extension'::pg_catalog.regclass, e.oid FROM pg_catalog.pg_extension e WHERE e.extname = ANY ($1)",
+        _ => "SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY ($1)",
+    };
+    let sql = format!(
+        "WITH RECURSIVE reached(classid, objid) AS ({roots}
+             UNION
+             SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+             JOIN reached r ON d.refclassid = r.classid AND d.refobjid = r.objid
+             WHERE d.deptype IN ('n', 'a', 'e', 'x'))
+         SELECT EXISTS (SELECT 1 FROM reached r JOIN pg_catalog.pg_depend m
+                        ON m.classid = r.classid AND m.objid = r.objid AND m.deptype = 'e'
+                        AND m.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                        AND m.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'pg_forget'))"
+    );
+    spi(Spi::get_one_with_args::<bool>(
+        &sql,
+        &[names.to_vec().into()],
+    ))
+    .unwrap_or(false)
 }
 
 /// Refuses the drop while it would destroy records (unless allowed), else
 /// unschedules the extension's pg_cron jobs of this database.
 fn guard() {
-    let allowed = crate::execute::current_setting("forget.allow_drop")
+    let allowed = crate::identity::current_setting("forget.allow_drop")
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "yes" | "1"));
     if !allowed {
         let (audit, retained) = spi(Spi::get_two::<i64, i64>(

@@ -6,80 +6,13 @@ use crate::cache::Entry;
 use crate::catalog::{self, Subject};
 use crate::errors::{not_allowed, not_found, spi};
 use crate::graph::{self, Graph};
+use crate::identity::{as_subject, with_settings, NO_JIT};
 use crate::model::{Action, Oid, Table};
 use crate::plan::{self, Operation, Plan, Settings, SubjectMarks};
 use crate::render::{self, ident, qualified, Mode, Rendered, SubjectSql};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use std::collections::HashMap;
-
-/// The search_path of the extension's own statements.
-pub const PINNED_PATH: &str = "pg_catalog, pg_temp";
-
-/// Runs `f` with `path` as search_path (DBA-written SQL resolves names as it
-/// did when declared), then pins the extension's path again.
-pub fn with_search_path<T>(path: &str, f: impl FnOnce() -> T) -> T {
-    set_setting("search_path", path);
-    let out = f();
-    set_setting("search_path", PINNED_PATH);
-    out
-}
-
-/// No JIT compilation for the extension's statements. A plan for a batch of
-/// keys can be estimated above jit_above_cost, and then every execution
-/// compiles its expressions anew (JIT code is not kept with a cached plan):
-/// measured at a third of a 500-key minimize, for statements that touch a
-/// few rows per key.
-pub const NO_JIT: &[(&str, &str)] = &[("jit", "off")];
-
-/// Runs `f` with planner settings changed, then puts back what was there.
-pub fn with_settings<T>(settings: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
-    let before: Vec<(&str, String)> = settings
-        .iter()
-        .map(|(name, value)| {
-            let old = current_setting(name).unwrap_or_default();
-            set_setting(name, value);
-            (*name, old)
-        })
-        .collect();
-    let out = f();
-    for (name, old) in before {
-        set_setting(name, &old);
-    }
-    out
-}
-
-/// A setting's value as SHOW prints it; None when no such setting exists
-/// (a custom `forget.*` setting nobody has set).
-pub fn current_setting(name: &str) -> Option<String> {
-    let name = std::ffi::CString::new(name).expect("setting name");
-    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-    (!value.is_null()).then(|| {
-        unsafe { std::ffi::CStr::from_ptr(value) }
-            .to_string_lossy()
-            .into_owned()
-    })
-}
-
-/// SET LOCAL, without a query: the function-level SET clause of the calling
-/// wrapper restores it on exit whatever happens.
-fn set_setting(name: &str, value: &str) {
-    let name = std::ffi::CString::new(name).expect("setting name");
-    let value = std::ffi::CString::new(value)
-        .unwrap_or_else(|_| crate::errors::invalid("setting contains a NUL byte"));
-    unsafe {
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
-            true,
-            pg_sys::PGERROR as i32,
-            false,
-        );
-    }
-}
 
 /// Everything needed to act on a subject: its graph, the tables' metadata and
 /// the plan for one action.
@@ -160,12 +93,14 @@ fn subject_marks(subject: &Subject, action: Action, tables: &HashMap<Oid, Table>
 /// returns the key as the subject's key type prints it. P0002 if absent.
 pub fn lock_subject(subject: &Subject, table: &Table, key: &str, lock: bool) -> String {
     let sql = lock_sql(subject, table, lock);
-    let found = Spi::connect_mut(|client| {
-        spi(client.update(&sql, Some(1), &[key.into()]))
-            .first()
-            .get_one::<String>()
-            .ok()
-            .flatten()
+    let found = as_subject(subject, None, || {
+        Spi::connect_mut(|client| {
+            spi(client.update(&sql, Some(1), &[key.into()]))
+                .first()
+                .get_one::<String>()
+                .ok()
+                .flatten()
+        })
     });
     found.unwrap_or_else(|| not_found(&subject.name, key))
 }
@@ -213,7 +148,7 @@ pub fn enforce(entry: &Entry, key: &str) {
 }
 
 /// Calls every function hooked to `event` with (subject, key, context).
-pub fn run_hooks(event: &str, subject: &str, key: &str, context: &serde_json::Value) {
+pub fn run_hooks(event: &str, subject: &Subject, key: &str, context: &serde_json::Value) {
     call_hooks(
         &catalog::hooks(event),
         subject,
@@ -221,29 +156,37 @@ pub fn run_hooks(event: &str, subject: &str, key: &str, context: &serde_json::Va
     );
 }
 
-/// Calls each of `functions` with (subject, key, context) for every key.
+/// Calls each of `functions` with (subject, key, context) for every key,
+/// with the subject's declared search_path (hook bodies resolve names the
+/// same way in every action).
 pub fn call_hooks<'k>(
     functions: &[String],
-    subject: &str,
+    subject: &Subject,
     calls: impl Iterator<Item = (&'k str, serde_json::Value)>,
 ) {
     if functions.is_empty() {
         return;
     }
-    for (key, context) in calls {
-        for function in functions {
-            let sql = format!(
-                "SELECT {function}($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.jsonb)"
-            );
-            Spi::connect_mut(|client| {
-                spi(client.update(
-                    &sql,
-                    None,
-                    &[subject.into(), key.into(), JsonB(context.clone()).into()],
-                ));
-            });
+    as_subject(subject, None, || {
+        for (key, context) in calls {
+            for function in functions {
+                let sql = format!(
+                    "SELECT {function}($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.jsonb)"
+                );
+                Spi::connect_mut(|client| {
+                    spi(client.update(
+                        &sql,
+                        None,
+                        &[
+                            subject.name.as_str().into(),
+                            key.into(),
+                            JsonB(context.clone()).into(),
+                        ],
+                    ));
+                });
+            }
         }
-    }
+    })
 }
 
 /// Rows touched per step, in total and per subject key.
@@ -280,7 +223,7 @@ pub fn run_statement(entry: &Entry, mode: Mode, keys: &[String], recovery: Optio
     let mut per_key: HashMap<String, Vec<i64>> = HashMap::new();
     // SET client_min_messages = debug1 shows what runs.
     pgrx::debug1!("pg_forget: {}", statement.rendered.sql);
-    with_search_path(&prepared.subject.search_path, || {
+    as_subject(&prepared.subject, recovery, || {
         with_settings(NO_JIT, || {
             Spi::connect_mut(|client| {
                 let args = [keys.to_vec().into(), inactive.into(), recovery.into()];
@@ -321,7 +264,7 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
         serde_json::json!({"action": action, "reason": origin.reason, "actor": origin.actor});
     call_hooks(
         entry.hooks(&format!("before_{action}")),
-        name,
+        &prepared.subject,
         keys.iter().map(|k| (k.as_str(), context.clone())),
     );
     let mode = if origin.recovery.is_some() {
@@ -337,7 +280,11 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
         c["rows"] = r.clone();
         (k.as_str(), c)
     });
-    call_hooks(entry.hooks(&format!("after_{action}")), name, after);
+    call_hooks(
+        entry.hooks(&format!("after_{action}")),
+        &prepared.subject,
+        after,
+    );
     crate::audit::record_many(action, name, keys, origin.actor, origin.reason, rows);
     counts
 }
@@ -347,13 +294,24 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
 /// minimized_column). A delete without a grace period leaves nothing about
 /// them but their audit rows: their deactivation history, minimized mark and
 /// recovery records go, a retained recovery record being purged (audited as
-/// such) in the same transaction.
+/// such) in the same transaction. An anonymization without a grace period
+/// purges a retained record too: it is final.
 fn keep_records(prepared: &Prepared, keys: &[String], origin: &Origin) {
     let subject = prepared.subject.name.as_str();
     let sql = match prepared.plan.action {
         Action::Minimize if prepared.subject.minimized_column.is_none() => {
             "INSERT INTO forget.minimized (subject, key) SELECT $1, k FROM pg_catalog.unnest($2::pg_catalog.text[]) k
              ON CONFLICT (subject, key) DO UPDATE SET at = pg_catalog.now()"
+        }
+        // An anonymization without a grace period is final: a recovery
+        // record still retained from an earlier one must not undo it.
+        Action::Anonymize if origin.recovery.is_none() => {
+            "WITH records AS (
+                 UPDATE forget.deleted_clients SET state = 'purged', identity = NULL
+                 WHERE subject = $1 AND original_key = ANY ($2::pg_catalog.text[]) AND state = 'retained'
+                 RETURNING id, original_key),
+             undo AS (DELETE FROM forget.undo WHERE deletion_id IN (SELECT id FROM records))
+             SELECT DISTINCT original_key FROM records ORDER BY 1"
         }
         Action::Delete if origin.recovery.is_none() => {
             "WITH records AS (
@@ -373,7 +331,8 @@ fn keep_records(prepared: &Prepared, keys: &[String], origin: &Origin) {
     });
     if !purged.is_empty() {
         let rows = vec![serde_json::json!({}); purged.len()];
-        let reason = Some("recovery record purged by a delete without grace period");
+        let reason =
+            Some("recovery record purged: a delete or anonymize without grace period is final");
         crate::audit::record_many("purge", subject, &purged, origin.actor, reason, rows);
     }
 }

@@ -17,10 +17,10 @@ use pgrx::PgSqlErrorCode;
 pub fn grace(argument: Option<&str>) -> Option<String> {
     let grace = argument.map(str::to_string).or_else(|| {
         // Read without a query: this runs on every delete and anonymize.
-        crate::execute::current_setting("forget.grace_period").filter(|v| !v.trim().is_empty())
+        crate::identity::current_setting("forget.grace_period").filter(|v| !v.trim().is_empty())
     })?;
-    let max =
-        crate::execute::current_setting("forget.max_grace_period").filter(|v| !v.trim().is_empty());
+    let max = crate::identity::current_setting("forget.max_grace_period")
+        .filter(|v| !v.trim().is_empty());
     let (positive, within) = spi(Spi::get_two_with_args::<bool, bool>(
         "SELECT CAST($1 AS pg_catalog.interval) OPERATOR(pg_catalog.>) CAST('0' AS pg_catalog.interval),
                 $2::pg_catalog.text IS NULL
@@ -206,16 +206,19 @@ fn undo_record(subject: &Subject, key: &str, id: i64) -> Vec<(pg_sys::Oid, Strin
         return Vec::new();
     }
     let sql = render::restore_statement(&restore_tables);
-    Spi::connect_mut(|client| {
-        spi(client.update(&sql, None, &[id.into()]))
-            .map(|r| {
-                (
-                    spi(r.get::<pg_sys::Oid>(1)).unwrap_or(pg_sys::InvalidOid),
-                    spi(r.get::<String>(2)).unwrap_or_default(),
-                    spi(r.get::<i64>(3)).unwrap_or_default(),
-                )
-            })
-            .collect()
+    // Triggers on the restored tables see the subject's search_path.
+    crate::identity::as_subject(subject, Some(id), || {
+        Spi::connect_mut(|client| {
+            spi(client.update(&sql, None, &[id.into()]))
+                .map(|r| {
+                    (
+                        spi(r.get::<pg_sys::Oid>(1)).unwrap_or(pg_sys::InvalidOid),
+                        spi(r.get::<String>(2)).unwrap_or_default(),
+                        spi(r.get::<i64>(3)).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
     })
 }
 
@@ -256,7 +259,7 @@ fn restore(
         not_found(&subject.name, key);
     }
     let context = serde_json::json!({"action": "restore", "actor": actor});
-    run_hooks("before_restore", &subject.name, &canonical, &context);
+    run_hooks("before_restore", &subject, &canonical, &context);
     let mut done: Vec<(pg_sys::Oid, String, i64)> = Vec::new();
     for rec in &retained {
         done.extend(undo_record(&subject, &canonical, rec.id));
@@ -281,7 +284,7 @@ fn restore(
     }
     let mut after = context.clone();
     after["rows"] = serde_json::Value::Object(rows.clone());
-    run_hooks("after_restore", &subject.name, &canonical, &after);
+    run_hooks("after_restore", &subject, &canonical, &after);
     crate::audit::record_many(
         "restore",
         &subject.name,

@@ -121,8 +121,15 @@ pub fn action_statement(
     let body = if counted.is_empty() {
         "SELECT NULL::integer, NULL::text, NULL::bigint WHERE false".to_string()
     } else {
+        // A row counts once per operation and subject key, at its first
+        // step, however many tables' edges reached it (a partition reached
+        // through its own foreign key and through its parent's link, an
+        // inheritance child with a foreign key of its own).
         format!(
-            "SELECT s.forget_step, s.forget_root, pg_catalog.count(*)\nFROM (SELECT DISTINCT * FROM (\n{}\n) d) s\nGROUP BY s.forget_step, s.forget_root",
+            "SELECT s.forget_step, s.forget_root, pg_catalog.count(*)\n\
+             FROM (SELECT DISTINCT ON (d.forget_op, d.forget_root, d.forget_rel, d.forget_tid) d.forget_step, d.forget_root \
+             FROM (\n{}\n) d ORDER BY d.forget_op, d.forget_root, d.forget_rel, d.forget_tid, d.forget_step) s\n\
+             GROUP BY s.forget_step, s.forget_root",
             counted.join("\nUNION ALL\n")
         )
     };
@@ -520,9 +527,10 @@ fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
         Operation::Anonymize => vec!["m".into()],
     };
     let tags = tags_in(&tags);
+    let op_name = op.name();
     if op == Operation::Delete {
         return format!(
-            "SELECT {step} AS forget_step, y.forget_root, y.forget_rel, y.forget_tid FROM n{node} y \
+            "SELECT {step} AS forget_step, '{op_name}' AS forget_op, y.forget_root, y.forget_rel, y.forget_tid FROM n{node} y \
              WHERE y.forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{tags}])"
         );
     }
@@ -530,7 +538,8 @@ fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
     // window over the CTE says so in one sort: a NOT EXISTS against the CTE
     // would be a nested loop, quadratic in the rows of a cleanup batch.
     format!(
-        "SELECT {step} AS forget_step, y.forget_root, y.forget_rel, y.forget_tid FROM (SELECT forget_root, forget_rel, \
+        "SELECT {step} AS forget_step, '{op_name}' AS forget_op, y.forget_root, y.forget_rel, y.forget_tid \
+         FROM (SELECT forget_root, forget_rel, \
          forget_tid, forget_fate, \
          pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd') OVER (PARTITION BY forget_rel, forget_tid) AS forget_gone \
          FROM n{node}) y WHERE y.forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{tags}]) AND NOT y.forget_gone"
@@ -556,7 +565,7 @@ fn undo_ctes(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
         // partition, an inheritor with columns of its own), named by it.
         for (i, src) in sources(ctx.tables, t).into_iter().enumerate() {
             out.push(format!(
-                "kd{node}_{i} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
+                "kd{node}_{i} AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
                  SELECT $3, t.tableoid::pg_catalog.regclass, 'insert', pg_catalog.to_jsonb(t) FROM {} t WHERE {})",
                 src.from(),
                 src.reached("t.", n.node, Some("d")),
@@ -568,7 +577,7 @@ fn undo_ctes(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
     if !assignments.is_empty() {
         let changed: Vec<String> = assignments.iter().map(|(c, _)| c.clone()).collect();
         out.push(format!(
-            "ku{node} AS (INSERT INTO forget.undo (deletion_id, tbl, operation, row_data) \
+            "ku{node} AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
              SELECT $3, t.tableoid::pg_catalog.regclass, 'update', \
              pg_catalog.jsonb_build_object('key', {}, 'old', {}) FROM {} t \
              JOIN {} f ON t.ctid OPERATOR(pg_catalog.=) f.forget_tid \
@@ -622,7 +631,7 @@ pub fn restore_statement(tables: &[RestoreTable]) -> String {
             let values: Vec<String> = columns.iter().map(|c| format!("x.{c}")).collect();
             ctes.push(format!(
                 "ri{oid} AS (INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM \
-                 (SELECT DISTINCT u.row_data FROM forget.undo u WHERE {}) d \
+                 (SELECT DISTINCT u.row_data FROM forget.undo_current u WHERE {}) d \
                  CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, d.row_data) x RETURNING 1)",
                 columns.join(", "),
                 values.join(", "),
@@ -646,7 +655,7 @@ pub fn restore_statement(tables: &[RestoreTable]) -> String {
             // ONLY: the relation that held the row, not its inheritors.
             let only = if r.table.partitioned { "" } else { "ONLY " };
             ctes.push(format!(
-                "ru{oid} AS (UPDATE {only}{t} t SET {} FROM forget.undo u \
+                "ru{oid} AS (UPDATE {only}{t} t SET {} FROM forget.undo_current u \
                  CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, u.row_data -> 'old') o \
                  CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, u.row_data -> 'key') k \
                  WHERE {} AND {} RETURNING 1)",

@@ -6,7 +6,13 @@
 use crate::cache::Entry;
 use crate::catalog::Subject;
 use crate::errors::spi;
-use crate::execute::{key_datum, with_search_path};
+use crate::execute::key_datum;
+use crate::identity::as_run_as;
+
+/// A rule runs as the subject's run-as role, with its own declared path.
+fn as_rule<T>(subject: &Subject, path: &str, f: impl FnOnce() -> T) -> T {
+    as_run_as(subject.run_as, &subject.name, None, path, f)
+}
 use pgrx::prelude::*;
 use std::collections::HashSet;
 
@@ -55,7 +61,7 @@ pub fn evaluate(entry: &Entry, key: &str) -> Vec<Verdict> {
         .rule_plans(RuleForm::OneKey)
         .iter()
         .map(|(rule, plan)| {
-            let blocking = with_search_path(&rule.search_path, || {
+            let blocking = as_rule(subject, &rule.search_path, || {
                 Spi::connect(|client| {
                     spi(client.select(plan, Some(1), &[key_datum(subject, key)]))
                         .first()
@@ -81,7 +87,7 @@ pub fn blocked(entry: &Entry, keys: &[String]) -> HashSet<String> {
         return blocked;
     }
     for (rule, plan) in entry.rule_plans(RuleForm::ManyKeys).iter() {
-        with_search_path(&rule.search_path, || {
+        as_rule(&entry.prepared.subject, &rule.search_path, || {
             Spi::connect(|client| {
                 for row in spi(client.select(plan, None, &[keys.to_vec().into()])) {
                     if let Some(key) = spi(row.get::<String>(1)) {

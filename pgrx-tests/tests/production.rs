@@ -1233,3 +1233,187 @@ fn erasures_replayed_on_an_older_backup_are_gone_again() {
         "22023"
     );
 }
+
+// ------------------------------------------------- found by a review of 0.2.0
+
+#[test]
+fn a_replayed_delete_purges_what_the_older_backup_retains() {
+    let db = "e2e_prod_replay_retained";
+    let mut c = billing_db(db);
+    c.batch_execute("SELECT * FROM forget.delete_client(3, grace => '30 days')")
+        .unwrap();
+    let dir = std::env::temp_dir().join(db);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dump = dir.join("before.custom");
+    run(pg("pg_dump").args(["-Fc", "-d", db, "-f"]).arg(&dump));
+    c.batch_execute(
+        "SELECT * FROM forget.restore_client(3); SELECT * FROM forget.delete_client(3);",
+    )
+    .unwrap();
+    let log: String = c
+        .query_one("SELECT forget.erasure_log()::text", &[])
+        .unwrap()
+        .get(0);
+    let copy = "e2e_prod_replay_retained_copy";
+    empty_db(copy);
+    run(pg("pg_restore")
+        .args(["--exit-on-error", "-d", copy])
+        .arg(&dump));
+    let mut r = connect(copy);
+    let outcome: String = r
+        .query_one(
+            "SELECT outcome FROM forget.replay_erasures($1::text::jsonb)",
+            &[&log],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(outcome, "replayed");
+    assert_eq!(
+        count(
+            &mut r,
+            "SELECT * FROM forget.deleted_clients WHERE state = 'retained'"
+        ),
+        0
+    );
+    assert_eq!(count(&mut r, "SELECT * FROM forget.undo"), 0);
+    assert_eq!(
+        sqlstate(r.query("SELECT * FROM forget.restore_client(3)", &[])),
+        "55000",
+        "the erased client cannot come back"
+    );
+}
+
+#[test]
+fn an_anonymization_without_grace_is_final() {
+    let mut c = market_db("e2e_prod_final_anonymize");
+    c.batch_execute(
+        "SELECT * FROM forget.anonymize_client(5, grace => '30 days');
+         SELECT * FROM forget.anonymize_client(5);",
+    )
+    .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.deleted_clients WHERE state = 'retained'"
+        ),
+        0
+    );
+    assert_eq!(count(&mut c, "SELECT * FROM forget.undo"), 0);
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.restore_client(5)", &[])),
+        "55000"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.audit WHERE action = 'purge' AND subject_key = '5'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn masks_are_tried_on_the_tables_rows_and_unique_indexes_are_read_whole() {
+    let mut c = fresh_db("e2e_prod_mask_data");
+    c.batch_execute(
+        "CREATE TABLE acct (id bigint PRIMARY KEY, first_name varchar(3), work_email varchar(10),
+                            address text CHECK (address <> 'Anonymous'), login text, label text,
+                            UNIQUE (id, label));
+         CREATE UNIQUE INDEX acct_login_ci ON acct (lower(login));
+         INSERT INTO acct VALUES (1, 'Ann', 'a@x.org', 'Main St 1', 'ann', 'l'), (2, 'Bob', 'b@x.org', 'Side St 2', 'bob', 'l');
+         SELECT forget.register_subject('acct', 'acct');",
+    )
+    .unwrap();
+    for (col, expr) in [
+        ("first_name", "forget.random_string()"),
+        ("work_email", "forget.random_email()"),
+        ("address", "'Anonymous'"),
+        ("login", "'gone'"),
+    ] {
+        let result = c.query(
+            "SELECT forget.mask('acct', $1::text::name, $2)",
+            &[&col, &expr],
+        );
+        assert_eq!(sqlstate(result), "22023", "mask {col} = {expr}");
+    }
+    // A constant under UNIQUE (id, label) cannot collide: id is unique.
+    c.query("SELECT forget.mask('acct', 'label', $1)", &[&"'x'"])
+        .unwrap();
+    // Whatever check() suggests works on these rows.
+    let hints: Vec<String> = c
+        .query(
+            "SELECT hint FROM forget.check() WHERE problem LIKE 'looks personal%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(hints.len() >= 3, "{hints:?}");
+    for hint in &hints {
+        c.batch_execute(hint)
+            .unwrap_or_else(|e| panic!("the hint {hint} fails: {e:?}"));
+    }
+    c.query("SELECT * FROM forget.anonymize_client(1)", &[])
+        .unwrap();
+    c.query("SELECT * FROM forget.anonymize_client(2)", &[])
+        .unwrap();
+    // An expression index makes a constant unsafe even on an empty table.
+    c.batch_execute(
+        "CREATE TABLE nick (id bigint PRIMARY KEY, acct_id bigint REFERENCES acct, handle text);
+         CREATE UNIQUE INDEX ON nick (lower(handle));",
+    )
+    .unwrap();
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.mask('nick', 'handle', $1)", &[&"'gone'"])),
+        "22023"
+    );
+}
+
+#[test]
+fn dropping_what_pg_forget_depends_on_with_cascade_is_guarded_too() {
+    let mut c = billing_db("e2e_prod_drop_cascade");
+    c.query("SELECT * FROM forget.delete_client(3)", &[])
+        .unwrap();
+    assert_eq!(
+        sqlstate(c.batch_execute("DROP EXTENSION plpgsql CASCADE")),
+        "2BP01"
+    );
+    assert_eq!(count(&mut c, "SELECT * FROM forget.audit"), 1);
+}
+
+#[test]
+fn a_row_reached_through_two_tables_is_counted_once() {
+    let mut c = fresh_db("e2e_prod_count_once");
+    c.batch_execute(
+        "CREATE TABLE customer (id bigint PRIMARY KEY);
+         CREATE TABLE contact (id bigint PRIMARY KEY, customer_id bigint REFERENCES customer ON DELETE CASCADE);
+         CREATE TABLE contact_x (extra text) INHERITS (contact);
+         ALTER TABLE contact_x ADD FOREIGN KEY (customer_id) REFERENCES customer ON DELETE CASCADE;
+         INSERT INTO customer VALUES (1), (2);
+         INSERT INTO contact VALUES (1, 1), (2, 2);
+         INSERT INTO contact_x VALUES (3, 1, 'x'), (4, 2, 'y');
+         SELECT forget.register_subject('customer', 'customer');",
+    )
+    .unwrap();
+    let reported = sum_rows(
+        &mut c,
+        "SELECT * FROM forget.delete_client(1, dry_run => true)",
+        "contact%",
+    );
+    assert_eq!(reported, 2);
+    let done = sum_rows(&mut c, "SELECT * FROM forget.delete_client(1)", "contact%");
+    assert_eq!(done, 2);
+    assert_eq!(
+        ids(&mut c, "SELECT id FROM contact ORDER BY id"),
+        vec![2, 4]
+    );
+    let audited: i64 = c
+        .query_one(
+            "SELECT sum(value::bigint)::bigint FROM forget.audit, jsonb_each_text(rows) WHERE key LIKE 'public.contact%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 2);
+}
