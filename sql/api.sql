@@ -503,6 +503,16 @@ BEGIN
 END
 $$;
 
+-- Trust ------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION forget.trust(role regrole, subject text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._trust(role::pg_catalog.oid, subject, true) $$;
+
+CREATE OR REPLACE FUNCTION forget.distrust(role regrole, subject text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._trust(role::pg_catalog.oid, subject, false) $$;
+
 -- Keep this block last: it covers every routine defined above.
 -- Privileges: nothing is executable or readable by PUBLIC except the mask
 -- helpers; the DBA grants each action separately (see README, Privileges).
@@ -544,3 +554,6 @@ REVOKE ALL ON forget.undo_current, forget.deactivations_current, forget.minimize
 GRANT SELECT, INSERT ON forget.undo_current TO PUBLIC;
 GRANT SELECT ON forget.deactivations_current, forget.minimized_current TO PUBLIC;
 GRANT EXECUTE ON FUNCTION forget._acting_subject(), forget._acting_recovery() TO PUBLIC;
+-- Declarations are checked as the run-as role that will run them: the mask
+-- check runs the given SQL with its caller's own privileges, no more.
+GRANT EXECUTE ON FUNCTION forget._mask_problem(regclass, name, text, text, boolean) TO PUBLIC;

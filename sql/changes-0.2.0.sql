@@ -24,3 +24,14 @@ WHERE h.last_id IS NULL;
 ALTER TABLE forget.subjects ADD COLUMN run_as regrole;
 DROP FUNCTION IF EXISTS forget.register_subject(text, regclass, name, name, text, text, name[], name);
 DROP FUNCTION IF EXISTS forget._register_subject(text, oid, text, text, text, text, text[], text, text);
+
+-- Roles a subject trusts: its graph may reach their tables, and call their
+-- hook functions, running their code with the run-as role's privileges.
+CREATE TABLE forget.trusted (
+    subject text NOT NULL REFERENCES forget.subjects (name) ON DELETE CASCADE,
+    role    regrole NOT NULL,
+    PRIMARY KEY (subject, role)
+);
+SELECT pg_catalog.pg_extension_config_dump('forget.trusted', '');
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON forget.trusted
+    FOR EACH STATEMENT EXECUTE FUNCTION forget._config_changed();

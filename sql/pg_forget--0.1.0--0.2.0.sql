@@ -1139,4 +1139,7 @@ REVOKE ALL ON forget.undo_current, forget.deactivations_current, forget.minimize
 GRANT SELECT, INSERT ON forget.undo_current TO PUBLIC;
 GRANT SELECT ON forget.deactivations_current, forget.minimized_current TO PUBLIC;
 GRANT EXECUTE ON FUNCTION forget._acting_subject(), forget._acting_recovery() TO PUBLIC;
+-- Declarations are checked as the run-as role that will run them: the mask
+-- check runs the given SQL with its caller's own privileges, no more.
+GRANT EXECUTE ON FUNCTION forget._mask_problem(regclass, name, text, text, boolean) TO PUBLIC;
 

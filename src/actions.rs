@@ -33,6 +33,7 @@ pub struct Request<'a> {
 /// statement, hooks, audit. Returns (table, operation, rows).
 pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
     let entry = cache::entry(req.subject, req.action);
+    entry.require_trusted();
     let key = req.key.unwrap_or_else(|| null_key());
     let prepared = &entry.prepared;
     let key = entry.lock(key, !req.dry_run);
@@ -131,6 +132,7 @@ fn eligibility_sql(
 fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
     let key = key.unwrap_or_else(|| null_key());
     let entry = crate::cache::entry(subject, Action::Export);
+    entry.require_trusted();
     let prepared = &entry.prepared;
     let key = entry.lock(key, false);
     let sql = render::export_statement(

@@ -27,6 +27,9 @@ pub type RulePlans = Rc<Vec<(Rule, OwnedPreparedStatement)>>;
 
 pub struct Entry {
     pub prepared: Prepared,
+    /// Tables of the graph and hook functions owned by roles the subject
+    /// does not trust (see catalog::untrusted).
+    pub untrusted: Vec<(String, String)>,
     pub rules: Vec<Rule>,
     /// event → hooked functions (qualified names)
     pub hooks: HashMap<String, Vec<String>>,
@@ -89,6 +92,11 @@ impl Entry {
         let plans = Rc::new(plans);
         self.rule_plans.borrow_mut().insert(form, plans.clone());
         plans
+    }
+
+    /// 42501 when the action would run code of an untrusted role.
+    pub fn require_trusted(&self) {
+        catalog::require_trusted(&self.prepared.subject, &self.untrusted);
     }
 
     pub fn hooks(&self, event: &str) -> &[String] {
@@ -238,8 +246,12 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
             (event, functions)
         })
         .collect();
+    let prepared = Prepared::new(subject, action);
+    let functions: Vec<String> = hooks_of(&hooks);
+    let untrusted = catalog::untrusted(&prepared.subject, &prepared.graph.tables(), &functions);
     let entry = Rc::new(Entry {
-        prepared: Prepared::new(subject, action),
+        prepared,
+        untrusted,
         rules,
         hooks,
         statements: RefCell::default(),
@@ -248,4 +260,8 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
     });
     CACHE.with(|c| c.borrow_mut().entries.insert(key, entry.clone()));
     entry
+}
+
+fn hooks_of(hooks: &HashMap<String, Vec<String>>) -> Vec<String> {
+    hooks.values().flatten().cloned().collect()
 }

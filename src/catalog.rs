@@ -320,3 +320,71 @@ pub fn hooks(event: &str) -> Vec<String> {
         .collect()
     })
 }
+
+/// Tables (with their partitions and inheritors) and hook functions that an
+/// action of `subject` would run the code of (triggers, policies, bodies)
+/// although their owner is neither its run-as role (nor a role with its
+/// privileges), nor a superuser, nor trusted for the subject:
+/// ("relation or function", "owner").
+pub fn untrusted(subject: &Subject, tables: &[Oid], functions: &[String]) -> Vec<(String, String)> {
+    let ids: Vec<pg_sys::Oid> = tables.iter().map(|o| pg_sys::Oid::from(*o)).collect();
+    Spi::connect(|client| {
+        spi(client.select(
+            "WITH RECURSIVE rel(oid) AS (
+                 SELECT pg_catalog.unnest($1::pg_catalog.oid[])
+                 UNION
+                 SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN rel ON i.inhparent = rel.oid),
+             owned(object, owner) AS (
+                 SELECT c.oid::pg_catalog.regclass::pg_catalog.text, c.relowner
+                 FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid
+                 UNION ALL
+                 SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
+                 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                 WHERE pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) = ANY ($4))
+             SELECT o.object, o.owner::pg_catalog.regrole::pg_catalog.text
+             FROM owned o JOIN pg_catalog.pg_roles r ON r.oid = o.owner
+             WHERE NOT r.rolsuper AND NOT pg_catalog.pg_has_role(o.owner, $2, 'USAGE')
+               AND NOT EXISTS (SELECT 1 FROM forget.trusted t WHERE t.subject = $3 AND t.role = o.owner)
+             ORDER BY 1",
+            None,
+            &[
+                ids.into(),
+                pg_sys::Oid::from(subject.run_as).into(),
+                subject.name.as_str().into(),
+                functions.to_vec().into(),
+            ],
+        ))
+        .map(|r| {
+            (
+                spi(r.get::<String>(1)).unwrap_or_default(),
+                spi(r.get::<String>(2)).unwrap_or_default(),
+            )
+        })
+        .collect()
+    })
+}
+
+/// 42501 when `untrusted` names anything: its owner's code would run with
+/// the run-as role's privileges.
+pub fn require_trusted(subject: &Subject, untrusted: &[(String, String)]) {
+    if let Some((object, owner)) = untrusted.first() {
+        let run_as = spi(Spi::get_one_with_args::<String>(
+            "SELECT $1::pg_catalog.regrole::pg_catalog.text",
+            &[pg_sys::Oid::from(subject.run_as).into()],
+        ))
+        .unwrap_or_default();
+        pgrx::pg_sys::panic::ErrorReport::new(
+            pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "{object} is owned by {owner}, whom subject \"{}\" does not trust: its code would run with the privileges of {run_as}",
+                subject.name
+            ),
+            "pg_forget",
+        )
+        .set_hint(format!(
+            "If {owner} may act as {run_as}: SELECT forget.trust('{owner}', '{}');",
+            subject.name.replace('\'', "''")
+        ))
+        .report(PgLogLevel::ERROR);
+    }
+}

@@ -6,7 +6,7 @@
 
 use crate::cache::Entry;
 use crate::catalog::{self, Subject};
-use crate::config::{check_sql, require_column, table};
+use crate::config::{require_column, table, Checker};
 use crate::errors::{invalid, spi};
 use crate::execute::{self, Origin};
 use crate::identity::{as_subject, with_settings};
@@ -153,7 +153,7 @@ fn cleanup_sql(entry: &Entry) -> Option<CleanupSql<'_>> {
 fn check_predicate(subject: &Subject, what: &str, predicate: &str, search_path: &str) -> String {
     let predicate = crate::parse::one_expression(what, predicate);
     let t = table(subject.table);
-    check_sql(
+    Checker::of(subject).check_sql(
         search_path,
         &format!("SELECT 1 FROM {} s WHERE ({predicate})", qualified(&t)),
         &[],
@@ -327,9 +327,11 @@ fn next_batch(subject: &str, limit: i32, after_key: Option<&str>, lock: bool) ->
     let Some(sql) = cleanup_sql(&entries[1]) else {
         return Batch::default();
     };
-    let found: Vec<(String, bool)> = as_subject(subject, None, || {
-        with_settings(&[CANDIDATE_PLANNING, GENERIC_PLAN].concat(), || {
-            let plan = crate::cache::statement(
+    let planning = [CANDIDATE_PLANNING, GENERIC_PLAN].concat();
+    // Prepared (once) with the subject's path, run as its run-as role.
+    let plan = crate::identity::with_search_path(&subject.search_path, || {
+        with_settings(&planning, || {
+            crate::cache::statement(
                 format!(
                     "cleanup candidates {} after={} lock={lock}",
                     subject.name,
@@ -337,7 +339,11 @@ fn next_batch(subject: &str, limit: i32, after_key: Option<&str>, lock: bool) ->
                 ),
                 &[pg_sys::TEXTOID, pg_sys::INT8OID],
                 || sql.candidates(after_key.is_some(), lock),
-            );
+            )
+        })
+    });
+    let found: Vec<(String, bool)> = as_subject(subject, None, || {
+        with_settings(&planning, || {
             Spi::connect_mut(|client| {
                 spi(client.update(
                     plan.as_ref(),

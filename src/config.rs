@@ -5,7 +5,6 @@
 
 use crate::catalog;
 use crate::errors::{invalid, spi};
-use crate::identity::with_search_path;
 use crate::model::{Oid, Policy, Table};
 use crate::render::{ident, qualified};
 use crate::rules::RuleForm;
@@ -42,14 +41,67 @@ fn primary_key(oid: Oid) -> Option<String> {
     (cols.len() == 1).then(|| cols[0].clone())
 }
 
-/// Has PostgreSQL parse and analyse `sql` (one statement only) with `path`.
-pub fn check_sql(path: &str, sql: &str, arg_types: &[pg_sys::Oid]) {
-    with_search_path(path, || {
-        Spi::connect(|client| {
-            let args: Vec<pgrx::PgOid> = arg_types.iter().map(|o| pgrx::PgOid::from(*o)).collect();
-            spi(client.prepare(sql, &args));
+/// Who a declaration is checked as: the run-as role user code of the
+/// subject will run as, and the subject's name.
+pub struct Checker<'a> {
+    pub role: Oid,
+    pub subject: &'a str,
+}
+
+impl Checker<'_> {
+    /// Of a subject.
+    pub fn of(subject: &catalog::Subject) -> Checker<'_> {
+        Checker {
+            role: subject.run_as,
+            subject: &subject.name,
+        }
+    }
+
+    /// Has PostgreSQL parse, analyse and start `sql` (one statement only)
+    /// with `path`, as the run-as role: unknown names and missing
+    /// privileges fail now, not during an erasure. The statement is
+    /// started under `LIMIT 0` with NULL parameters, so it reads nothing.
+    pub fn check_sql(&self, path: &str, sql: &str, arg_types: &[pg_sys::Oid]) {
+        crate::identity::as_run_as(self.role, self.subject, None, path, || {
+            Spi::connect(|client| {
+                let types: Vec<pgrx::PgOid> =
+                    arg_types.iter().map(|o| pgrx::PgOid::from(*o)).collect();
+                spi(client.prepare(sql, &types));
+                let started = format!("SELECT 1 FROM ({sql}\n) forget_check LIMIT 0");
+                let nulls: Vec<pgrx::datum::DatumWithOid> = arg_types
+                    .iter()
+                    .map(|o| pgrx::datum::DatumWithOid::null_oid(*o))
+                    .collect();
+                spi(client.select(&started, None, &nulls));
+            })
+        });
+    }
+}
+
+/// The roles whose subjects' graphs reach `table` (each may run a mask or
+/// condition on it), or its owner when none does.
+pub fn checkers_of_table(table: Oid) -> Vec<(Oid, String)> {
+    let references = catalog::references();
+    let mut found: Vec<(Oid, String)> = catalog::subjects()
+        .into_iter()
+        .filter(|s| {
+            crate::graph::build(s.table, &references)
+                .tables()
+                .contains(&table)
         })
-    });
+        .map(|s| (s.run_as, s.name))
+        .collect();
+    if found.is_empty() {
+        let owner = spi(Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
+            &[pg_sys::Oid::from(table).into()],
+        ))
+        .map(u32::from)
+        .unwrap_or(0);
+        found.push((owner, String::new()));
+    }
+    found.dedup_by_key(|(role, _)| *role);
+    found
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -142,6 +194,12 @@ fn require_run_as_member(subject: &str, table: &Table, run_as: Option<pg_sys::Oi
         ))
         .unwrap_or(pg_sys::InvalidOid)
     });
+    require_member(subject, role);
+}
+
+/// 42501 unless the caller has the privileges of `role` (the run-as role
+/// of `subject`).
+pub fn require_member(subject: &str, role: pg_sys::Oid) {
     let member = unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), role) };
     if !member {
         pgrx::ereport!(
@@ -192,25 +250,32 @@ fn add_link(
         .unwrap_or_else(|| default_parent_column(&p));
     require_column(&p, &parent_column);
     let child_type = &c.column(child_column).unwrap().type_sql;
-    // The same comparison the generated SQL makes, so an impossible cast fails now.
-    check_sql(
-        search_path,
-        &format!(
-            "SELECT 1 FROM {} c, {} p WHERE c.{} OPERATOR(pg_catalog.=) CAST(p.{} AS {child_type})",
-            qualified(&c),
-            qualified(&p),
-            ident(child_column),
-            ident(&parent_column)
-        ),
-        &[],
-    );
     let condition = condition.map(|cond| crate::parse::one_expression("link condition", cond));
-    if let Some(cond) = &condition {
-        check_sql(
+    // As every role whose subjects reach the parent: the same comparison the
+    // generated SQL makes (an impossible cast fails now), and the condition.
+    for (role, subject) in checkers_of_table(p.oid) {
+        let checker = Checker {
+            role,
+            subject: &subject,
+        };
+        checker.check_sql(
             search_path,
-            &format!("SELECT 1 FROM {} WHERE ({cond})", qualified(&c)),
+            &format!(
+                "SELECT 1 FROM {} c, {} p WHERE c.{} OPERATOR(pg_catalog.=) CAST(p.{} AS {child_type})",
+                qualified(&c),
+                qualified(&p),
+                ident(child_column),
+                ident(&parent_column)
+            ),
             &[],
         );
+        if let Some(cond) = &condition {
+            checker.check_sql(
+                search_path,
+                &format!("SELECT 1 FROM {} WHERE ({cond})", qualified(&c)),
+                &[],
+            );
+        }
     }
     spi(Spi::run_with_args(
         "INSERT INTO forget.links (child, child_column, parent, parent_column, condition, search_path)
@@ -275,11 +340,17 @@ fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
 pub fn validate_mask(t: &Table, col: &str, expression: &str, search_path: &str) -> String {
     require_column(t, col);
     let expression = crate::parse::one_expression("mask expression", expression);
-    if let Some(problem) = mask_problem(t.oid, col, &expression, search_path, may_try()) {
-        invalid(format!(
-            "mask for column \"{col}\" of \"{}\" cannot work: {problem}",
-            t.display_name()
-        ));
+    // As every role that will run it.
+    for (role, subject) in checkers_of_table(t.oid) {
+        let problem = crate::identity::as_run_as(role, &subject, None, search_path, || {
+            mask_problem(t.oid, col, &expression, search_path, may_try())
+        });
+        if let Some(problem) = problem {
+            invalid(format!(
+                "mask for column \"{col}\" of \"{}\" cannot work: {problem}",
+                t.display_name()
+            ));
+        }
     }
     expression
 }
@@ -352,7 +423,7 @@ fn add_rule(
     for s in &subjects {
         for form in [RuleForm::OneKey, RuleForm::ManyKeys] {
             let (sql, param) = crate::rules::statement(form, query, s);
-            check_sql(search_path, &sql, &[param]);
+            Checker::of(s).check_sql(search_path, &sql, &[param]);
         }
     }
     spi(Spi::run_with_args(
@@ -401,4 +472,33 @@ fn on(event: &str, function: pg_sys::Oid) {
         "INSERT INTO forget.hooks (event, fn) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regprocedure) ON CONFLICT DO NOTHING",
         &[event.into(), function.into()],
     ));
+}
+
+/// trust / distrust: lets the subject's graph reach tables (and call hooks)
+/// owned by `role`, whose code then runs with the run-as role's privileges;
+/// or stops it again. Needs membership in the run-as role.
+#[pg_extern(name = "_trust")]
+#[search_path(pg_catalog, pg_temp)]
+fn trust(role: pg_sys::Oid, subject: Option<&str>, trusted: bool) {
+    let s = catalog::subject(subject);
+    require_member(&s.name, pg_sys::Oid::from(s.run_as));
+    if trusted {
+        spi(Spi::run_with_args(
+            "INSERT INTO forget.trusted (subject, role) VALUES ($1, $2::pg_catalog.oid::pg_catalog.regrole)
+             ON CONFLICT DO NOTHING",
+            &[s.name.as_str().into(), role.into()],
+        ));
+    } else {
+        let removed = spi(Spi::get_one_with_args::<i64>(
+            "WITH d AS (DELETE FROM forget.trusted WHERE subject = $1 AND role = $2::pg_catalog.oid::pg_catalog.regrole
+                        RETURNING 1) SELECT pg_catalog.count(*) FROM d",
+            &[s.name.as_str().into(), role.into()],
+        ));
+        if removed.unwrap_or(0) == 0 {
+            invalid(format!(
+                "role with OID {role} is not trusted by subject \"{}\"",
+                s.name
+            ));
+        }
+    }
 }

@@ -157,8 +157,12 @@ fn change_state(
         (&subject.active_value, &subject.inactive_value)
     };
     let context = serde_json::json!({"action": action, "reason": reason, "actor": actor});
-    // Hooks are looked up once per event, not once per subject.
+    // Hooks are looked up once per event, not once per subject; they and
+    // the subject table must belong to roles the subject trusts.
     let before = catalog::hooks(&format!("before_{action}"));
+    let after_hooks = catalog::hooks(&format!("after_{action}"));
+    let functions: Vec<String> = before.iter().chain(&after_hooks).cloned().collect();
+    catalog::require_trusted(subject, &catalog::untrusted(subject, &[subject.table], &functions));
     call_hooks(
         &before,
         subject,
@@ -205,7 +209,6 @@ fn change_state(
     let rows = serde_json::json!({ table.display_name(): 1 });
     let mut after = context;
     after["rows"] = rows.clone();
-    let after_hooks = catalog::hooks(&format!("after_{action}"));
     call_hooks(
         &after_hooks,
         subject,

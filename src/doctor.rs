@@ -156,10 +156,9 @@ fn unmasked_columns(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
             }
             // The first suggestion that validates for this column: the hint
             // is a statement that works when run.
-            let works = candidates.iter().find(|expr| {
-                crate::config::mask_problem(t.oid, &col.name, expr, "pg_catalog, public", trial)
-                    .is_none()
-            });
+            let works = candidates
+                .iter()
+                .find(|expr| mask_works(t.oid, &col.name, expr, "pg_catalog, public", trial));
             let hint = match works {
                 Some(expr) => format!(
                     "SELECT forget.mask({}, {}, {});",
@@ -222,30 +221,52 @@ fn mask_candidates(column: &str, type_sql: &str) -> Vec<String> {
     }
 }
 
+/// Whether a mask can work for a column, checked as every role that would
+/// run it.
+fn mask_works(table: u32, col: &str, expression: &str, path: &str, trial: bool) -> bool {
+    crate::config::checkers_of_table(table)
+        .into_iter()
+        .all(|(role, subject)| {
+            crate::identity::as_run_as(role, &subject, None, path, || {
+                crate::config::mask_problem(table, col, expression, path, trial).is_none()
+            })
+        })
+}
+
 fn broken_masks() -> Vec<Finding> {
     let trial = crate::config::may_try();
-    let broken: Vec<(u32, String, String, String, String)> = Spi::connect(|client| {
+    let masks: Vec<(u32, String, String, String, String)> = Spi::connect(|client| {
         spi(client.select(
-            "SELECT m.tbl::pg_catalog.oid, m.col::pg_catalog.text, m.action, m.search_path,
-                    forget._mask_problem(m.tbl, m.col, m.expression, m.search_path, $1)
+            "SELECT m.tbl::pg_catalog.oid, m.col::pg_catalog.text, m.action, m.search_path, m.expression
              FROM forget.masks m ORDER BY m.tbl::pg_catalog.text, 2, 3",
             None,
-            &[trial.into()],
+            &[],
         ))
-        .filter_map(|r| {
-            let problem: Option<String> = spi(r.get(5));
-            problem.map(|p| {
-                (
-                    spi(r.get::<pg_sys::Oid>(1)).map(u32::from).unwrap_or(0),
-                    spi(r.get(2)).unwrap_or_default(),
-                    spi(r.get(3)).unwrap_or_default(),
-                    spi(r.get(4)).unwrap_or_default(),
-                    p,
-                )
-            })
+        .map(|r| {
+            (
+                spi(r.get::<pg_sys::Oid>(1)).map(u32::from).unwrap_or(0),
+                spi(r.get(2)).unwrap_or_default(),
+                spi(r.get(3)).unwrap_or_default(),
+                spi(r.get(4)).unwrap_or_default(),
+                spi(r.get(5)).unwrap_or_default(),
+            )
         })
         .collect()
     });
+    // Each mask is checked as every role that runs it.
+    let broken: Vec<(u32, String, String, String, String)> = masks
+        .into_iter()
+        .filter_map(|(oid, col, action, path, expression)| {
+            crate::config::checkers_of_table(oid)
+                .into_iter()
+                .find_map(|(role, subject)| {
+                    crate::identity::as_run_as(role, &subject, None, &path, || {
+                        crate::config::mask_problem(oid, &col, &expression, &path, trial)
+                    })
+                })
+                .map(|problem| (oid, col, action, path, problem))
+        })
+        .collect();
     let tables = catalog::tables(&broken.iter().map(|b| b.0).collect::<Vec<_>>());
     broken
         .into_iter()
@@ -261,7 +282,7 @@ fn broken_masks() -> Vec<Finding> {
             let works = column.and_then(|_| {
                 candidates
                     .into_iter()
-                    .find(|e| crate::config::mask_problem(oid, &col, e, &path, trial).is_none())
+                    .find(|e| mask_works(oid, &col, e, &path, trial))
             });
             let hint = match works {
                 Some(expr) => format!(
@@ -516,6 +537,34 @@ fn slow_cleanup_conditions(subject: &str) -> Vec<Finding> {
         .collect()
 }
 
+/// Tables of the graph (with partitions and inheritors) and hook functions
+/// owned by roles the subject does not trust: its actions stop on them.
+fn untrusted_owners(subject: &catalog::Subject, g: &Graph) -> Vec<Finding> {
+    let hooks: Vec<String> = ["delete", "anonymize", "minimize", "deactivate", "reactivate", "restore"]
+        .iter()
+        .flat_map(|a| [format!("before_{a}"), format!("after_{a}")])
+        .flat_map(|e| catalog::hooks(&e))
+        .collect();
+    catalog::untrusted(subject, &g.tables(), &hooks)
+        .into_iter()
+        .map(|(object, owner)| {
+            finding(
+                "error",
+                object,
+                format!(
+                    "owned by {owner}, whom subject {} does not trust: its actions stop here (42501) rather than run {owner}'s code with the run-as role's privileges",
+                    subject.name
+                ),
+                format!(
+                    "SELECT forget.trust({}, {});  -- if {owner} may act as the run-as role",
+                    literal(&owner),
+                    literal(&subject.name)
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Partitions that a reference of their siblings (or of their parent)
 /// into the subject's graph does not cover: a foreign key declared on some
 /// partitions only, so the others' rows are never reached. Pure: the
@@ -673,6 +722,7 @@ fn check(
     findings.extend(missing_indexes(&g, &tables));
     findings.extend(unmasked_columns(&g, &tables));
     findings.extend(partition_findings(&g));
+    findings.extend(untrusted_owners(&subject, &g));
     findings.extend(cut_edges(&g, &tables));
     findings.extend(slow_cleanup_conditions(&subject.name));
     TableIterator::new(findings)

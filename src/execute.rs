@@ -257,9 +257,9 @@ pub struct Origin<'a> {
 /// hooks, one statement for all keys, the minimized mark, after hooks, and
 /// one audit row per key (written in one call).
 pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
+    entry.require_trusted();
     let prepared = &entry.prepared;
     let action = prepared.plan.action.name();
-    let name = prepared.subject.name.as_str();
     let context =
         serde_json::json!({"action": action, "reason": origin.reason, "actor": origin.actor});
     call_hooks(
@@ -285,7 +285,7 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
         &prepared.subject,
         after,
     );
-    crate::audit::record_many(action, name, keys, origin.actor, origin.reason, rows);
+    crate::audit::record_many(action, &prepared.subject.name, keys, origin.actor, origin.reason, rows);
     counts
 }
 

@@ -258,6 +258,14 @@ fn restore(
     if retained.is_empty() {
         not_found(&subject.name, key);
     }
+    // The relations the undo data goes back into, and the hooks, must belong
+    // to roles the subject trusts (42501 otherwise).
+    let relations: Vec<u32> = retained.iter().flat_map(|r| restore_plan(r.id)).map(|p| p.oid).collect();
+    let hooks: Vec<String> = ["before_restore", "after_restore"]
+        .iter()
+        .flat_map(|e| catalog::hooks(e))
+        .collect();
+    catalog::require_trusted(&subject, &catalog::untrusted(&subject, &relations, &hooks));
     let context = serde_json::json!({"action": "restore", "actor": actor});
     run_hooks("before_restore", &subject, &canonical, &context);
     let mut done: Vec<(pg_sys::Oid, String, i64)> = Vec::new();

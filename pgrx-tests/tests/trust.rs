@@ -186,3 +186,213 @@ fn a_temporary_table_cannot_stand_in_for_a_rules_table() {
         1
     );
 }
+
+/// A schema owned by a role that is no superuser, whose trigger, hook, mask,
+/// rule, link condition and cleanup condition each record who runs them,
+/// and fail when it is anyone but that role.
+fn owned_app(db: &str, owner: &str) -> Client {
+    let mut c = fresh_db(db);
+    roles(&mut c, &[owner]);
+    c.batch_execute(&format!(
+        "CREATE SCHEMA app AUTHORIZATION {owner};
+         SET ROLE {owner};
+         SET search_path = app;
+         CREATE TABLE clients (id bigint PRIMARY KEY, name text NOT NULL, active boolean NOT NULL DEFAULT true,
+                               gone boolean NOT NULL DEFAULT false);
+         CREATE TABLE orders (id bigint PRIMARY KEY, client_id bigint NOT NULL REFERENCES clients ON DELETE CASCADE,
+                              kind text);
+         CREATE TABLE seen (what text, who name, super boolean);
+         CREATE FUNCTION seen(what text) RETURNS boolean LANGUAGE plpgsql AS $$
+         BEGIN
+             IF current_user <> '{owner}' OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                 RAISE EXCEPTION '% ran as %', what, current_user;
+             END IF;
+             INSERT INTO seen SELECT what, current_user, rolsuper FROM pg_roles WHERE rolname = current_user;
+             RETURN true;
+         END $$;
+         CREATE FUNCTION on_change() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN PERFORM seen('trigger ' || TG_OP); RETURN NULL; END $$;
+         CREATE TRIGGER on_change AFTER INSERT OR UPDATE OR DELETE ON clients FOR EACH ROW EXECUTE FUNCTION on_change();
+         CREATE TRIGGER on_change AFTER INSERT OR UPDATE OR DELETE ON orders FOR EACH ROW EXECUTE FUNCTION on_change();
+         CREATE FUNCTION hook(subject text, key text, context jsonb) RETURNS void LANGUAGE plpgsql AS
+             $$ BEGIN PERFORM seen('hook ' || (context->>'action')); END $$;
+         CREATE FUNCTION mask_name(name text) RETURNS text LANGUAGE plpgsql AS
+             $$ BEGIN PERFORM seen('mask'); RETURN 'Anonymous'; END $$;
+         INSERT INTO clients (id, name, gone) SELECT g, 'c' || g, g > 6 FROM generate_series(1, 9) g;
+         INSERT INTO orders SELECT 10 * g, g, 'web' FROM generate_series(1, 9) g;
+         RESET ROLE;
+         SELECT forget.register_subject('client', 'clients', active_column => 'active');
+         SELECT forget.mask('clients', 'name', 'mask_name(name)');
+         SELECT forget.add_rule('seen', 'SELECT 1 FROM clients WHERE id = $1 AND NOT seen(''rule'')', 'never');
+         SELECT forget.add_link('orders', 'client_id', 'clients', condition => 'seen(''link condition'')');
+         SELECT forget.add_cleanup_condition('gone', 's.gone AND seen(''condition'')');
+         SELECT forget.set_cleanup(true);"
+    ))
+    .unwrap();
+    for event in [
+        "delete",
+        "anonymize",
+        "restore",
+        "deactivate",
+        "reactivate",
+        "minimize",
+    ] {
+        for when in ["before", "after"] {
+            c.execute(
+                "SELECT forget.on($1, 'app.hook(text, text, jsonb)')",
+                &[&format!("{when}_{event}")],
+            )
+            .unwrap();
+        }
+    }
+    c.batch_execute("RESET search_path").unwrap();
+    c
+}
+
+#[test]
+fn user_code_runs_as_the_run_as_role_in_every_action() {
+    let db = "e2e_trust_identity";
+    let owner = "trust_identity_owner";
+    let mut c = owned_app(db, owner);
+    let seen = |c: &mut Client, what: &str| -> i64 {
+        count(c, &format!("SELECT * FROM app.seen WHERE what LIKE '{what}%' AND who = '{owner}' AND NOT super"))
+    };
+    for (sql, expected) in [
+        ("SELECT * FROM forget.eligibility(1)", vec!["rule"]),
+        ("SELECT forget.export_client(1)", vec!["link condition"]),
+        (
+            "SELECT * FROM forget.delete_client(1)",
+            vec!["rule", "hook delete", "trigger DELETE", "link condition"],
+        ),
+        (
+            "SELECT * FROM forget.anonymize_client(2, grace => '1 day')",
+            vec!["mask", "hook anonymize", "trigger UPDATE"],
+        ),
+        (
+            "SELECT * FROM forget.restore_client(2)",
+            vec!["hook restore"],
+        ),
+        (
+            "SELECT * FROM forget.delete_client(3, grace => '1 day')",
+            vec!["trigger DELETE"],
+        ),
+        (
+            "SELECT * FROM forget.restore_client(3)",
+            vec!["trigger INSERT"],
+        ),
+        (
+            "SELECT forget.deactivate(4, 'admin', 'test')",
+            vec!["hook deactivate"],
+        ),
+        (
+            "SELECT forget.reactivate(4, 'admin')",
+            vec!["hook reactivate"],
+        ),
+        (
+            "SELECT * FROM forget.people_cleanup()",
+            vec!["condition", "hook delete"],
+        ),
+    ] {
+        c.batch_execute("TRUNCATE app.seen").unwrap();
+        c.query(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        for what in expected {
+            assert!(seen(&mut c, what) > 0, "{sql}: {what} ran as {owner}");
+        }
+        assert_eq!(
+            count(
+                &mut c,
+                &format!("SELECT * FROM app.seen WHERE who <> '{owner}' OR super")
+            ),
+            0
+        );
+    }
+    assert_eq!(
+        count(&mut c, "SELECT * FROM app.clients WHERE id > 6"),
+        0,
+        "cleanup destroyed them"
+    );
+}
+
+#[test]
+fn a_table_of_an_untrusted_role_stops_the_action_until_trusted() {
+    let db = "e2e_trust_foreign";
+    let owner = "trust_foreign_owner";
+    let mut c = owned_app(db, owner);
+    roles(&mut c, &["trust_foreign_evil", "trust_foreign_operator"]);
+    // A role with only REFERENCES on the subject table hangs its own table,
+    // with a trigger that would make it superuser, below the subject.
+    c.batch_execute(&format!(
+        "GRANT USAGE ON SCHEMA app TO trust_foreign_evil;
+         GRANT REFERENCES ON app.clients TO trust_foreign_evil;
+         CREATE SCHEMA evil AUTHORIZATION trust_foreign_evil;
+         GRANT USAGE ON SCHEMA evil TO PUBLIC;
+         SET ROLE trust_foreign_evil;
+         CREATE TABLE evil.notes (id bigint PRIMARY KEY, client_id bigint REFERENCES app.clients ON DELETE CASCADE);
+         CREATE FUNCTION evil.grab() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN ALTER ROLE trust_foreign_evil SUPERUSER; RETURN OLD; END $$;
+         CREATE TRIGGER grab BEFORE DELETE ON evil.notes FOR EACH ROW EXECUTE FUNCTION evil.grab();
+         GRANT ALL ON evil.notes TO PUBLIC;
+         INSERT INTO evil.notes VALUES (1, 5);
+         RESET ROLE;
+         GRANT EXECUTE ON FUNCTION forget.delete_client(bigint, text, text, boolean, interval, text) TO trust_foreign_operator;"
+    ))
+    .unwrap();
+    let mut op = connect_as(db, "trust_foreign_operator");
+    let refused = op.query("SELECT * FROM forget.delete_client(5)", &[]);
+    let text = message(op.query("SELECT * FROM forget.delete_client(5)", &[]));
+    assert_eq!(sqlstate(refused), "42501");
+    assert!(text.contains("evil.notes") && text.contains("trust_foreign_evil"), "{text}");
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.export_client(5)", &[])),
+        "42501"
+    );
+    assert!(!is_superuser(&mut c, "trust_foreign_evil"));
+    let listed: Vec<String> = c
+        .query("SELECT hint FROM forget.check() WHERE object = 'evil.notes'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(listed.len(), 1, "check() names the table");
+    assert!(listed[0].contains("forget.trust"));
+    // Trusted, its trigger runs with the run-as role's privileges: never a
+    // superuser's.
+    c.batch_execute("SELECT forget.trust('trust_foreign_evil')").unwrap();
+    assert_eq!(sqlstate(op.query("SELECT * FROM forget.delete_client(5)", &[])), "42501");
+    assert!(!is_superuser(&mut c, "trust_foreign_evil"));
+    c.batch_execute("SELECT forget.distrust('trust_foreign_evil')").unwrap();
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.distrust('trust_foreign_evil')", &[])),
+        "22023"
+    );
+    // A hook owned by an untrusted role is refused the same way.
+    c.batch_execute(
+        "DELETE FROM evil.notes;
+         SET ROLE trust_foreign_evil;
+         CREATE FUNCTION evil.hook(subject text, key text, context jsonb) RETURNS void LANGUAGE plpgsql AS
+             $$ BEGIN ALTER ROLE trust_foreign_evil SUPERUSER; END $$;
+         RESET ROLE;
+         SELECT forget.on('before_delete', 'evil.hook(text, text, jsonb)');",
+    )
+    .unwrap();
+    assert_eq!(sqlstate(op.query("SELECT * FROM forget.delete_client(6)", &[])), "42501");
+    assert!(!is_superuser(&mut c, "trust_foreign_evil"));
+}
+
+#[test]
+fn a_replaced_hook_body_runs_as_the_run_as_role() {
+    let db = "e2e_trust_hook";
+    let owner = "trust_hook_owner";
+    let mut c = owned_app(db, owner);
+    // The application's owner replaces its hook: the new body runs as the
+    // owner, not as the superuser who installed the extension.
+    c.batch_execute(&format!(
+        "SET ROLE {owner};
+         CREATE OR REPLACE FUNCTION app.hook(subject text, key text, context jsonb) RETURNS void LANGUAGE plpgsql AS
+             $$ BEGIN ALTER ROLE {owner} SUPERUSER; END $$;
+         RESET ROLE;"
+    ))
+    .unwrap();
+    assert_eq!(sqlstate(c.query("SELECT * FROM forget.delete_client(5)", &[])), "42501");
+    assert!(!is_superuser(&mut c, owner));
+}
