@@ -212,6 +212,17 @@ ALTER TABLE forget.subjects ADD COLUMN run_as regrole;
 DROP FUNCTION IF EXISTS forget.register_subject(text, regclass, name, name, text, text, name[], name);
 DROP FUNCTION IF EXISTS forget._register_subject(text, oid, text, text, text, text, text[], text, text);
 
+-- Roles a subject trusts: its graph may reach their tables, and call their
+-- hook functions, running their code with the run-as role's privileges.
+CREATE TABLE forget.trusted (
+    subject text NOT NULL REFERENCES forget.subjects (name) ON DELETE CASCADE,
+    role    regrole NOT NULL,
+    PRIMARY KEY (subject, role)
+);
+SELECT pg_catalog.pg_extension_config_dump('forget.trusted', '');
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON forget.trusted
+    FOR EACH STATEMENT EXECUTE FUNCTION forget._config_changed();
+
 -- pg_forget::deactivation::_account_status
 CREATE OR REPLACE FUNCTION "_account_status"(
 	"key" TEXT, /* Option < & str > */
@@ -573,6 +584,17 @@ CREATE OR REPLACE FUNCTION "_subject_name"(
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'subject_name_wrapper';
+
+-- pg_forget::config::_trust
+CREATE OR REPLACE FUNCTION "_trust"(
+	"role" oid, /* pg_sys :: Oid */
+	"subject" TEXT, /* Option < & str > */
+	"trusted" bool /* bool */
+) RETURNS void
+
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'trust_wrapper';
 
 -- pg_forget::audit::_write_audit
 CREATE OR REPLACE FUNCTION "_write_audit"(
@@ -1097,6 +1119,16 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Trust ------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION forget.trust(role regrole, subject text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._trust(role::pg_catalog.oid, subject, true) $$;
+
+CREATE OR REPLACE FUNCTION forget.distrust(role regrole, subject text DEFAULT NULL)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._trust(role::pg_catalog.oid, subject, false) $$;
 
 -- Keep this block last: it covers every routine defined above.
 -- Privileges: nothing is executable or readable by PUBLIC except the mask

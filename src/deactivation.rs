@@ -162,7 +162,10 @@ fn change_state(
     let before = catalog::hooks(&format!("before_{action}"));
     let after_hooks = catalog::hooks(&format!("after_{action}"));
     let functions: Vec<String> = before.iter().chain(&after_hooks).cloned().collect();
-    catalog::require_trusted(subject, &catalog::untrusted(subject, &[subject.table], &functions));
+    catalog::require_trusted(
+        subject,
+        &catalog::untrusted(subject, &[subject.table], &functions),
+    );
     call_hooks(
         &before,
         subject,

@@ -285,7 +285,14 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
         &prepared.subject,
         after,
     );
-    crate::audit::record_many(action, &prepared.subject.name, keys, origin.actor, origin.reason, rows);
+    crate::audit::record_many(
+        action,
+        &prepared.subject.name,
+        keys,
+        origin.actor,
+        origin.reason,
+        rows,
+    );
     counts
 }
 

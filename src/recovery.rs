@@ -260,7 +260,11 @@ fn restore(
     }
     // The relations the undo data goes back into, and the hooks, must belong
     // to roles the subject trusts (42501 otherwise).
-    let relations: Vec<u32> = retained.iter().flat_map(|r| restore_plan(r.id)).map(|p| p.oid).collect();
+    let relations: Vec<u32> = retained
+        .iter()
+        .flat_map(|r| restore_plan(r.id))
+        .map(|p| p.oid)
+        .collect();
     let hooks: Vec<String> = ["before_restore", "after_restore"]
         .iter()
         .flat_map(|e| catalog::hooks(e))

@@ -341,14 +341,20 @@ fn a_table_of_an_untrusted_role_stops_the_action_until_trusted() {
     let refused = op.query("SELECT * FROM forget.delete_client(5)", &[]);
     let text = message(op.query("SELECT * FROM forget.delete_client(5)", &[]));
     assert_eq!(sqlstate(refused), "42501");
-    assert!(text.contains("evil.notes") && text.contains("trust_foreign_evil"), "{text}");
+    assert!(
+        text.contains("evil.notes") && text.contains("trust_foreign_evil"),
+        "{text}"
+    );
     assert_eq!(
         sqlstate(c.query("SELECT * FROM forget.export_client(5)", &[])),
         "42501"
     );
     assert!(!is_superuser(&mut c, "trust_foreign_evil"));
     let listed: Vec<String> = c
-        .query("SELECT hint FROM forget.check() WHERE object = 'evil.notes'", &[])
+        .query(
+            "SELECT hint FROM forget.check() WHERE object = 'evil.notes'",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -357,25 +363,33 @@ fn a_table_of_an_untrusted_role_stops_the_action_until_trusted() {
     assert!(listed[0].contains("forget.trust"));
     // Trusted, its trigger runs with the run-as role's privileges: never a
     // superuser's.
-    c.batch_execute("SELECT forget.trust('trust_foreign_evil')").unwrap();
-    assert_eq!(sqlstate(op.query("SELECT * FROM forget.delete_client(5)", &[])), "42501");
+    c.batch_execute("SELECT forget.trust('trust_foreign_evil')")
+        .unwrap();
+    assert_eq!(
+        sqlstate(op.query("SELECT * FROM forget.delete_client(5)", &[])),
+        "42501"
+    );
     assert!(!is_superuser(&mut c, "trust_foreign_evil"));
-    c.batch_execute("SELECT forget.distrust('trust_foreign_evil')").unwrap();
+    c.batch_execute("SELECT forget.distrust('trust_foreign_evil')")
+        .unwrap();
     assert_eq!(
         sqlstate(c.query("SELECT forget.distrust('trust_foreign_evil')", &[])),
         "22023"
     );
     // A hook owned by an untrusted role is refused the same way.
     c.batch_execute(
-        "DELETE FROM evil.notes;
-         SET ROLE trust_foreign_evil;
+        "SET ROLE trust_foreign_evil;
+         DROP TABLE evil.notes;
          CREATE FUNCTION evil.hook(subject text, key text, context jsonb) RETURNS void LANGUAGE plpgsql AS
              $$ BEGIN ALTER ROLE trust_foreign_evil SUPERUSER; END $$;
          RESET ROLE;
          SELECT forget.on('before_delete', 'evil.hook(text, text, jsonb)');",
     )
     .unwrap();
-    assert_eq!(sqlstate(op.query("SELECT * FROM forget.delete_client(6)", &[])), "42501");
+    assert_eq!(
+        sqlstate(op.query("SELECT * FROM forget.delete_client(6)", &[])),
+        "42501"
+    );
     assert!(!is_superuser(&mut c, "trust_foreign_evil"));
 }
 
@@ -393,6 +407,9 @@ fn a_replaced_hook_body_runs_as_the_run_as_role() {
          RESET ROLE;"
     ))
     .unwrap();
-    assert_eq!(sqlstate(c.query("SELECT * FROM forget.delete_client(5)", &[])), "42501");
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client(5)", &[])),
+        "42501"
+    );
     assert!(!is_superuser(&mut c, owner));
 }
