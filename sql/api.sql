@@ -37,9 +37,27 @@ CREATE OR REPLACE FUNCTION forget.add_rule(
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._add_rule(name, query, message, actions, subject, pg_catalog.current_setting('search_path')) $$;
 
-CREATE OR REPLACE FUNCTION forget."on"(event text, fn regprocedure)
-RETURNS void LANGUAGE sql
-AS $$ SELECT forget._on(event, fn::pg_catalog.oid) $$;
+-- fn: a name ('app.queue_files', resolved with the caller's search_path
+-- for the hook signature (text, text, jsonb)) or a signature
+-- ('app.queue_files(text, text, jsonb)'); bound when declared.
+CREATE OR REPLACE FUNCTION forget."on"(event text, fn text)
+RETURNS void LANGUAGE plpgsql
+AS $$
+DECLARE
+    found pg_catalog.oid;
+BEGIN
+    IF fn IS NULL THEN
+        RAISE EXCEPTION 'hook function must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    found := CASE WHEN pg_catalog.strpos(fn, '(') > 0 THEN pg_catalog.to_regprocedure(fn)
+                  ELSE pg_catalog.to_regprocedure(fn OPERATOR(pg_catalog.||) '(text, text, jsonb)') END;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'hook function % does not exist (it must take (subject text, key text, context jsonb))', fn
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM forget._on(event, found);
+END
+$$;
 
 CREATE OR REPLACE FUNCTION forget.graph(subject text DEFAULT NULL)
 RETURNS TABLE(tbl regclass, via text, parent regclass, depth int, source text,

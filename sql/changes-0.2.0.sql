@@ -35,3 +35,6 @@ CREATE TABLE forget.trusted (
 SELECT pg_catalog.pg_extension_config_dump('forget.trusted', '');
 CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON forget.trusted
     FOR EACH STATEMENT EXECUTE FUNCTION forget._config_changed();
+
+-- on() takes a function name or signature as text.
+DROP FUNCTION IF EXISTS forget."on"(text, regprocedure);

@@ -66,7 +66,9 @@ impl Entry {
                     .flatten()
             })
         });
-        found.unwrap_or_else(|| crate::errors::not_found(&s.name, key))
+        let key = found.unwrap_or_else(|| crate::errors::not_found(&s.name, key));
+        crate::execute::require_visible_to_caller(s, &self.prepared.tables[&s.table], &key);
+        key
     }
 
     /// The rules' queries in one form, each prepared once under the

@@ -172,7 +172,7 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
         let rows = spi(client.select(
             "SELECT c.oid, n.nspname::text, c.relname::text, a.attname::text,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                    a.attgenerated <> '', c.relkind = 'p'
+                    a.attgenerated <> '', c.relkind = 'p', c.relrowsecurity
              FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -189,6 +189,7 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                 columns: Vec::new(),
                 primary_key: Vec::new(),
                 partitioned: spi(row.get::<bool>(8)).unwrap_or(false),
+                row_security: spi(row.get::<bool>(9)).unwrap_or(false),
                 inheritors: Vec::new(),
             });
             table.columns.push(Column {

@@ -102,7 +102,9 @@ pub fn lock_subject(subject: &Subject, table: &Table, key: &str, lock: bool) -> 
                 .flatten()
         })
     });
-    found.unwrap_or_else(|| not_found(&subject.name, key))
+    let key = found.unwrap_or_else(|| not_found(&subject.name, key));
+    require_visible_to_caller(subject, table, &key);
+    key
 }
 
 /// The statement that finds (and with `lock`, locks) one subject row.
@@ -341,5 +343,33 @@ fn keep_records(prepared: &Prepared, keys: &[String], origin: &Origin) {
         let reason =
             Some("recovery record purged: a delete or anonymize without grace period is final");
         crate::audit::record_many("purge", subject, &purged, origin.actor, reason, rows);
+    }
+}
+
+/// P0002 when the subject table has row level security and the caller (not
+/// the run-as role) cannot see the subject row under its own policies: an
+/// operator limited to one region reaches no client of another through the
+/// extension. Without row level security this costs nothing.
+pub fn require_visible_to_caller(subject: &Subject, table: &Table, key: &str) {
+    if !table.row_security {
+        return;
+    }
+    let may_select = format!(
+        "SELECT pg_catalog.has_table_privilege({}::pg_catalog.oid, 'SELECT')",
+        table.oid
+    );
+    let sees = format!(
+        "SELECT EXISTS (SELECT 1 FROM {} r WHERE r.{} OPERATOR(pg_catalog.=) CAST($1 AS {}))",
+        qualified(table),
+        ident(&subject.key_column),
+        subject.key_type
+    );
+    // Without SELECT on the table no row of it is visible to the caller.
+    let visible = crate::identity::as_caller(|| {
+        spi(Spi::get_one::<bool>(&may_select)).unwrap_or(false)
+            && spi(Spi::get_one_with_args::<bool>(&sees, &[key.into()])).unwrap_or(false)
+    });
+    if !visible {
+        not_found(&subject.name, key);
     }
 }

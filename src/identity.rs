@@ -207,3 +207,23 @@ pub fn as_subject<T>(subject: &Subject, recovery: Option<i64>, f: impl FnOnce() 
         f,
     )
 }
+
+/// Runs `f` as the caller of the extension's function (the role of the
+/// session, or the one it SET ROLE to), in a security-restricted operation
+/// with the extension's pinned search_path: for what only the caller's own
+/// privileges may decide, such as the row level security of a subject table.
+pub fn as_caller<T>(f: impl FnOnce() -> T) -> T {
+    let (mut user, mut context) = (pg_sys::InvalidOid, 0i32);
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
+    let previous = ACTING.with(|a| a.borrow().clone());
+    let _restore = Restore {
+        user,
+        context,
+        acting: previous,
+    };
+    let restricted = context
+        | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+        | pg_sys::SECURITY_RESTRICTED_OPERATION as i32;
+    unsafe { pg_sys::SetUserIdAndSecContext(pg_sys::GetOuterUserId(), restricted) };
+    f()
+}

@@ -109,6 +109,8 @@ pub struct Table {
     /// Partitioned (relkind 'p'): its rows live in its partitions, which all
     /// have its columns.
     pub partitioned: bool,
+    /// Row level security is enabled on it (relrowsecurity).
+    pub row_security: bool,
     /// Tables that inherit from it (INHERITS, at any depth; not partitions):
     /// reading it reads their rows too, and they may add columns of their own.
     pub inheritors: Vec<Oid>,

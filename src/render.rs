@@ -699,6 +699,7 @@ mod tests {
                 .collect(),
             primary_key: vec!["id".into()],
             partitioned: false,
+            row_security: false,
             inheritors: Vec::new(),
         }
     }

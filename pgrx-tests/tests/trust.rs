@@ -413,3 +413,86 @@ fn a_replaced_hook_body_runs_as_the_run_as_role() {
     );
     assert!(!is_superuser(&mut c, owner));
 }
+
+#[test]
+fn row_level_security_limits_what_a_caller_reaches_through_the_extension() {
+    let db = "e2e_trust_rls";
+    let owner = "trust_rls_owner";
+    let mut c = owned_app(db, owner);
+    roles(&mut c, &["trust_rls_north", "trust_rls_blind"]);
+    c.batch_execute(&format!(
+        "SET ROLE {owner};
+         SET search_path = app;
+         ALTER TABLE app.clients ADD COLUMN region text NOT NULL DEFAULT 'north';
+         UPDATE app.clients SET region = 'south' WHERE id IN (5, 6);
+         ALTER TABLE app.clients ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY north ON app.clients TO trust_rls_north USING (region = 'north');
+         GRANT USAGE ON SCHEMA app TO trust_rls_north, trust_rls_blind;
+         GRANT SELECT ON app.clients TO trust_rls_north;
+         RESET ROLE;
+         RESET search_path;
+         TRUNCATE app.seen;
+         GRANT EXECUTE ON FUNCTION forget.delete_client(bigint, text, text, boolean, interval, text),
+                                   forget.export_client(bigint, text), forget.eligibility(bigint, text, text)
+               TO trust_rls_north, trust_rls_blind;"
+    ))
+    .unwrap();
+    let mut north = connect_as(db, "trust_rls_north");
+    for sql in [
+        "SELECT forget.export_client(5)",
+        "SELECT * FROM forget.eligibility(5)",
+        "SELECT * FROM forget.delete_client(5)",
+    ] {
+        assert_eq!(sqlstate(north.query(sql, &[])), "P0002", "{sql}");
+    }
+    assert_eq!(count(&mut c, "SELECT * FROM app.clients WHERE id = 5"), 1);
+    north
+        .query("SELECT * FROM forget.delete_client(2)", &[])
+        .unwrap();
+    assert_eq!(count(&mut c, "SELECT * FROM app.clients WHERE id = 2"), 0);
+    // A caller who may not read the table at all sees no client.
+    let mut blind = connect_as(db, "trust_rls_blind");
+    assert_eq!(
+        sqlstate(blind.query("SELECT * FROM forget.delete_client(3)", &[])),
+        "P0002"
+    );
+}
+
+#[test]
+fn hooks_are_declared_by_name_or_signature_and_bound_then() {
+    let mut c = fresh_db("e2e_trust_on");
+    c.batch_execute(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.clients (id bigint PRIMARY KEY);
+         CREATE TABLE app.calls (key text);
+         CREATE FUNCTION app.note(subject text, key text, context jsonb) RETURNS void LANGUAGE sql
+             AS $$ INSERT INTO app.calls VALUES (key) $$;
+         INSERT INTO app.clients VALUES (1), (2);
+         SELECT forget.register_subject('client', 'app.clients');
+         SET search_path = app;
+         SELECT forget.on('before_delete', 'note');
+         RESET search_path;
+         SELECT forget.on('after_delete', 'app.note(text, text, jsonb)');",
+    )
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT * FROM forget.hooks"), 2);
+    for (event, fn_) in [
+        ("before_delete", "app.nope"),
+        ("before_delete", "pg_catalog.now()"),
+        ("before_shred", "app.note"),
+    ] {
+        assert_eq!(
+            sqlstate(c.query("SELECT forget.on($1, $2)", &[&event, &fn_])),
+            "22023",
+            "{event} {fn_}"
+        );
+    }
+    // A look-alike created later in a schema on the path changes nothing.
+    c.batch_execute(
+        "CREATE FUNCTION public.note(subject text, key text, context jsonb) RETURNS void LANGUAGE sql
+             AS $$ SELECT 1 / 0 $$;
+         SELECT * FROM forget.delete_client(1);",
+    )
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT * FROM app.calls WHERE key = '1'"), 2);
+}
