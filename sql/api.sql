@@ -531,6 +531,67 @@ CREATE OR REPLACE FUNCTION forget.distrust(role regrole, subject text DEFAULT NU
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._trust(role::pg_catalog.oid, subject, false) $$;
 
+-- Capabilities ---------------------------------------------------------------
+
+-- What each capability needs: the routines (every key overload) and table
+-- privileges. 22023 for an unknown capability.
+CREATE OR REPLACE FUNCTION forget._capability(capability text)
+RETURNS TABLE(privilege text, object text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    routines text[] := CASE capability
+        WHEN 'delete' THEN ARRAY['delete_client']
+        WHEN 'anonymize' THEN ARRAY['anonymize_client']
+        WHEN 'restore' THEN ARRAY['restore_client']
+        WHEN 'export' THEN ARRAY['export_client']
+        WHEN 'eligibility' THEN ARRAY['eligibility']
+        WHEN 'status' THEN ARRAY['account_status', 'last_activity']
+        WHEN 'deactivate' THEN ARRAY['deactivate', 'reactivate', 'deactivate_inactive']
+        WHEN 'cleanup' THEN ARRAY['people_cleanup', 'run_people_cleanup', 'cleanup_preview']
+        WHEN 'audit' THEN ARRAY['verify_audit', 'erasure_log']
+    END;
+BEGIN
+    IF routines IS NULL THEN
+        RAISE EXCEPTION 'unknown capability "%": use delete, anonymize, restore, export, eligibility, status, deactivate, cleanup or audit',
+            capability USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+        SELECT CASE p.prokind WHEN 'p' THEN 'EXECUTE ON PROCEDURE' ELSE 'EXECUTE ON FUNCTION' END,
+               p.oid::regprocedure::text
+        FROM pg_proc p
+        WHERE p.pronamespace = 'forget'::regnamespace AND p.proname = ANY (routines)
+        ORDER BY 2;
+    IF capability = 'audit' THEN
+        RETURN QUERY SELECT 'SELECT ON TABLE', 'forget.audit';
+    END IF;
+END
+$$;
+
+-- grant(capability, role) / revoke(capability, role): give a role (or take
+-- back) what one capability needs, for every key overload. Needs the right
+-- to grant them (the extension's owner, a superuser).
+CREATE OR REPLACE FUNCTION forget."grant"(capability text, role regrole)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o record;
+BEGIN
+    FOR o IN SELECT * FROM forget._capability(capability) LOOP
+        EXECUTE format('GRANT %s %s TO %s', o.privilege, o.object, role);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION forget."revoke"(capability text, role regrole)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o record;
+BEGIN
+    FOR o IN SELECT * FROM forget._capability(capability) LOOP
+        EXECUTE format('REVOKE %s %s FROM %s', o.privilege, o.object, role);
+    END LOOP;
+END
+$$;
+
 -- Keep this block last: it covers every routine defined above.
 -- Privileges: nothing is executable or readable by PUBLIC except the mask
 -- helpers; the DBA grants each action separately (see README, Privileges).

@@ -496,3 +496,52 @@ fn hooks_are_declared_by_name_or_signature_and_bound_then() {
     .unwrap();
     assert_eq!(count(&mut c, "SELECT * FROM app.calls WHERE key = '1'"), 2);
 }
+
+#[test]
+fn a_capability_is_granted_for_every_key_overload() {
+    let db = "e2e_trust_grant";
+    let mut c = billing_db(db);
+    roles(&mut c, &["trust_grant_app"]);
+    c.batch_execute(
+        "SELECT forget.grant('delete', 'trust_grant_app');
+         SELECT forget.grant('status', 'trust_grant_app');
+         SELECT forget.grant('audit', 'trust_grant_app');",
+    )
+    .unwrap();
+    let mut app = connect_as(db, "trust_grant_app");
+    // Drivers that send untyped parameters pick the text overload.
+    app.query("SELECT * FROM forget.delete_client($1::text)", &[&"3"])
+        .unwrap();
+    app.query("SELECT * FROM forget.delete_client(4::bigint)", &[])
+        .unwrap();
+    assert_eq!(
+        sqlstate(app.query("SELECT * FROM forget.delete_client($1::text)", &[&"x"])),
+        "22P02",
+        "a key that does not cast, not a missing privilege"
+    );
+    app.query("SELECT * FROM forget.account_status($1::text)", &[&"5"])
+        .unwrap();
+    app.query("SELECT forget.last_activity(5)", &[]).unwrap();
+    assert_eq!(count(&mut app, "SELECT * FROM forget.audit"), 2);
+    app.query("SELECT forget.verify_audit()", &[]).unwrap();
+    for sql in [
+        "SELECT * FROM forget.anonymize_client(5)",
+        "SELECT forget.export_client(5)",
+        "SELECT * FROM forget.undo",
+    ] {
+        assert_eq!(sqlstate(app.query(sql, &[])), "42501", "{sql}");
+    }
+    c.batch_execute("SELECT forget.revoke('delete', 'trust_grant_app')")
+        .unwrap();
+    assert_eq!(
+        sqlstate(app.query("SELECT * FROM forget.delete_client($1::text)", &[&"6"])),
+        "42501"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.grant('shred', 'trust_grant_app')", &[])),
+        "22023"
+    );
+    drop(app);
+    c.batch_execute("SELECT forget.revoke('status', 'trust_grant_app'); SELECT forget.revoke('audit', 'trust_grant_app')")
+        .unwrap();
+}
