@@ -547,7 +547,7 @@ DECLARE
         WHEN 'eligibility' THEN ARRAY['eligibility']
         WHEN 'status' THEN ARRAY['account_status', 'last_activity']
         WHEN 'deactivate' THEN ARRAY['deactivate', 'reactivate', 'deactivate_inactive']
-        WHEN 'cleanup' THEN ARRAY['people_cleanup', 'run_people_cleanup', 'cleanup_preview']
+        WHEN 'cleanup' THEN ARRAY['people_cleanup', 'run_people_cleanup', 'cleanup_preview', '_cleanup_batch']
         WHEN 'audit' THEN ARRAY['verify_audit', 'erasure_log']
     END;
 BEGIN
