@@ -226,6 +226,15 @@ CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fo
 -- on() takes a function name or signature as text.
 DROP FUNCTION IF EXISTS forget."on"(text, regprocedure);
 
+-- Names are bound when declared: what each piece of declared SQL referred
+-- to then (src/binding.rs). NULL for what 0.1.0 declared. A rule's is per
+-- subject ('<subject>: <object>').
+ALTER TABLE forget.masks ADD COLUMN bound text[];
+ALTER TABLE forget.links ADD COLUMN bound text[];
+ALTER TABLE forget.rules ADD COLUMN bound text[];
+ALTER TABLE forget.cleanup_conditions ADD COLUMN bound text[];
+ALTER TABLE forget.cleanup_settings ADD COLUMN bound text[];
+
 -- pg_forget::deactivation::_account_status
 CREATE OR REPLACE FUNCTION "_account_status"(
 	"key" TEXT, /* Option < & str > */

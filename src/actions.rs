@@ -34,6 +34,7 @@ pub struct Request<'a> {
 pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
     let entry = cache::entry(req.subject, req.action);
     entry.require_trusted();
+    entry.require_bound(crate::binding::ACTION);
     let key = req.key.unwrap_or_else(|| null_key());
     let prepared = &entry.prepared;
     let key = entry.lock(key, !req.dry_run);
@@ -118,6 +119,7 @@ fn eligibility_sql(
         ))
     });
     let entry = cache::entry(subject, action);
+    entry.require_bound(crate::binding::RULES);
     let key = key.unwrap_or_else(|| null_key());
     let key = entry.lock(key, false);
     let rows: Vec<_> = crate::rules::evaluate(&entry, &key)
@@ -133,6 +135,7 @@ fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
     let key = key.unwrap_or_else(|| null_key());
     let entry = crate::cache::entry(subject, Action::Export);
     entry.require_trusted();
+    entry.require_bound(crate::binding::EXPORT);
     let prepared = &entry.prepared;
     let key = entry.lock(key, false);
     let sql = render::export_statement(

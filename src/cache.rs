@@ -36,6 +36,8 @@ pub struct Entry {
     statements: RefCell<HashMap<Mode, Rc<Statement>>>,
     rule_plans: RefCell<HashMap<RuleForm, RulePlans>>,
     lock_plans: RefCell<HashMap<bool, Rc<OwnedPreparedStatement>>>,
+    /// Kinds of declared SQL verified still bound (bit per binding::Kind).
+    bound: std::cell::Cell<u8>,
 }
 
 impl Entry {
@@ -94,6 +96,23 @@ impl Entry {
         let plans = Rc::new(plans);
         self.rule_plans.borrow_mut().insert(form, plans.clone());
         plans
+    }
+
+    /// 55000 when declared SQL of these `kinds` that this action runs no
+    /// longer means what it meant when declared (binding.rs); checked once
+    /// per configuration version.
+    pub fn require_bound(&self, kinds: &[crate::binding::Kind]) {
+        let wanted = kinds.iter().fold(0u8, |m, k| m | k.bit());
+        if self.bound.get() & wanted == wanted {
+            return;
+        }
+        crate::binding::verify_subject(
+            &self.prepared.subject,
+            &self.prepared.graph.tables(),
+            self.prepared.plan.action.name(),
+            kinds,
+        );
+        self.bound.set(self.bound.get() | wanted);
     }
 
     /// 42501 when the action would run code of an untrusted role.
@@ -259,6 +278,7 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
         statements: RefCell::default(),
         rule_plans: RefCell::default(),
         lock_plans: RefCell::default(),
+        bound: std::cell::Cell::new(0),
     });
     CACHE.with(|c| c.borrow_mut().entries.insert(key, entry.clone()));
     entry

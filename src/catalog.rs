@@ -389,3 +389,63 @@ pub fn require_trusted(subject: &Subject, untrusted: &[(String, String)]) {
         .report(PgLogLevel::ERROR);
     }
 }
+
+/// A declaration of DBA-written SQL, as binding::verify_subject reads it.
+pub struct Declaration {
+    pub what: String,
+    pub kind: crate::binding::Kind,
+    /// The relation it is analysed over, quoted and qualified.
+    pub table: String,
+    pub text: String,
+    pub path: String,
+    /// What it was bound to when declared (None: declared before 0.2.0).
+    pub bound: Option<Vec<String>>,
+}
+
+/// The masks and link conditions on `tables`, the rules and the cleanup
+/// conditions of `subject`.
+pub fn declarations(subject: &Subject, tables: &[Oid], action: &str) -> Vec<Declaration> {
+    use crate::binding::Kind;
+    let ids: Vec<pg_sys::Oid> = tables.iter().map(|o| pg_sys::Oid::from(*o)).collect();
+    let subject_table = pg_sys::Oid::from(subject.table);
+    Spi::connect(|client| {
+        spi(client.select(
+            "SELECT 'mask', 'mask on ' || m.tbl::pg_catalog.text || '.' || m.col, m.tbl::pg_catalog.text,
+                    m.expression, m.search_path, m.bound
+             FROM forget.masks m WHERE m.tbl = ANY ($1)
+             UNION ALL
+             SELECT 'link', 'link condition on ' || l.child::pg_catalog.text, l.child::pg_catalog.text,
+                    l.condition, l.search_path, l.bound
+             FROM forget.links l WHERE l.condition IS NOT NULL AND l.child = ANY ($1)
+             UNION ALL
+             SELECT 'rule', 'rule ' || r.name, '', r.query, r.search_path,
+                    NULLIF(ARRAY(SELECT pg_catalog.substr(b, pg_catalog.length($2) + 3)
+                                 FROM pg_catalog.unnest(r.bound) b WHERE pg_catalog.starts_with(b, $2 || ': ')), '{}')
+             FROM forget.rules r WHERE (r.subject IS NULL OR r.subject = $2) AND $4 = ANY (r.actions)
+             UNION ALL
+             SELECT 'condition', 'cleanup condition ' || c.name, $3::pg_catalog.regclass::pg_catalog.text,
+                    c.predicate, c.search_path, c.bound
+             FROM forget.cleanup_conditions c WHERE c.subject = $2
+             UNION ALL
+             SELECT 'condition', 'minimize_when', $3::pg_catalog.regclass::pg_catalog.text,
+                    s.minimize_when, s.search_path, s.bound
+             FROM forget.cleanup_settings s WHERE s.subject = $2 AND s.minimize_when IS NOT NULL",
+            None,
+            &[ids.into(), subject.name.as_str().into(), subject_table.into(), action.into()],
+        ))
+        .map(|r| Declaration {
+            kind: match spi(r.get::<String>(1)).unwrap_or_default().as_str() {
+                "mask" => Kind::Mask,
+                "link" => Kind::LinkCondition,
+                "rule" => Kind::Rule,
+                _ => Kind::Condition,
+            },
+            what: spi(r.get::<String>(2)).unwrap_or_default(),
+            table: spi(r.get::<String>(3)).unwrap_or_default(),
+            text: spi(r.get::<String>(4)).unwrap_or_default(),
+            path: spi(r.get::<String>(5)).unwrap_or_default(),
+            bound: spi(r.get::<Vec<String>>(6)),
+        })
+        .collect()
+    })
+}

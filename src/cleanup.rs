@@ -149,8 +149,14 @@ fn cleanup_sql(entry: &Entry) -> Option<CleanupSql<'_>> {
     })
 }
 
-/// The predicate as it is to be stored, once PostgreSQL has checked it.
-fn check_predicate(subject: &Subject, what: &str, predicate: &str, search_path: &str) -> String {
+/// The predicate as it is to be stored, once PostgreSQL has checked it, and
+/// what it is bound to.
+fn check_predicate(
+    subject: &Subject,
+    what: &str,
+    predicate: &str,
+    search_path: &str,
+) -> (String, Vec<String>) {
     let predicate = crate::parse::one_expression(what, predicate);
     let t = table(subject.table);
     Checker::of(subject).check_sql(
@@ -158,23 +164,33 @@ fn check_predicate(subject: &Subject, what: &str, predicate: &str, search_path: 
         &format!("SELECT 1 FROM {} s WHERE ({predicate})", qualified(&t)),
         &[],
     );
-    predicate
+    let bound = crate::binding::bind(
+        subject.run_as,
+        &subject.name,
+        search_path,
+        crate::binding::Kind::Condition,
+        &qualified(&t),
+        &predicate,
+        &[],
+    );
+    (predicate, bound)
 }
 
 #[pg_extern(name = "_add_cleanup_condition")]
 #[search_path(pg_catalog, pg_temp)]
 fn add_cleanup_condition(name: &str, predicate: &str, subject: Option<&str>, search_path: &str) {
     let subject = catalog::subject(subject);
-    let predicate = check_predicate(
+    let (predicate, bound) = check_predicate(
         &subject,
         &format!("cleanup condition \"{name}\""),
         predicate,
         search_path,
     );
     spi(Spi::run_with_args(
-        "INSERT INTO forget.cleanup_conditions (subject, name, predicate, search_path) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (subject, name) DO UPDATE SET predicate = EXCLUDED.predicate, search_path = EXCLUDED.search_path",
-        &[subject.name.as_str().into(), name.into(), predicate.as_str().into(), search_path.into()],
+        "INSERT INTO forget.cleanup_conditions (subject, name, predicate, search_path, bound) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (subject, name) DO UPDATE SET predicate = EXCLUDED.predicate, search_path = EXCLUDED.search_path,
+             bound = EXCLUDED.bound",
+        &[subject.name.as_str().into(), name.into(), predicate.as_str().into(), search_path.into(), bound.into()],
     ));
 }
 
@@ -204,13 +220,18 @@ fn set_cleanup(
     search_path: &str,
 ) {
     let subject = catalog::subject(subject);
-    let minimize_when =
-        minimize_when.map(|p| check_predicate(&subject, "minimize_when", p, search_path));
+    let (minimize_when, bound) = match minimize_when {
+        Some(p) => {
+            let (p, bound) = check_predicate(&subject, "minimize_when", p, search_path);
+            (Some(p), Some(bound))
+        }
+        None => (None, None),
+    };
     spi(Spi::run_with_args(
-        "INSERT INTO forget.cleanup_settings (subject, enabled, minimize_when, search_path) VALUES ($1, $2, $3, $4)
+        "INSERT INTO forget.cleanup_settings (subject, enabled, minimize_when, search_path, bound) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (subject) DO UPDATE SET enabled = EXCLUDED.enabled, minimize_when = EXCLUDED.minimize_when,
-             search_path = EXCLUDED.search_path",
-        &[subject.name.as_str().into(), enabled.unwrap_or(false).into(), minimize_when.as_deref().into(), search_path.into()],
+             search_path = EXCLUDED.search_path, bound = EXCLUDED.bound",
+        &[subject.name.as_str().into(), enabled.unwrap_or(false).into(), minimize_when.as_deref().into(), search_path.into(), bound.into()],
     ));
 }
 
@@ -327,6 +348,10 @@ fn next_batch(subject: &str, limit: i32, after_key: Option<&str>, lock: bool) ->
     let Some(sql) = cleanup_sql(&entries[1]) else {
         return Batch::default();
     };
+    entries[1].require_bound(crate::binding::CONDITIONS);
+    for entry in &entries {
+        entry.require_bound(crate::binding::RULES);
+    }
     let planning = [CANDIDATE_PLANNING, GENERIC_PLAN].concat();
     // Prepared (once) with the subject's path, run as its run-as role.
     let plan = crate::identity::with_search_path(&subject.search_path, || {

@@ -277,11 +277,23 @@ fn add_link(
             );
         }
     }
+    let bound: Option<Vec<String>> = condition.as_ref().map(|cond| {
+        let (role, subject) = checkers_of_table(p.oid).remove(0);
+        crate::binding::bind(
+            role,
+            &subject,
+            search_path,
+            crate::binding::Kind::LinkCondition,
+            &qualified(&c),
+            cond,
+            &[],
+        )
+    });
     spi(Spi::run_with_args(
-        "INSERT INTO forget.links (child, child_column, parent, parent_column, condition, search_path)
-         VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3::pg_catalog.oid::pg_catalog.regclass, $4, $5, $6)
+        "INSERT INTO forget.links (child, child_column, parent, parent_column, condition, search_path, bound)
+         VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3::pg_catalog.oid::pg_catalog.regclass, $4, $5, $6, $7)
          ON CONFLICT DO NOTHING",
-        &[child.into(), child_column.into(), parent.into(), parent_column.as_str().into(), condition.as_deref().into(), search_path.into()],
+        &[child.into(), child_column.into(), parent.into(), parent_column.as_str().into(), condition.as_deref().into(), search_path.into(), bound.into()],
     ));
 }
 
@@ -391,11 +403,29 @@ fn mask(tbl: pg_sys::Oid, col: &str, expression: &str, action: &str, search_path
     parse_action(action, &["anonymize", "minimize"]);
     let t = table(tbl.into());
     let expression = validate_mask(&t, col, expression, search_path);
+    let (role, subject) = checkers_of_table(t.oid).remove(0);
+    let bound = crate::binding::bind(
+        role,
+        &subject,
+        search_path,
+        crate::binding::Kind::Mask,
+        &qualified(&t),
+        &expression,
+        &[],
+    );
     spi(Spi::run_with_args(
-        "INSERT INTO forget.masks (tbl, col, action, expression, search_path)
-         VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5)
-         ON CONFLICT (tbl, col, action) DO UPDATE SET expression = EXCLUDED.expression, search_path = EXCLUDED.search_path",
-        &[tbl.into(), col.into(), action.into(), expression.as_str().into(), search_path.into()],
+        "INSERT INTO forget.masks (tbl, col, action, expression, search_path, bound)
+         VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5, $6)
+         ON CONFLICT (tbl, col, action) DO UPDATE SET expression = EXCLUDED.expression,
+             search_path = EXCLUDED.search_path, bound = EXCLUDED.bound",
+        &[
+            tbl.into(),
+            col.into(),
+            action.into(),
+            expression.as_str().into(),
+            search_path.into(),
+            bound.into(),
+        ],
     ));
 }
 
@@ -420,17 +450,31 @@ fn add_rule(
     };
     // Both forms, for one key and for a cleanup batch's keys, for every
     // subject the rule applies to.
+    let mut bound: Vec<String> = Vec::new();
     for s in &subjects {
         for form in [RuleForm::OneKey, RuleForm::ManyKeys] {
             let (sql, param) = crate::rules::statement(form, query, s);
             Checker::of(s).check_sql(search_path, &sql, &[param]);
         }
+        // What it refers to for this subject (its key type types $1).
+        let objects = crate::binding::bind(
+            s.run_as,
+            &s.name,
+            search_path,
+            crate::binding::Kind::Rule,
+            "",
+            query,
+            &[pg_sys::Oid::from(s.key_type_oid)],
+        );
+        bound.extend(objects.into_iter().map(|o| format!("{}: {o}", s.name)));
     }
     spi(Spi::run_with_args(
-        "INSERT INTO forget.rules (name, query, message, actions, subject, search_path) VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO forget.rules (name, query, message, actions, subject, search_path, bound)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (name) DO UPDATE SET query = EXCLUDED.query, message = EXCLUDED.message,
-             actions = EXCLUDED.actions, subject = EXCLUDED.subject, search_path = EXCLUDED.search_path",
-        &[name.into(), query.into(), message.into(), actions.into(), subject.into(), search_path.into()],
+             actions = EXCLUDED.actions, subject = EXCLUDED.subject, search_path = EXCLUDED.search_path,
+             bound = EXCLUDED.bound",
+        &[name.into(), query.into(), message.into(), actions.into(), subject.into(), search_path.into(), bound.into()],
     ));
 }
 

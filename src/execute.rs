@@ -260,6 +260,7 @@ pub struct Origin<'a> {
 /// one audit row per key (written in one call).
 pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
     entry.require_trusted();
+    entry.require_bound(crate::binding::ACTION);
     let prepared = &entry.prepared;
     let action = prepared.plan.action.name();
     let context =

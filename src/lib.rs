@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 
 mod actions;
 mod audit;
+mod binding;
 mod cache;
 mod catalog;
 mod cleanup;

@@ -545,3 +545,48 @@ fn a_capability_is_granted_for_every_key_overload() {
     c.batch_execute("SELECT forget.revoke('status', 'trust_grant_app'); SELECT forget.revoke('audit', 'trust_grant_app')")
         .unwrap();
 }
+
+#[test]
+fn a_look_alike_created_later_changes_nothing_that_was_declared() {
+    let db = "e2e_trust_lookalike";
+    let mut c = billing_db(db);
+    roles(&mut c, &["trust_lookalike_evil"]);
+    // billing's mask: lastname = format('Client_%s', id), declared with
+    // search_path billing, public. A role with CREATE on public adds a
+    // better-matching overload there.
+    c.batch_execute(
+        "GRANT CREATE ON SCHEMA public TO trust_lookalike_evil;
+         SET ROLE trust_lookalike_evil;
+         CREATE FUNCTION public.format(text, bigint) RETURNS text LANGUAGE plpgsql AS
+             $$ BEGIN ALTER ROLE trust_lookalike_evil SUPERUSER; RETURN 'x'; END $$;
+         RESET ROLE;",
+    )
+    .unwrap();
+    let refused = c.query("SELECT * FROM forget.anonymize_client(2)", &[]);
+    let text = message(c.query("SELECT * FROM forget.anonymize_client(2)", &[]));
+    assert_eq!(sqlstate(refused), "55000");
+    assert!(text.contains("public.format"), "{text}");
+    assert!(!is_superuser(&mut c, "trust_lookalike_evil"));
+    // So does a temporary table named like a rule's table.
+    c.batch_execute("DROP FUNCTION public.format(text, bigint)")
+        .unwrap();
+    c.query("SELECT * FROM forget.anonymize_client(2)", &[])
+        .unwrap();
+    // Declared again knowingly, it is what the DBA asked for.
+    c.batch_execute(
+        "CREATE FUNCTION public.format(text, bigint) RETURNS text LANGUAGE sql AS $$ SELECT 'Client' $$;
+         SET search_path = billing, public;
+         SELECT forget.mask('billing.clients', 'lastname', $$format('Client_%s', id)$$);
+         RESET search_path;",
+    )
+    .unwrap();
+    c.query("SELECT * FROM forget.anonymize_client(3)", &[])
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM billing.clients WHERE id = 3 AND lastname = 'Client'"
+        ),
+        1
+    );
+}
