@@ -101,7 +101,9 @@ pub fn objects(sql: &str, types: &[pg_sys::Oid]) -> Vec<String> {
 fn describe(found: &Found) -> Vec<String> {
     let kinds: Vec<String> = found.iter().map(|(k, _)| k.to_string()).collect();
     let oids: Vec<pg_sys::Oid> = found.iter().map(|(_, o)| pg_sys::Oid::from(*o)).collect();
-    crate::identity::with_settings(&[("search_path", "pg_catalog")], || {
+    // pg_temp named last: a temporary type of the caller never makes a
+    // built-in one print qualified.
+    crate::identity::with_settings(&[("search_path", "pg_catalog, pg_temp")], || {
         Spi::connect(|client| {
             spi(client.select(
                 "SELECT k || ' ' || CASE k WHEN 'class' THEN o::pg_catalog.regclass::pg_catalog.text

@@ -145,20 +145,116 @@ fn acting_recovery() -> Option<i64> {
     ACTING.with(|a| a.borrow().as_ref().and_then(|a| a.recovery))
 }
 
-/// Puts back the identity, the security context and what is being acted on
-/// when user code is done (or fails: an error unwinds through it).
+/// Puts back the identity, the security context, what is being acted on
+/// and the error context when user code is done (or fails: an error unwinds
+/// through it).
 struct Restore {
     user: pg_sys::Oid,
     context: i32,
     acting: Option<Acting>,
+    /// The error context entry pushed for user code, if any.
+    errcontext: Option<Box<ErrorContext>>,
 }
 
 impl Drop for Restore {
     fn drop(&mut self) {
         unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
+        if let Some(e) = self.errcontext.take() {
+            unsafe { pg_sys::error_context_stack = e.entry.previous };
+        }
         let previous = self.acting.take();
         ACTING.with(|a| *a.borrow_mut() = previous);
     }
+}
+
+/// A line in the CONTEXT of every error raised while user code runs, so
+/// that a failing trigger or hook says that pg_forget ran it, for which
+/// subject and as which role.
+struct ErrorContext {
+    entry: pg_sys::ErrorContextCallback,
+    text: std::ffi::CString,
+}
+
+extern "C-unwind" {
+    fn errcontext_msg(fmt: *const std::ffi::c_char, ...) -> std::ffi::c_int;
+}
+
+thread_local! {
+    /// The context of the last error raised in user code (innermost first),
+    /// read while PostgreSQL builds the error: pgrx passes an error on to
+    /// the caller without it, so as_run_as puts it in the DETAIL.
+    static CAPTURED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    static CAPTURING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+unsafe extern "C-unwind" fn error_context(arg: *mut std::ffi::c_void) {
+    let e = unsafe { &*(arg as *const ErrorContext) };
+    unsafe {
+        pg_sys::set_errcontext_domain(std::ptr::null());
+        errcontext_msg(c"%s".as_ptr(), e.text.as_ptr());
+    }
+    // The whole stack once, from the outermost user-code entry: reading it
+    // runs every callback again, this one included.
+    if !CAPTURING.with(|c| c.replace(true)) {
+        let stack = unsafe { pg_sys::GetErrorContextStack() };
+        if !stack.is_null() {
+            let text = unsafe { std::ffi::CStr::from_ptr(stack) }
+                .to_string_lossy()
+                .into_owned();
+            unsafe { pg_sys::pfree(stack.cast()) };
+            CAPTURED.with(|c| *c.borrow_mut() = Some(text));
+        }
+        CAPTURING.with(|c| c.set(false));
+    }
+}
+
+/// Raises again an error from user code, its context (which pgrx drops)
+/// added to its DETAIL.
+fn with_context(e: pg_sys::panic::CaughtError, ran_as: &str) -> ! {
+    // Where it was raised (the innermost context: the trigger or hook
+    // function and line), and that pg_forget ran it, for whom, as whom.
+    let context = CAPTURED
+        .with(|c| c.borrow_mut().take())
+        .and_then(|c| c.lines().next().map(str::to_string))
+        .filter(|first| !first.starts_with("user code run by pg_forget"))
+        .map(|first| format!("{first}; {ran_as}"));
+    match e {
+        pg_sys::panic::CaughtError::PostgresError(r) => {
+            let detail = match (r.detail(), context) {
+                (Some(d), Some(c)) => Some(format!("{d}\nRaised in {c}")),
+                (None, Some(c)) => Some(format!("Raised in {c}")),
+                (d, None) => d.map(str::to_string),
+            };
+            let mut report = pg_sys::panic::ErrorReport::new(
+                r.sql_error_code(),
+                r.message().to_string(),
+                "pg_forget",
+            );
+            if let Some(d) = detail {
+                report = report.set_detail(d);
+            }
+            if let Some(h) = r.hint() {
+                report = report.set_hint(h.to_string());
+            }
+            report.report(PgLogLevel::ERROR);
+            unreachable!("ERROR does not return")
+        }
+        other => other.rethrow(),
+    }
+}
+
+fn push_error_context(text: String) -> Box<ErrorContext> {
+    let mut e = Box::new(ErrorContext {
+        entry: pg_sys::ErrorContextCallback {
+            previous: unsafe { pg_sys::error_context_stack },
+            callback: Some(error_context),
+            arg: std::ptr::null_mut(),
+        },
+        text: std::ffi::CString::new(text.replace('\0', "")).expect("no NUL"),
+    });
+    e.entry.arg = &*e as *const ErrorContext as *mut std::ffi::c_void;
+    unsafe { pg_sys::error_context_stack = &mut e.entry };
+    e
 }
 
 /// Runs user code of an action on `subject`: as its run-as role, in a
@@ -183,16 +279,33 @@ pub fn as_run_as<T>(
             recovery,
         })
     });
+    let role = unsafe {
+        let name = pg_sys::GetUserNameFromId(pg_sys::Oid::from(run_as), true);
+        if name.is_null() {
+            run_as.to_string()
+        } else {
+            std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned()
+        }
+    };
+    let ran_as = format!("user code run by pg_forget for subject \"{subject}\" as role {role}");
     let _restore = Restore {
         user,
         context,
         acting: previous,
+        errcontext: Some(push_error_context(ran_as.clone())),
     };
     let restricted = context
         | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
         | pg_sys::SECURITY_RESTRICTED_OPERATION as i32;
     unsafe { pg_sys::SetUserIdAndSecContext(pg_sys::Oid::from(run_as), restricted) };
-    with_search_path(path, f)
+    CAPTURED.with(|c| *c.borrow_mut() = None);
+    PgTryBuilder::new(std::panic::AssertUnwindSafe(move || {
+        with_search_path(path, f)
+    }))
+    .catch_others(|e| with_context(e, &ran_as))
+    .execute()
 }
 
 /// User code of an action on a subject (the data statement, masks, link
@@ -220,6 +333,7 @@ pub fn as_caller<T>(f: impl FnOnce() -> T) -> T {
         user,
         context,
         acting: previous,
+        errcontext: None,
     };
     let restricted = context
         | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32

@@ -590,3 +590,57 @@ fn a_look_alike_created_later_changes_nothing_that_was_declared() {
         1
     );
 }
+
+#[test]
+fn an_error_in_user_code_says_where_it_came_from() {
+    let db = "e2e_trust_context";
+    let owner = "trust_context_owner";
+    let mut c = owned_app(db, owner);
+    c.batch_execute(&format!(
+        "SET ROLE {owner};
+         CREATE FUNCTION app.refuse() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'orders are kept'; END $$;
+         CREATE TRIGGER refuse BEFORE DELETE ON app.orders FOR EACH ROW EXECUTE FUNCTION app.refuse();
+         RESET ROLE;"
+    ))
+    .unwrap();
+    let err = c
+        .query("SELECT * FROM forget.delete_client(5)", &[])
+        .unwrap_err();
+    let db_err = err.as_db_error().expect("a database error");
+    assert_eq!(db_err.message(), "orders are kept");
+    // PostgreSQL's context of the error (the trigger, and that pg_forget
+    // ran it) travels in the DETAIL: the extension's Rust layer passes an
+    // error on without its CONTEXT.
+    let context = db_err.detail().unwrap_or_default();
+    assert!(
+        context.starts_with("Raised in PL/pgSQL function refuse() line 1 at RAISE"),
+        "{context}"
+    );
+    assert!(
+        context.contains(
+            "user code run by pg_forget for subject \"client\" as role trust_context_owner"
+        ),
+        "{context}"
+    );
+    // A domain in the caller's temporary schema cannot stand in for a type
+    // the extension names.
+    roles(&mut c, &["trust_context_temp"]);
+    c.batch_execute(
+        "DROP TRIGGER refuse ON app.orders;
+         SELECT forget.grant('delete', 'trust_context_temp');
+         GRANT TEMPORARY ON DATABASE e2e_trust_context TO trust_context_temp;",
+    )
+    .unwrap();
+    let mut temp = connect_as(db, "trust_context_temp");
+    temp.batch_execute(
+        "CREATE FUNCTION pg_temp.grab(text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+         CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.grab(VALUE));
+         CREATE DOMAIN pg_temp.bigint AS pg_catalog.int8 CHECK (pg_temp.grab(VALUE::pg_catalog.text));
+         SET search_path = pg_temp, public;",
+    )
+    .unwrap();
+    temp.query("SELECT * FROM forget.delete_client(6)", &[])
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(count(&mut c, "SELECT * FROM app.clients WHERE id = 6"), 0);
+}
