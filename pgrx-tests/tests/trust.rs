@@ -644,3 +644,62 @@ fn an_error_in_user_code_says_where_it_came_from() {
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(count(&mut c, "SELECT * FROM app.clients WHERE id = 6"), 0);
 }
+
+#[test]
+fn what_the_run_as_role_may_not_read_is_refused_at_declaration_and_temp_objects_stand_in_for_nothing() {
+    let db = "e2e_trust_declare";
+    let owner = "trust_declare_owner";
+    let mut c = owned_app(db, owner);
+    // The run-as role cannot read pg_authid: such a mask or condition is
+    // refused when declared, whoever declares it.
+    for sql in [
+        "SELECT forget.mask('app.clients', 'name', '(SELECT rolpassword FROM pg_authid LIMIT 1)')",
+        "SELECT forget.add_cleanup_condition('secret', 'EXISTS (SELECT 1 FROM pg_authid WHERE rolpassword IS NOT NULL)')",
+        "SELECT forget.add_rule('secret', 'SELECT 1 FROM pg_authid WHERE $1 > 0', 'm')",
+    ] {
+        let state = sqlstate(c.query(sql, &[]));
+        assert!(state == "22023" || state == "42501", "{sql}: {state}");
+    }
+    // A cleanup role's temporary table named like a condition's table, or
+    // a temporary view, changes nothing that was declared.
+    roles(&mut c, &["trust_declare_cleaner"]);
+    c.batch_execute(&format!(
+        "SET ROLE {owner};
+         CREATE TABLE app.keep (client_id bigint);
+         INSERT INTO app.keep VALUES (7), (8);
+         RESET ROLE;
+         SET search_path = app;
+         SELECT forget.add_cleanup_condition('not_kept', 'NOT EXISTS (SELECT 1 FROM keep k WHERE k.client_id = s.id)');
+         RESET search_path;
+         SELECT forget.grant('cleanup', 'trust_declare_cleaner');
+         GRANT TEMPORARY ON DATABASE {db} TO trust_declare_cleaner;"
+    ))
+    .unwrap();
+    let preview: i64 = c
+        .query_one("SELECT candidates FROM forget.people_cleanup(dry_run => true)", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(preview, 1, "only client 9 is gone and not kept");
+    let mut cleaner = connect_as(db, "trust_declare_cleaner");
+    cleaner
+        .batch_execute(
+            "CREATE TEMP TABLE keep (client_id bigint);
+             CREATE TEMP VIEW clients AS SELECT 1::bigint AS id;
+             SET search_path = pg_temp, app, public;",
+        )
+        .unwrap();
+    let deleted: i64 = cleaner
+        .query_one("SELECT deleted FROM forget.people_cleanup()", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(deleted, 1);
+    assert_eq!(
+        c.query("SELECT id FROM app.clients WHERE gone ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, i64>(0))
+            .collect::<Vec<_>>(),
+        vec![7, 8],
+        "kept clients stay"
+    );
+}
