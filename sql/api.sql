@@ -570,27 +570,25 @@ $$;
 -- grant(capability, role) / revoke(capability, role): give a role (or take
 -- back) what one capability needs, for every key overload. Needs the right
 -- to grant them (the extension's owner, a superuser).
-CREATE OR REPLACE FUNCTION forget."grant"(capability text, role regrole)
+CREATE OR REPLACE FUNCTION forget._apply_capability(capability text, role regrole, give boolean)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     o record;
 BEGIN
     FOR o IN SELECT * FROM forget._capability(capability) LOOP
-        EXECUTE format('GRANT %s %s TO %s', o.privilege, o.object, role);
+        EXECUTE CASE WHEN give THEN format('GRANT %s %s TO %s', o.privilege, o.object, role)
+                     ELSE format('REVOKE %s %s FROM %s', o.privilege, o.object, role) END;
     END LOOP;
 END
 $$;
 
+CREATE OR REPLACE FUNCTION forget."grant"(capability text, role regrole)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._apply_capability(capability, role, true) $$;
+
 CREATE OR REPLACE FUNCTION forget."revoke"(capability text, role regrole)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    o record;
-BEGIN
-    FOR o IN SELECT * FROM forget._capability(capability) LOOP
-        EXECUTE format('REVOKE %s %s FROM %s', o.privilege, o.object, role);
-    END LOOP;
-END
-$$;
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._apply_capability(capability, role, false) $$;
 
 -- Keep this block last: it covers every routine defined above.
 -- Privileges: nothing is executable or readable by PUBLIC except the mask
@@ -635,4 +633,5 @@ GRANT SELECT ON forget.deactivations_current, forget.minimized_current TO PUBLIC
 GRANT EXECUTE ON FUNCTION forget._acting_subject(), forget._acting_recovery() TO PUBLIC;
 -- Declarations are checked as the run-as role that will run them: the mask
 -- check runs the given SQL with its caller's own privileges, no more.
-GRANT EXECUTE ON FUNCTION forget._mask_problem(regclass, name, text, text, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION forget._mask_problem(regclass, name, text, text, boolean),
+                          forget._candidate_plan(text, text) TO PUBLIC;

@@ -119,23 +119,15 @@ $$;
 CREATE OR REPLACE FUNCTION forget._activity_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    s        forget.subjects;
-    key_type text;
-    keys     text[];
+    keys text[];
 BEGIN
-    SELECT * INTO s FROM forget.subjects WHERE name = TG_ARGV[0];
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM forget.subjects WHERE name = TG_ARGV[0]) THEN
         RETURN NULL;
     END IF;
     EXECUTE format('SELECT array_agg(DISTINCT %I::text) FROM forget_new_rows', TG_ARGV[1]) INTO keys;
-    IF s.minimized_column IS NOT NULL THEN
-        SELECT format_type(a.atttypid, a.atttypmod) INTO key_type
-        FROM pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.key_column;
-        EXECUTE format('UPDATE %s SET %I = NULL WHERE %I = ANY ($1::%s[]) AND %I IS NOT NULL',
-                       s.tbl, s.minimized_column, s.key_column, key_type, s.minimized_column) USING keys;
-    ELSE
-        DELETE FROM forget.minimized m WHERE m.subject = s.name AND m.key = ANY (keys);
-    END IF;
+    -- The subject table is updated as the subject's run-as role (its
+    -- triggers never run with this function's owner's rights).
+    PERFORM forget._clear_minimized(TG_ARGV[0], keys);
     RETURN NULL;
 END
 $$;

@@ -128,23 +128,15 @@ $$;
 CREATE OR REPLACE FUNCTION forget._activity_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    s        forget.subjects;
-    key_type text;
-    keys     text[];
+    keys text[];
 BEGIN
-    SELECT * INTO s FROM forget.subjects WHERE name = TG_ARGV[0];
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM forget.subjects WHERE name = TG_ARGV[0]) THEN
         RETURN NULL;
     END IF;
     EXECUTE format('SELECT array_agg(DISTINCT %I::text) FROM forget_new_rows', TG_ARGV[1]) INTO keys;
-    IF s.minimized_column IS NOT NULL THEN
-        SELECT format_type(a.atttypid, a.atttypmod) INTO key_type
-        FROM pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.key_column;
-        EXECUTE format('UPDATE %s SET %I = NULL WHERE %I = ANY ($1::%s[]) AND %I IS NOT NULL',
-                       s.tbl, s.minimized_column, s.key_column, key_type, s.minimized_column) USING keys;
-    ELSE
-        DELETE FROM forget.minimized m WHERE m.subject = s.name AND m.key = ANY (keys);
-    END IF;
+    -- The subject table is updated as the subject's run-as role (its
+    -- triggers never run with this function's owner's rights).
+    PERFORM forget._clear_minimized(TG_ARGV[0], keys);
     RETURN NULL;
 END
 $$;
@@ -403,6 +395,16 @@ STRICT
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'cleanup_count_wrapper';
+
+-- pg_forget::cleanup::_clear_minimized
+CREATE OR REPLACE FUNCTION "_clear_minimized"(
+	"subject" TEXT, /* & str */
+	"keys" TEXT[] /* :: std :: option :: Option < Vec < String > > */
+) RETURNS void
+
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'clear_minimized_wrapper';
 
 -- pg_forget::deactivation::_deactivate
 CREATE OR REPLACE FUNCTION "_deactivate"(
@@ -1199,27 +1201,25 @@ $$;
 -- grant(capability, role) / revoke(capability, role): give a role (or take
 -- back) what one capability needs, for every key overload. Needs the right
 -- to grant them (the extension's owner, a superuser).
-CREATE OR REPLACE FUNCTION forget."grant"(capability text, role regrole)
+CREATE OR REPLACE FUNCTION forget._apply_capability(capability text, role regrole, give boolean)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     o record;
 BEGIN
     FOR o IN SELECT * FROM forget._capability(capability) LOOP
-        EXECUTE format('GRANT %s %s TO %s', o.privilege, o.object, role);
+        EXECUTE CASE WHEN give THEN format('GRANT %s %s TO %s', o.privilege, o.object, role)
+                     ELSE format('REVOKE %s %s FROM %s', o.privilege, o.object, role) END;
     END LOOP;
 END
 $$;
 
+CREATE OR REPLACE FUNCTION forget."grant"(capability text, role regrole)
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._apply_capability(capability, role, true) $$;
+
 CREATE OR REPLACE FUNCTION forget."revoke"(capability text, role regrole)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    o record;
-BEGIN
-    FOR o IN SELECT * FROM forget._capability(capability) LOOP
-        EXECUTE format('REVOKE %s %s FROM %s', o.privilege, o.object, role);
-    END LOOP;
-END
-$$;
+RETURNS void LANGUAGE sql
+AS $$ SELECT forget._apply_capability(capability, role, false) $$;
 
 -- Keep this block last: it covers every routine defined above.
 -- Privileges: nothing is executable or readable by PUBLIC except the mask
@@ -1264,5 +1264,6 @@ GRANT SELECT ON forget.deactivations_current, forget.minimized_current TO PUBLIC
 GRANT EXECUTE ON FUNCTION forget._acting_subject(), forget._acting_recovery() TO PUBLIC;
 -- Declarations are checked as the run-as role that will run them: the mask
 -- check runs the given SQL with its caller's own privileges, no more.
-GRANT EXECUTE ON FUNCTION forget._mask_problem(regclass, name, text, text, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION forget._mask_problem(regclass, name, text, text, boolean),
+                          forget._candidate_plan(text, text) TO PUBLIC;
 

@@ -77,6 +77,23 @@ unsafe extern "C-unwind" fn walker(
 /// as PostgreSQL resolves it now, under the current search_path: sorted
 /// texts such as `proc format(text,"any")`, `class billing.invoices`.
 pub fn objects(sql: &str, types: &[pg_sys::Oid]) -> Vec<String> {
+    describe(&found_in(sql, types))
+}
+
+/// The functions `sql` calls, directly or through operators.
+pub fn functions(sql: &str, types: &[pg_sys::Oid]) -> (Vec<u32>, Vec<u32>) {
+    let found = found_in(sql, types);
+    let of = |kind: &str| {
+        found
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, o)| *o)
+            .collect::<Vec<u32>>()
+    };
+    (of("proc"), of("oper"))
+}
+
+fn found_in(sql: &str, types: &[pg_sys::Oid]) -> Found {
     let text = std::ffi::CString::new(sql).expect("no NUL in checked SQL");
     let mut found = Found::new();
     unsafe {
@@ -94,7 +111,7 @@ pub fn objects(sql: &str, types: &[pg_sys::Oid]) -> Vec<String> {
             }
         }
     }
-    describe(&found)
+    found
 }
 
 /// The objects as text, schema-qualified unless in pg_catalog.
@@ -204,6 +221,7 @@ pub fn verify_subject(
     action: &str,
     kinds: &[Kind],
 ) {
+    let (mut procs, mut opers) = (Vec::new(), Vec::new());
     for d in crate::catalog::declarations(subject, tables, action)
         .into_iter()
         .filter(|d| kinds.contains(&d.kind))
@@ -212,13 +230,18 @@ pub fn verify_subject(
             Kind::Rule => vec![pg_sys::Oid::from(subject.key_type_oid)],
             _ => Vec::new(),
         };
-        crate::identity::as_run_as(subject.run_as, &subject.name, None, &d.path, || {
-            verify(
-                &d.what,
-                d.bound.as_deref(),
-                &analysis_sql(d.kind, &d.table, &d.text),
-                &types,
-            )
-        });
+        let sql = analysis_sql(d.kind, &d.table, &d.text);
+        let (p, o) =
+            crate::identity::as_run_as(subject.run_as, &subject.name, None, &d.path, || {
+                verify(&d.what, d.bound.as_deref(), &sql, &types);
+                functions(&sql, &types)
+            });
+        procs.extend(p);
+        opers.extend(o);
     }
+    // The functions declared SQL calls run as the run-as role too: their
+    // owners must be trusted like the owners of tables and hooks (a body
+    // replaced later by its owner is not a change of name).
+    let untrusted = crate::catalog::untrusted_functions(subject, &procs, &opers);
+    crate::catalog::require_trusted(subject, &untrusted);
 }

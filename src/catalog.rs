@@ -365,6 +365,44 @@ pub fn untrusted(subject: &Subject, tables: &[Oid], functions: &[String]) -> Vec
     })
 }
 
+/// Functions (and the functions of operators) owned by roles the subject
+/// does not trust, as `untrusted` reports tables: ("function", "owner").
+pub fn untrusted_functions(
+    subject: &Subject,
+    procs: &[u32],
+    opers: &[u32],
+) -> Vec<(String, String)> {
+    if procs.is_empty() && opers.is_empty() {
+        return Vec::new();
+    }
+    let procs: Vec<pg_sys::Oid> = procs.iter().map(|o| pg_sys::Oid::from(*o)).collect();
+    let opers: Vec<pg_sys::Oid> = opers.iter().map(|o| pg_sys::Oid::from(*o)).collect();
+    Spi::connect(|client| {
+        spi(client.select(
+            "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner::pg_catalog.regrole::pg_catalog.text
+             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner
+             WHERE (p.oid = ANY ($1) OR p.oid IN (SELECT o.oprcode FROM pg_catalog.pg_operator o WHERE o.oid = ANY ($2)))
+               AND NOT r.rolsuper AND NOT pg_catalog.pg_has_role(p.proowner, $3, 'USAGE')
+               AND NOT EXISTS (SELECT 1 FROM forget.trusted t WHERE t.subject = $4 AND t.role = p.proowner)
+             ORDER BY 1",
+            None,
+            &[
+                procs.into(),
+                opers.into(),
+                pg_sys::Oid::from(subject.run_as).into(),
+                subject.name.as_str().into(),
+            ],
+        ))
+        .map(|r| {
+            (
+                spi(r.get::<String>(1)).unwrap_or_default(),
+                spi(r.get::<String>(2)).unwrap_or_default(),
+            )
+        })
+        .collect()
+    })
+}
+
 /// 42501 when `untrusted` names anything: its owner's code would run with
 /// the run-as role's privileges.
 pub fn require_trusted(subject: &Subject, untrusted: &[(String, String)]) {

@@ -274,6 +274,38 @@ fn add_activity(tbl: pg_sys::Oid, ts_column: &str, via: Option<&str>, subject: O
     }
 }
 
+/// Clears the minimized mark of `keys` (a new role, a participation): the
+/// subject's minimized_column, set to NULL as its run-as role, or the rows
+/// of forget.minimized. Called by the activity trigger.
+#[pg_extern(name = "_clear_minimized")]
+#[search_path(pg_catalog, pg_temp)]
+fn clear_minimized(subject: &str, keys: Option<Vec<String>>) {
+    let keys = keys.unwrap_or_default();
+    if keys.is_empty() {
+        return;
+    }
+    let s = catalog::subject(Some(subject));
+    match &s.minimized_column {
+        Some(col) => {
+            let sql = format!(
+                "UPDATE {} s SET {col} = NULL WHERE s.{key} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[])) \
+                 AND s.{col} IS NOT NULL",
+                qualified(&table(s.table)),
+                s.key_type,
+                col = ident(col),
+                key = ident(&s.key_column),
+            );
+            as_subject(&s, None, || {
+                spi(Spi::run_with_args(&sql, &[keys.into()]));
+            });
+        }
+        None => spi(Spi::run_with_args(
+            "DELETE FROM forget.minimized WHERE subject = $1 AND key = ANY ($2)",
+            &[s.name.as_str().into(), keys.into()],
+        )),
+    }
+}
+
 #[pg_extern(name = "_subject_name")]
 #[search_path(pg_catalog, pg_temp)]
 fn subject_name(subject: Option<&str>) -> String {
@@ -415,14 +447,18 @@ pub fn candidate_plan(subject: &str) -> Option<Result<serde_json::Value, String>
     let subject = &entry.prepared.subject;
     let sql = cleanup_sql(&entry)?;
     let planning = [CANDIDATE_PLANNING, &[("enable_seqscan", "off")]].concat();
-    let (plan, problem) = with_settings(&planning, || {
-        spi(Spi::get_two_with_args::<pgrx::Json, String>(
-            "SELECT plan, problem FROM forget._candidate_plan($1, $2)",
-            &[
-                sql.candidates(false, false).as_str().into(),
-                subject.search_path.as_str().into(),
-            ],
-        ))
+    // Planning runs functions too (immutable ones with constant arguments):
+    // as the run-as role, like everything declared.
+    let (plan, problem) = as_subject(subject, None, || {
+        with_settings(&planning, || {
+            spi(Spi::get_two_with_args::<pgrx::Json, String>(
+                "SELECT plan, problem FROM forget._candidate_plan($1, $2)",
+                &[
+                    sql.candidates(false, false).as_str().into(),
+                    subject.search_path.as_str().into(),
+                ],
+            ))
+        })
     });
     Some(match (plan, problem) {
         (Some(plan), _) => Ok(plan.0),

@@ -478,17 +478,20 @@ fn add_rule(
     ));
 }
 
+/// The actions hooks attach to, each with `before_` and `after_`.
+pub const HOOKED_ACTIONS: [&str; 6] = [
+    "delete",
+    "anonymize",
+    "minimize",
+    "deactivate",
+    "reactivate",
+    "restore",
+];
+
 #[pg_extern(name = "_on")]
 #[search_path(pg_catalog, pg_temp)]
 fn on(event: &str, function: pg_sys::Oid) {
-    let known = [
-        "delete",
-        "anonymize",
-        "minimize",
-        "deactivate",
-        "reactivate",
-        "restore",
-    ];
+    let known = HOOKED_ACTIONS;
     let valid = ["before_", "after_"].iter().any(|p| {
         event
             .strip_prefix(p)

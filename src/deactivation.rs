@@ -131,7 +131,9 @@ fn last_activity(
                 .map(|row| spi(row.get::<pgrx::datum::TimestampWithTimeZone>(1)))
         })
     });
-    found.unwrap_or_else(|| not_found(&subject.name, key))
+    let last = found.unwrap_or_else(|| not_found(&subject.name, key));
+    crate::execute::require_visible_to_caller(&subject, &subject_table(&subject), key);
+    last
 }
 
 /// Sets the active column of `keys` to the inactive (or active) value,
@@ -280,6 +282,8 @@ fn deactivate_inactive(
                 .collect()
             })
         });
+    // Only the subjects the caller may see under row level security.
+    let stale = crate::execute::visible_to_caller(&subject, &table, stale);
     if dry_run.unwrap_or(false) || stale.is_empty() {
         return TableIterator::new(stale);
     }
@@ -394,6 +398,7 @@ fn account_status(
         })
     });
     let canonical = canonical.unwrap_or_else(|| not_found(&subject.name, key));
+    crate::execute::require_visible_to_caller(&subject, &subject_table(&subject), &canonical);
     if active.unwrap_or(false) {
         return TableIterator::new(vec![(true, None, None, None, None)]);
     }

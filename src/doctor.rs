@@ -540,18 +540,11 @@ fn slow_cleanup_conditions(subject: &str) -> Vec<Finding> {
 /// Tables of the graph (with partitions and inheritors) and hook functions
 /// owned by roles the subject does not trust: its actions stop on them.
 fn untrusted_owners(subject: &catalog::Subject, g: &Graph) -> Vec<Finding> {
-    let hooks: Vec<String> = [
-        "delete",
-        "anonymize",
-        "minimize",
-        "deactivate",
-        "reactivate",
-        "restore",
-    ]
-    .iter()
-    .flat_map(|a| [format!("before_{a}"), format!("after_{a}")])
-    .flat_map(|e| catalog::hooks(&e))
-    .collect();
+    let hooks: Vec<String> = crate::config::HOOKED_ACTIONS
+        .iter()
+        .flat_map(|a| [format!("before_{a}"), format!("after_{a}")])
+        .flat_map(|e| catalog::hooks(&e))
+        .collect();
     catalog::untrusted(subject, &g.tables(), &hooks)
         .into_iter()
         .map(|(object, owner)| {

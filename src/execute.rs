@@ -374,3 +374,39 @@ pub fn require_visible_to_caller(subject: &Subject, table: &Table, key: &str) {
         not_found(&subject.name, key);
     }
 }
+
+/// The rows (key first) whose subject row the caller can see, when the
+/// subject table has row level security; all of them otherwise. One query.
+pub fn visible_to_caller<T>(
+    subject: &Subject,
+    table: &Table,
+    rows: Vec<(String, T)>,
+) -> Vec<(String, T)> {
+    if !table.row_security || rows.is_empty() {
+        return rows;
+    }
+    let keys: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    let may_select = format!(
+        "SELECT pg_catalog.has_table_privilege({}::pg_catalog.oid, 'SELECT')",
+        table.oid
+    );
+    let sees = format!(
+        "SELECT r.{k}::pg_catalog.text FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[]))",
+        qualified(table),
+        subject.key_type,
+        k = ident(&subject.key_column)
+    );
+    let visible: std::collections::HashSet<String> = crate::identity::as_caller(|| {
+        if !spi(Spi::get_one::<bool>(&may_select)).unwrap_or(false) {
+            return Default::default();
+        }
+        Spi::connect(|client| {
+            spi(client.select(&sees, None, &[keys.into()]))
+                .filter_map(|r| spi(r.get::<String>(1)))
+                .collect()
+        })
+    });
+    rows.into_iter()
+        .filter(|(k, _)| visible.contains(k))
+        .collect()
+}

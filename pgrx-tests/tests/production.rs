@@ -627,16 +627,6 @@ fn pg(tool: &str) -> Command {
     cmd
 }
 
-fn empty_db(name: &str) {
-    let mut admin = connect("postgres");
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-}
-
 fn config(c: &mut Client) -> Vec<Vec<String>> {
     [
         "forget.subjects",

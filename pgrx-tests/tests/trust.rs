@@ -434,7 +434,8 @@ fn row_level_security_limits_what_a_caller_reaches_through_the_extension() {
          TRUNCATE app.seen;
          GRANT EXECUTE ON FUNCTION forget.delete_client(bigint, text, text, boolean, interval, text),
                                    forget.export_client(bigint, text), forget.eligibility(bigint, text, text)
-               TO trust_rls_north, trust_rls_blind;"
+               TO trust_rls_north, trust_rls_blind;
+         SELECT forget.grant('status', 'trust_rls_north');"
     ))
     .unwrap();
     let mut north = connect_as(db, "trust_rls_north");
@@ -450,6 +451,12 @@ fn row_level_security_limits_what_a_caller_reaches_through_the_extension() {
         .query("SELECT * FROM forget.delete_client(2)", &[])
         .unwrap();
     assert_eq!(count(&mut c, "SELECT * FROM app.clients WHERE id = 2"), 0);
+    for sql in [
+        "SELECT * FROM forget.account_status(5)",
+        "SELECT forget.last_activity(5)",
+    ] {
+        assert_eq!(sqlstate(north.query(sql, &[])), "P0002", "{sql}");
+    }
     // A caller who may not read the table at all sees no client.
     let mut blind = connect_as(db, "trust_rls_blind");
     assert_eq!(
@@ -646,7 +653,8 @@ fn an_error_in_user_code_says_where_it_came_from() {
 }
 
 #[test]
-fn what_the_run_as_role_may_not_read_is_refused_at_declaration_and_temp_objects_stand_in_for_nothing() {
+fn what_the_run_as_role_may_not_read_is_refused_at_declaration_and_temp_objects_stand_in_for_nothing(
+) {
     let db = "e2e_trust_declare";
     let owner = "trust_declare_owner";
     let mut c = owned_app(db, owner);
@@ -676,7 +684,10 @@ fn what_the_run_as_role_may_not_read_is_refused_at_declaration_and_temp_objects_
     ))
     .unwrap();
     let preview: i64 = c
-        .query_one("SELECT candidates FROM forget.people_cleanup(dry_run => true)", &[])
+        .query_one(
+            "SELECT candidates FROM forget.people_cleanup(dry_run => true)",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(preview, 1, "only client 9 is gone and not kept");
@@ -702,4 +713,91 @@ fn what_the_run_as_role_may_not_read_is_refused_at_declaration_and_temp_objects_
         vec![7, 8],
         "kept clients stay"
     );
+}
+
+#[test]
+fn the_activity_trigger_updates_the_subject_table_as_its_run_as_role() {
+    let db = "e2e_trust_activity";
+    let owner = "trust_activity_owner";
+    let mut c = fresh_db(db);
+    roles(&mut c, &[owner]);
+    c.batch_execute(&format!(
+        "CREATE SCHEMA app AUTHORIZATION {owner};
+         SET ROLE {owner};
+         CREATE TABLE app.people (id bigint PRIMARY KEY, minimized_at timestamptz);
+         CREATE TABLE app.roles (person_id bigint REFERENCES app.people, start_on date);
+         CREATE FUNCTION app.guard() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                 RAISE EXCEPTION 'ran as %', current_user;
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER guard BEFORE UPDATE ON app.people FOR EACH ROW EXECUTE FUNCTION app.guard();
+         INSERT INTO app.people VALUES (1, now()), (2, now());
+         RESET ROLE;
+         SELECT forget.register_subject('person', 'app.people', minimized_column => 'minimized_at');
+         SELECT forget.add_activity('app.roles', 'start_on', via => 'person_id');"
+    ))
+    .unwrap();
+    c.batch_execute(&format!(
+        "SET ROLE {owner}; INSERT INTO app.roles VALUES (1, current_date); RESET ROLE;"
+    ))
+    .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM app.people WHERE minimized_at IS NULL"
+        ),
+        1,
+        "the new role cleared the mark, as the owner"
+    );
+}
+
+#[test]
+fn the_doctor_plans_declared_sql_as_the_run_as_role() {
+    let db = "e2e_trust_doctor";
+    let owner = "trust_doctor_owner";
+    let mut c = owned_app(db, owner);
+    c.batch_execute(&format!(
+        "SET ROLE {owner};
+         CREATE FUNCTION app.cutoff(n int) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
+         BEGIN
+             IF current_user <> '{owner}' THEN RAISE EXCEPTION 'cutoff ran as %', current_user; END IF;
+             RETURN n;
+         END $$;
+         RESET ROLE;
+         SELECT forget.add_cleanup_condition('early', 's.id < app.cutoff(24)');"
+    ))
+    .unwrap();
+    // Planning the candidate query evaluates the immutable call: as the
+    // owner, not as the superuser who asks the doctor.
+    c.query("SELECT * FROM forget.check()", &[])
+        .unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+#[test]
+fn a_function_of_an_untrusted_role_called_by_a_mask_stops_the_action() {
+    let db = "e2e_trust_mask_function";
+    let mut c = billing_db(db);
+    roles(&mut c, &["trust_maskfn_mallory"]);
+    c.batch_execute(
+        "GRANT CREATE ON SCHEMA public TO trust_maskfn_mallory;
+         SET ROLE trust_maskfn_mallory;
+         CREATE FUNCTION public.initials(t text) RETURNS text LANGUAGE sql AS $$ SELECT left(t, 1) $$;
+         RESET ROLE;
+         SELECT forget.mask('billing.clients', 'firstname', 'public.initials(firstname)');",
+    )
+    .unwrap();
+    let refused = c.query("SELECT * FROM forget.anonymize_client(3)", &[]);
+    let text = message(c.query("SELECT * FROM forget.anonymize_client(3)", &[]));
+    assert_eq!(sqlstate(refused), "42501");
+    assert!(
+        text.contains("initials") && text.contains("trust_maskfn_mallory"),
+        "{text}"
+    );
+    c.batch_execute("SELECT forget.trust('trust_maskfn_mallory')")
+        .unwrap();
+    c.query("SELECT * FROM forget.anonymize_client(3)", &[])
+        .unwrap();
 }

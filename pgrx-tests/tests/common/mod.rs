@@ -22,8 +22,8 @@ pub fn connect_as(db: &str, user: &str) -> Client {
     Client::connect(&url(db, user), NoTls).expect("connect as role")
 }
 
-/// Drops and creates database `name` with pg_forget installed.
-pub fn fresh_db(name: &str) -> Client {
+/// Drops and creates database `name`, empty.
+pub fn empty_db(name: &str) {
     let mut admin = connect("postgres");
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -31,6 +31,11 @@ pub fn fresh_db(name: &str) -> Client {
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap();
+}
+
+/// Drops and creates database `name` with pg_forget installed.
+pub fn fresh_db(name: &str) -> Client {
+    empty_db(name);
     let mut c = connect(name);
     c.batch_execute("CREATE EXTENSION pg_forget").unwrap();
     c
