@@ -801,3 +801,20 @@ fn a_function_of_an_untrusted_role_called_by_a_mask_stops_the_action() {
     c.query("SELECT * FROM forget.anonymize_client(3)", &[])
         .unwrap();
 }
+
+#[test]
+fn ddl_in_a_hook_does_not_break_the_action() {
+    let db = "e2e_trust_ddl_hook";
+    let owner = "trust_ddl_owner";
+    let mut c = owned_app(db, owner);
+    c.batch_execute(&format!(
+        "SET ROLE {owner};
+         CREATE OR REPLACE FUNCTION app.hook(subject text, key text, context jsonb) RETURNS void LANGUAGE plpgsql AS
+             $$ BEGIN EXECUTE 'GRANT SELECT ON app.orders TO PUBLIC'; END $$;
+         RESET ROLE;"
+    ))
+    .unwrap();
+    c.query("SELECT * FROM forget.delete_client(5)", &[])
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(count(&mut c, "SELECT * FROM app.clients WHERE id = 5"), 0);
+}
