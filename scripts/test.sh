@@ -29,8 +29,10 @@ fi
 
 echo "== end-to-end suite on a cluster at port $PORT"
 bash scripts/cluster.sh start "$DATA" "$PORT" "fsync = off" "synchronous_commit = off"
-trap 'bash scripts/cluster.sh stop "$DATA"' EXIT
-PGFORGET_PORT=$PORT cargo test --manifest-path pgrx-tests/Cargo.toml --tests --no-fail-fast -- --test-threads 4 2>&1 | tee -a "$LOG"
+REPLICA_PORT=$((PORT + 1))
+bash scripts/cluster.sh replica "$DATA-replica" "$REPLICA_PORT" "$PORT"
+trap 'bash scripts/cluster.sh stop "$DATA-replica"; bash scripts/cluster.sh stop "$DATA"' EXIT
+PGFORGET_REPLICA_PORT=$REPLICA_PORT PGFORGET_PORT=$PORT cargo test --manifest-path pgrx-tests/Cargo.toml --tests --no-fail-fast -- --test-threads 4 2>&1 | tee -a "$LOG"
 
 # One closing line for the whole suite (every cargo test result line summed).
 passed=$(grep -o '[0-9]* passed' "$LOG" | awk '{s += $1} END {print s + 0}')

@@ -47,3 +47,15 @@ ALTER TABLE forget.links ADD COLUMN bound text[];
 ALTER TABLE forget.rules ADD COLUMN bound text[];
 ALTER TABLE forget.cleanup_conditions ADD COLUMN bound text[];
 ALTER TABLE forget.cleanup_settings ADD COLUMN bound text[];
+
+-- Audit rows found by subject and key (erasure_log, lookups), and the base
+-- of a pruned chain (prune_audit): the last removed row's id and hash.
+CREATE INDEX ON forget.audit (subject, subject_key);
+CREATE TABLE forget.audit_base (
+    one       boolean PRIMARY KEY DEFAULT true CHECK (one),
+    id        bigint NOT NULL,
+    hash      text NOT NULL,
+    pruned_at timestamptz NOT NULL,
+    pruned    bigint NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('forget.audit_base', '');

@@ -52,7 +52,9 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', path, true);
     BEGIN
         EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
-        EXECUTE pg_catalog.format('UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
+        -- Planned, not run: assignable to the column (EXPLAIN works in a
+        -- read-only transaction and on a standby).
+        EXECUTE pg_catalog.format('EXPLAIN UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
     EXCEPTION WHEN OTHERS THEN
         RETURN SQLERRM;
     END;

@@ -61,7 +61,9 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', path, true);
     BEGIN
         EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
-        EXECUTE pg_catalog.format('UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
+        -- Planned, not run: assignable to the column (EXPLAIN works in a
+        -- read-only transaction and on a standby).
+        EXECUTE pg_catalog.format('EXPLAIN UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
     EXCEPTION WHEN OTHERS THEN
         RETURN SQLERRM;
     END;
@@ -233,6 +235,18 @@ ALTER TABLE forget.links ADD COLUMN bound text[];
 ALTER TABLE forget.rules ADD COLUMN bound text[];
 ALTER TABLE forget.cleanup_conditions ADD COLUMN bound text[];
 ALTER TABLE forget.cleanup_settings ADD COLUMN bound text[];
+
+-- Audit rows found by subject and key (erasure_log, lookups), and the base
+-- of a pruned chain (prune_audit): the last removed row's id and hash.
+CREATE INDEX ON forget.audit (subject, subject_key);
+CREATE TABLE forget.audit_base (
+    one       boolean PRIMARY KEY DEFAULT true CHECK (one),
+    id        bigint NOT NULL,
+    hash      text NOT NULL,
+    pruned_at timestamptz NOT NULL,
+    pruned    bigint NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('forget.audit_base', '');
 
 -- pg_forget::deactivation::_account_status
 CREATE OR REPLACE FUNCTION "_account_status"(
@@ -1043,21 +1057,55 @@ $$;
 -- Audit -----------------------------------------------------------------------
 
 -- true when every audit row's hash matches its content, each row names its
--- predecessor's hash, and the chain's head is the newest row.
+-- predecessor's hash (the first remaining row: the base prune_audit
+-- recorded), and the chain's head is the newest row (or the base, or
+-- nothing at all when nothing was ever recorded).
 CREATE OR REPLACE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH chain AS (
+    WITH base AS (
+        SELECT (SELECT b.hash FROM forget.audit_base b) AS hash
+    ), chain AS (
         SELECT a.id, a.hash,
                a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
                                            a.db_user, a.reason, a.rows, a.error, a.prev_hash)
-               AND a.prev_hash IS NOT DISTINCT FROM pg_catalog.lag(a.hash) OVER (ORDER BY a.id) AS ok
+               AND a.prev_hash IS NOT DISTINCT FROM
+                   COALESCE(pg_catalog.lag(a.hash) OVER (ORDER BY a.id), (SELECT base.hash FROM base)) AS ok
         FROM forget.audit a
+    ), newest AS (
+        SELECT COALESCE((SELECT c.hash FROM chain c ORDER BY c.id DESC LIMIT 1), (SELECT base.hash FROM base)) AS hash
     )
-    SELECT COALESCE(pg_catalog.bool_and(ok), true)
-           AND (SELECT h.hash IS NOT DISTINCT FROM (SELECT c.hash FROM chain c ORDER BY c.id DESC LIMIT 1)
-                FROM forget.audit_head h)
-    FROM chain
+    SELECT COALESCE((SELECT pg_catalog.bool_and(c.ok) FROM chain c), true)
+           AND (SELECT h.hash FROM forget.audit_head h) IS NOT DISTINCT FROM (SELECT n.hash FROM newest n)
+$$;
+
+-- Removes the audit rows recorded before `before` (oldest first, by id) and
+-- returns how many; the hash of the last one removed becomes the chain's
+-- recorded base (forget.audit_base), from which verify_audit() still checks
+-- what remains. Only the extension's owner may prune.
+CREATE OR REPLACE FUNCTION forget.prune_audit(before timestamptz) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    last_row record;
+    removed  bigint;
+BEGIN
+    IF before IS NULL THEN
+        RAISE EXCEPTION 'before must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- No writer extends the chain meanwhile.
+    PERFORM 1 FROM forget.audit_head FOR UPDATE;
+    SELECT a.id, a.hash INTO last_row FROM forget.audit a WHERE a.at < before ORDER BY a.id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM forget.audit a WHERE a.id <= last_row.id;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    INSERT INTO forget.audit_base AS b (one, id, hash, pruned_at, pruned)
+    VALUES (true, last_row.id, last_row.hash, now(), removed)
+    ON CONFLICT (one) DO UPDATE SET id = EXCLUDED.id, hash = EXCLUDED.hash, pruned_at = EXCLUDED.pruned_at,
+                                    pruned = b.pruned + EXCLUDED.pruned;
+    RETURN removed;
+END
 $$;
 
 -- Replay after restoring an older backup -------------------------------------

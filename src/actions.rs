@@ -153,9 +153,12 @@ fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
                 .flatten()
         })
     });
-    let exported_at = Spi::get_one::<String>("SELECT pg_catalog.to_json(pg_catalog.now())#>>'{}'")
-        .ok()
-        .flatten();
+    let exported_at = crate::catalog::read_one::<String>(
+        "SELECT pg_catalog.to_json(pg_catalog.now())#>>'{}'",
+        &[],
+    )
+    .ok()
+    .flatten();
     JsonB(json!({
         "subject": prepared.subject.name,
         "key": key,

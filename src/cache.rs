@@ -59,14 +59,18 @@ impl Entry {
                 .insert(for_update, plan.clone());
             plan
         });
+        // Without the lock, read-only: no transaction id, fine on a standby.
         let found = crate::identity::as_subject(s, None, || {
-            Spi::connect_mut(|client| {
-                spi(client.update(plan.as_ref(), Some(1), &[key.into()]))
-                    .first()
-                    .get_one::<String>()
-                    .ok()
-                    .flatten()
-            })
+            let first = |t: pgrx::spi::SpiTupleTable| t.first().get_one::<String>().ok().flatten();
+            if for_update {
+                Spi::connect_mut(|client| {
+                    first(spi(client.update(plan.as_ref(), Some(1), &[key.into()])))
+                })
+            } else {
+                Spi::connect(|client| {
+                    first(spi(client.select(plan.as_ref(), Some(1), &[key.into()])))
+                })
+            }
         });
         let key = found.unwrap_or_else(|| crate::errors::not_found(&s.name, key));
         crate::execute::require_visible_to_caller(s, &self.prepared.tables[&s.table], &key);

@@ -407,7 +407,7 @@ pub fn untrusted_functions(
 /// the run-as role's privileges.
 pub fn require_trusted(subject: &Subject, untrusted: &[(String, String)]) {
     if let Some((object, owner)) = untrusted.first() {
-        let run_as = spi(Spi::get_one_with_args::<String>(
+        let run_as = spi(crate::catalog::read_one::<String>(
             "SELECT $1::pg_catalog.regrole::pg_catalog.text",
             &[pg_sys::Oid::from(subject.run_as).into()],
         ))
@@ -486,4 +486,22 @@ pub fn declarations(subject: &Subject, tables: &[Oid], action: &str) -> Vec<Decl
         })
         .collect()
     })
+}
+
+/// `Spi::get_one_with_args` for a query that only reads, on a read-only SPI
+/// connection: no transaction id, fine on a hot standby (pgrx's own helpers
+/// use a connection that may write).
+pub fn read_one<A: FromDatum + IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<Option<A>, pgrx::spi::SpiError> {
+    Spi::connect(|client| client.select(sql, Some(1), args)?.first().get_one())
+}
+
+/// `Spi::get_two_with_args` for a query that only reads (see read_one).
+pub fn read_two<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<(Option<A>, Option<B>), pgrx::spi::SpiError> {
+    Spi::connect(|client| client.select(sql, Some(1), args)?.first().get_two())
 }

@@ -109,7 +109,7 @@ struct Settings {
 
 fn settings(subject: &str) -> Settings {
     // One row whether or not set_cleanup was ever called for the subject.
-    let (enabled, minimize_when) = spi(Spi::get_two_with_args::<bool, String>(
+    let (enabled, minimize_when) = spi(crate::catalog::read_two::<bool, String>(
         "SELECT s.enabled, s.minimize_when FROM (SELECT) AS one
          LEFT JOIN forget.cleanup_settings s ON s.subject = $1",
         &[subject.into()],
@@ -401,20 +401,22 @@ fn next_batch(subject: &str, limit: i32, after_key: Option<&str>, lock: bool) ->
     });
     let found: Vec<(String, bool)> = as_subject(subject, None, || {
         with_settings(&planning, || {
-            Spi::connect_mut(|client| {
-                spi(client.update(
-                    plan.as_ref(),
-                    None,
-                    &[after_key.into(), i64::from(limit).into()],
-                ))
-                .map(|r| {
+            let pairs = |t: pgrx::spi::SpiTupleTable| -> Vec<(String, bool)> {
+                t.map(|r| {
                     (
                         spi(r.get::<String>(1)).unwrap_or_default(),
                         spi(r.get::<bool>(2)).unwrap_or(false),
                     )
                 })
                 .collect()
-            })
+            };
+            let args = [after_key.into(), i64::from(limit).into()];
+            // Unlocked (a dry run), read-only: no transaction id.
+            if lock {
+                Spi::connect_mut(|client| pairs(spi(client.update(plan.as_ref(), None, &args))))
+            } else {
+                Spi::connect(|client| pairs(spi(client.select(plan.as_ref(), None, &args))))
+            }
         })
     });
     let last_key = found.last().map(|(key, _)| key.clone());
@@ -451,7 +453,7 @@ pub fn candidate_plan(subject: &str) -> Option<Result<serde_json::Value, String>
     // as the run-as role, like everything declared.
     let (plan, problem) = as_subject(subject, None, || {
         with_settings(&planning, || {
-            spi(Spi::get_two_with_args::<pgrx::Json, String>(
+            spi(crate::catalog::read_two::<pgrx::Json, String>(
                 "SELECT plan, problem FROM forget._candidate_plan($1, $2)",
                 &[
                     sql.candidates(false, false).as_str().into(),
@@ -476,7 +478,7 @@ fn cleanup_count(subject: &str) -> i64 {
         return 0;
     };
     as_subject(subject, None, || {
-        spi(Spi::get_one::<i64>(&sql.count())).unwrap_or(0)
+        spi(crate::catalog::read_one::<i64>(&sql.count(), &[])).unwrap_or(0)
     })
 }
 

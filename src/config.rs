@@ -92,7 +92,7 @@ pub fn checkers_of_table(table: Oid) -> Vec<(Oid, String)> {
         .map(|s| (s.run_as, s.name))
         .collect();
     if found.is_empty() {
-        let owner = spi(Spi::get_one_with_args::<pg_sys::Oid>(
+        let owner = spi(crate::catalog::read_one::<pg_sys::Oid>(
             "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
             &[pg_sys::Oid::from(table).into()],
         ))
@@ -188,7 +188,7 @@ fn register_subject(
 /// privileges. 42501 otherwise. Superusers are members of every role.
 fn require_run_as_member(subject: &str, table: &Table, run_as: Option<pg_sys::Oid>) {
     let role = run_as.unwrap_or_else(|| {
-        spi(Spi::get_one_with_args::<pg_sys::Oid>(
+        spi(crate::catalog::read_one::<pg_sys::Oid>(
             "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
             &[pg_sys::Oid::from(table.oid).into()],
         ))
@@ -207,7 +207,7 @@ pub fn require_member(subject: &str, role: pg_sys::Oid) {
             pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             format!(
                 "subject \"{subject}\" runs as role {}: only its members may configure it",
-                spi(Spi::get_one_with_args::<String>(
+                spi(crate::catalog::read_one::<String>(
                     "SELECT $1::pg_catalog.regrole::pg_catalog.text",
                     &[role.into()]
                 ))
@@ -377,7 +377,7 @@ pub fn mask_problem(
     search_path: &str,
     trial: bool,
 ) -> Option<String> {
-    spi(Spi::get_one_with_args::<String>(
+    spi(crate::catalog::read_one::<String>(
         "SELECT forget._mask_problem($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5)",
         &[
             pg_sys::Oid::from(table).into(),
@@ -503,7 +503,7 @@ fn on(event: &str, function: pg_sys::Oid) {
             known.join(", ")
         ));
     }
-    let signature = Spi::get_two_with_args::<bool, String>(
+    let signature = crate::catalog::read_two::<bool, String>(
         "SELECT pg_catalog.oidvectortypes(p.proargtypes) = 'text, text, jsonb', p.oid::pg_catalog.regprocedure::pg_catalog.text
          FROM pg_catalog.pg_proc p WHERE p.oid = $1",
         &[function.into()],

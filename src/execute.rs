@@ -94,13 +94,12 @@ fn subject_marks(subject: &Subject, action: Action, tables: &HashMap<Oid, Table>
 pub fn lock_subject(subject: &Subject, table: &Table, key: &str, lock: bool) -> String {
     let sql = lock_sql(subject, table, lock);
     let found = as_subject(subject, None, || {
-        Spi::connect_mut(|client| {
-            spi(client.update(&sql, Some(1), &[key.into()]))
-                .first()
-                .get_one::<String>()
-                .ok()
-                .flatten()
-        })
+        let first = |t: pgrx::spi::SpiTupleTable| t.first().get_one::<String>().ok().flatten();
+        if lock {
+            Spi::connect_mut(|client| first(spi(client.update(&sql, Some(1), &[key.into()]))))
+        } else {
+            Spi::connect(|client| first(spi(client.select(&sql, Some(1), &[key.into()]))))
+        }
     });
     let key = found.unwrap_or_else(|| not_found(&subject.name, key));
     require_visible_to_caller(subject, table, &key);
@@ -225,18 +224,24 @@ pub fn run_statement(entry: &Entry, mode: Mode, keys: &[String], recovery: Optio
     let mut per_key: HashMap<String, Vec<i64>> = HashMap::new();
     // SET client_min_messages = debug1 shows what runs.
     pgrx::debug1!("pg_forget: {}", statement.rendered.sql);
+    let mut add = |table: pgrx::spi::SpiTupleTable| {
+        for row in table {
+            let step = spi(row.get::<i32>(1)).unwrap_or_default() as usize;
+            let key = spi(row.get::<String>(2)).unwrap_or_default();
+            let n = spi(row.get::<i64>(3)).unwrap_or_default();
+            totals[step] += n;
+            per_key.entry(key).or_insert_with(|| vec![0; steps.len()])[step] += n;
+        }
+    };
     as_subject(&prepared.subject, recovery, || {
         with_settings(NO_JIT, || {
-            Spi::connect_mut(|client| {
-                let args = [keys.to_vec().into(), inactive.into(), recovery.into()];
-                for row in spi(client.update(&statement.plan, None, &args)) {
-                    let step = spi(row.get::<i32>(1)).unwrap_or_default() as usize;
-                    let key = spi(row.get::<String>(2)).unwrap_or_default();
-                    let n = spi(row.get::<i64>(3)).unwrap_or_default();
-                    totals[step] += n;
-                    per_key.entry(key).or_insert_with(|| vec![0; steps.len()])[step] += n;
-                }
-            })
+            let args = [keys.to_vec().into(), inactive.into(), recovery.into()];
+            // A dry run only reads: no transaction id, fine on a standby.
+            if mode == Mode::DryRun {
+                Spi::connect(|client| add(spi(client.select(&statement.plan, None, &args))))
+            } else {
+                Spi::connect_mut(|client| add(spi(client.update(&statement.plan, None, &args))))
+            }
         })
     });
     Counts {
@@ -367,8 +372,8 @@ pub fn require_visible_to_caller(subject: &Subject, table: &Table, key: &str) {
     );
     // Without SELECT on the table no row of it is visible to the caller.
     let visible = crate::identity::as_caller(|| {
-        spi(Spi::get_one::<bool>(&may_select)).unwrap_or(false)
-            && spi(Spi::get_one_with_args::<bool>(&sees, &[key.into()])).unwrap_or(false)
+        spi(crate::catalog::read_one::<bool>(&may_select, &[])).unwrap_or(false)
+            && spi(crate::catalog::read_one::<bool>(&sees, &[key.into()])).unwrap_or(false)
     });
     if !visible {
         not_found(&subject.name, key);
@@ -397,7 +402,7 @@ pub fn visible_to_caller<T>(
         k = ident(&subject.key_column)
     );
     let visible: std::collections::HashSet<String> = crate::identity::as_caller(|| {
-        if !spi(Spi::get_one::<bool>(&may_select)).unwrap_or(false) {
+        if !spi(crate::catalog::read_one::<bool>(&may_select, &[])).unwrap_or(false) {
             return Default::default();
         }
         Spi::connect(|client| {

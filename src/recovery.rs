@@ -21,7 +21,7 @@ pub fn grace(argument: Option<&str>) -> Option<String> {
     })?;
     let max = crate::identity::current_setting("forget.max_grace_period")
         .filter(|v| !v.trim().is_empty());
-    let (positive, within) = spi(Spi::get_two_with_args::<bool, bool>(
+    let (positive, within) = spi(crate::catalog::read_two::<bool, bool>(
         "SELECT CAST($1 AS pg_catalog.interval) OPERATOR(pg_catalog.>) CAST('0' AS pg_catalog.interval),
                 $2::pg_catalog.text IS NULL
                 OR CAST($1 AS pg_catalog.interval) OPERATOR(pg_catalog.<=) CAST($2 AS pg_catalog.interval)",
@@ -42,7 +42,7 @@ pub fn grace(argument: Option<&str>) -> Option<String> {
 /// 55000 when the subject already has a retained recovery record: at most
 /// one per subject, so that restore_client brings back the original values.
 pub fn refuse_second_recovery(subject: &str, key: &str) {
-    let until = spi(Spi::get_one_with_args::<String>(
+    let until = spi(crate::catalog::read_one::<String>(
         "SELECT pg_catalog.max(retention_until)::pg_catalog.text FROM forget.deleted_clients
          WHERE subject = $1 AND original_key = $2 AND state = 'retained'",
         &[subject.into(), key.into()],
@@ -238,7 +238,7 @@ fn restore(
 > {
     let subject = catalog::subject(subject);
     let key = key.unwrap_or_else(|| null_key());
-    let canonical = spi(Spi::get_one_with_args::<String>(
+    let canonical = spi(crate::catalog::read_one::<String>(
         &format!("SELECT CAST($1 AS {})::pg_catalog.text", subject.key_type),
         &[key.into()],
     ))

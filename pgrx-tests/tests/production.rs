@@ -1407,3 +1407,59 @@ fn a_row_reached_through_two_tables_is_counted_once() {
         .get(0);
     assert_eq!(audited, 2);
 }
+
+// ------------------------------------------------------------- audit pruning
+
+#[test]
+fn a_pruned_audit_still_verifies_from_its_recorded_base() {
+    let mut c = fresh_db("e2e_prod_prune_empty");
+    assert!(audit_is_intact(&mut c), "nothing recorded verifies");
+    let mut c = billing_db("e2e_prod_prune");
+    c.batch_execute(
+        "SELECT * FROM forget.delete_client(3);
+         SELECT * FROM forget.delete_client(4);",
+    )
+    .unwrap();
+    let cut: String = c
+        .query_one("SELECT clock_timestamp()::text", &[])
+        .unwrap()
+        .get(0);
+    c.batch_execute(
+        "SELECT * FROM forget.delete_client(5);
+         SELECT * FROM forget.delete_client(6);",
+    )
+    .unwrap();
+    let removed: i64 = c
+        .query_one("SELECT forget.prune_audit($1::text::timestamptz)", &[&cut])
+        .unwrap()
+        .get(0);
+    assert_eq!(removed, 2);
+    assert_eq!(count(&mut c, "SELECT * FROM forget.audit"), 2);
+    assert!(audit_is_intact(&mut c), "verifies from the recorded base");
+    c.query("SELECT * FROM forget.delete_client(7)", &[])
+        .unwrap();
+    assert!(audit_is_intact(&mut c), "and grows");
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.prune_audit(NULL)", &[])),
+        "22004"
+    );
+    // Everything pruned: the head is the base.
+    let all: i64 = c
+        .query_one(
+            "SELECT forget.prune_audit(now() + interval '1 minute')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(all, 3);
+    assert!(audit_is_intact(&mut c));
+    c.query("SELECT * FROM forget.delete_client(8)", &[])
+        .unwrap();
+    assert!(audit_is_intact(&mut c));
+    // Removing a row by hand (not through prune_audit) is still detected.
+    c.query("SELECT * FROM forget.delete_client(9)", &[])
+        .unwrap();
+    c.batch_execute("DELETE FROM forget.audit WHERE id = (SELECT min(id) FROM forget.audit)")
+        .unwrap();
+    assert!(!audit_is_intact(&mut c));
+}
