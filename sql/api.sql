@@ -266,24 +266,61 @@ BEGIN
 END
 $$;
 
+-- One row of forget.runs: what a scheduled (or manual) job did.
+CREATE OR REPLACE FUNCTION forget._record_run(job text, subject text, started_at timestamptz,
+                                              candidates bigint, minimized bigint, deleted bigint,
+                                              deactivated bigint, failed bigint, error text)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ INSERT INTO forget.runs (job, subject, started_at, finished_at, candidates, minimized, deleted,
+                               deactivated, failed, error)
+      VALUES (job, subject, started_at, clock_timestamp(), candidates, minimized, deleted, deactivated,
+              failed, error) $$;
+
+-- One batch in the caller's transaction; recorded in forget.runs unless a
+-- dry run (which only reads).
 CREATE OR REPLACE FUNCTION forget.people_cleanup(batch_size int DEFAULT NULL, dry_run boolean DEFAULT false, subject text DEFAULT NULL)
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint)
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT b.candidates, b.minimized, b.deleted, b.failed, b.remaining
-      FROM forget._cleanup_batch(batch_size, dry_run, subject, NULL, true) b $$;
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    b       record;
+BEGIN
+    SELECT * INTO b FROM forget._cleanup_batch(batch_size, dry_run, subject, NULL, true);
+    candidates := b.candidates; minimized := b.minimized; deleted := b.deleted; failed := b.failed;
+    remaining := b.remaining;
+    IF NOT dry_run THEN
+        PERFORM forget._record_run('people_cleanup', forget._subject_name(subject), started, b.candidates,
+                                   b.minimized, b.deleted, NULL, b.failed, NULL);
+    END IF;
+    RETURN NEXT;
+END
+$$;
 
 -- Runs batches until no candidate is left, committing after each, so a first
 -- run over a large backlog never becomes one giant transaction. No SET clause
 -- and not SECURITY DEFINER: PostgreSQL allows COMMIT only without them; every
 -- name below is schema-qualified instead.
+-- After each committed batch it pauses for forget.cleanup_pause (an
+-- interval, or milliseconds; 0 by default) to leave room for other work, and
+-- records the whole run in forget.runs at the end.
 CREATE OR REPLACE PROCEDURE forget.run_people_cleanup(batch_size int DEFAULT NULL, subject text DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
-    r       record;
-    after   text;
-    batches int := 0;
-    done    bigint := 0;
+    r          record;
+    after      text;
+    batches    int := 0;
+    started    timestamptz := pg_catalog.clock_timestamp();
+    found_n    bigint := 0;
+    minimized  bigint := 0;
+    deleted    bigint := 0;
+    failed     bigint := 0;
+    pause_text text := pg_catalog.btrim(COALESCE(pg_catalog.current_setting('forget.cleanup_pause', true), ''));
+    pause      float8;
 BEGIN
+    pause := CASE WHEN pause_text OPERATOR(pg_catalog.=) '' THEN 0
+                  WHEN pause_text OPERATOR(pg_catalog.~) '^[0-9]+(\.[0-9]+)?$'
+                      THEN pause_text::float8 OPERATOR(pg_catalog./) 1000
+                  ELSE pg_catalog.date_part('epoch', pause_text::pg_catalog.interval) END;
     LOOP
         -- No count of what remains: that would read the whole table once
         -- more; the loop ends when a batch finds nobody.
@@ -291,11 +328,19 @@ BEGIN
         EXIT WHEN r.last_key IS NULL;
         after := r.last_key;
         batches := batches OPERATOR(pg_catalog.+) 1;
-        done := done OPERATOR(pg_catalog.+) r.minimized OPERATOR(pg_catalog.+) r.deleted;
+        found_n := found_n OPERATOR(pg_catalog.+) r.candidates;
+        minimized := minimized OPERATOR(pg_catalog.+) r.minimized;
+        deleted := deleted OPERATOR(pg_catalog.+) r.deleted;
+        failed := failed OPERATOR(pg_catalog.+) r.failed;
         RAISE NOTICE 'pg_forget people_cleanup batch %: % candidates, % minimized, % deleted, % failed (% handled so far)',
-            batches, r.candidates, r.minimized, r.deleted, r.failed, done;
+            batches, r.candidates, r.minimized, r.deleted, r.failed, minimized OPERATOR(pg_catalog.+) deleted;
         COMMIT;
+        IF pause OPERATOR(pg_catalog.>) 0 THEN
+            PERFORM pg_catalog.pg_sleep(pause);
+        END IF;
     END LOOP;
+    PERFORM forget._record_run('run_people_cleanup', forget._subject_name(subject), started, found_n,
+                               minimized, deleted, NULL, failed, NULL);
 END
 $$;
 
@@ -306,9 +351,20 @@ CREATE OR REPLACE FUNCTION forget.deactivate_inactive(
     inactive_for interval, actor text DEFAULT 'system', reason text DEFAULT NULL,
     dry_run boolean DEFAULT false, subject text DEFAULT NULL)
 RETURNS TABLE(key text, last_activity timestamptz)
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT d.key, d.last_activity
-      FROM forget._deactivate_inactive(inactive_for::pg_catalog.text, actor, reason, dry_run, subject) d $$;
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    n       bigint;
+BEGIN
+    RETURN QUERY SELECT d.key, d.last_activity
+        FROM forget._deactivate_inactive(inactive_for::text, actor, reason, dry_run, subject) d;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF NOT dry_run THEN
+        PERFORM forget._record_run('deactivate_inactive', forget._subject_name(subject), started, NULL, NULL,
+                                   NULL, n, NULL, NULL);
+    END IF;
+END
+$$;
 
 -- Schedules in pg_cron ----------------------------------------------------------
 
@@ -382,7 +438,11 @@ $$;
 -- One statement: the records, their undo data, and one audit call per
 -- subject for all its purged keys.
 CREATE OR REPLACE FUNCTION forget.purge_expired() RETURNS bigint
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $purge$
+DECLARE
+    started timestamptz := clock_timestamp();
+    n       bigint;
+BEGIN
     WITH purged AS (
         UPDATE forget.deleted_clients SET state = 'purged', identity = NULL
         WHERE state = 'retained' AND retention_until < now()
@@ -398,9 +458,12 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     ), per_subject AS (
         SELECT p.subject, array_agg(p.original_key ORDER BY p.id) AS keys FROM purged p GROUP BY p.subject
     )
-    SELECT COALESCE(sum(cardinality(s.keys)), 0)::bigint
-    FROM per_subject s, LATERAL forget._write_audit('purge', s.subject, s.keys, 'purge_expired', NULL, NULL, NULL) a
-$$;
+    SELECT COALESCE(sum(cardinality(s.keys)), 0)::bigint INTO n
+    FROM per_subject s, LATERAL forget._write_audit('purge', s.subject, s.keys, 'purge_expired', NULL, NULL, NULL) a;
+    PERFORM forget._record_run('purge_expired', NULL, started, NULL, NULL, n, NULL, NULL, NULL);
+    RETURN n;
+END
+$purge$;
 
 -- Audit -----------------------------------------------------------------------
 
@@ -596,7 +659,7 @@ BEGIN
         WHERE p.pronamespace = 'forget'::regnamespace AND p.proname = ANY (routines)
         ORDER BY 2;
     IF capability = 'audit' THEN
-        RETURN QUERY SELECT 'SELECT ON TABLE', 'forget.audit';
+        RETURN QUERY VALUES ('SELECT ON TABLE', 'forget.audit'), ('SELECT ON TABLE', 'forget.runs');
     END IF;
 END
 $$;

@@ -59,3 +59,21 @@ CREATE TABLE forget.audit_base (
     pruned    bigint NOT NULL
 );
 SELECT pg_catalog.pg_extension_config_dump('forget.audit_base', '');
+
+-- What each scheduled (or manual) job run did: people_cleanup batches,
+-- run_people_cleanup, deactivate_inactive and purge_expired calls.
+CREATE TABLE forget.runs (
+    id          bigserial PRIMARY KEY,
+    job         text NOT NULL,
+    subject     text,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL,
+    candidates  bigint,
+    minimized   bigint,
+    deleted     bigint,
+    deactivated bigint,
+    failed      bigint,
+    error       text
+);
+SELECT pg_catalog.pg_extension_config_dump('forget.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('forget.runs_id_seq', '');

@@ -1463,3 +1463,67 @@ fn a_pruned_audit_still_verifies_from_its_recorded_base() {
         .unwrap();
     assert!(!audit_is_intact(&mut c));
 }
+
+// ----------------------------------------------------------------- job runs
+
+#[test]
+fn every_job_run_is_recorded_and_cleanup_batches_pause() {
+    let db = "e2e_prod_runs";
+    let mut c = fresh_db(db);
+    c.batch_execute(
+        "CREATE TABLE people (id bigint PRIMARY KEY, gone boolean, active boolean NOT NULL DEFAULT true,
+                             seen_at timestamptz);
+         INSERT INTO people SELECT g, g % 2 = 0, true, now() - interval '1 year' FROM generate_series(1, 30) g;
+         SELECT forget.register_subject('person', 'people', active_column => 'active');
+         SELECT forget.add_activity('people', 'seen_at');
+         SELECT forget.add_cleanup_condition('gone', 's.gone');
+         SELECT forget.set_cleanup(true);
+         SELECT * FROM forget.people_cleanup(5, dry_run => true);",
+    )
+    .unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT * FROM forget.runs"),
+        0,
+        "a dry run only reads"
+    );
+    c.batch_execute("SELECT * FROM forget.people_cleanup(5)")
+        .unwrap();
+    c.batch_execute("SET forget.cleanup_pause = '200ms'")
+        .unwrap();
+    c.batch_execute("CALL forget.run_people_cleanup(5)")
+        .unwrap();
+    c.batch_execute(
+        "SELECT * FROM forget.deactivate_inactive('1 month');
+         SELECT forget.purge_expired();",
+    )
+    .unwrap();
+    let runs: Vec<(String, Option<i64>, Option<i64>, Option<i64>, f64)> = c
+        .query(
+            "SELECT job, candidates, deleted, deactivated, extract(epoch FROM finished_at - started_at)::float8
+             FROM forget.runs ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let jobs: Vec<&str> = runs.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        jobs,
+        vec![
+            "people_cleanup",
+            "run_people_cleanup",
+            "deactivate_inactive",
+            "purge_expired"
+        ]
+    );
+    assert_eq!((runs[0].1, runs[0].2), (Some(5), Some(5)));
+    assert_eq!((runs[1].1, runs[1].2), (Some(10), Some(10)));
+    assert!(
+        runs[1].4 >= 0.4,
+        "two pauses of 200 ms between committed batches: {}",
+        runs[1].4
+    );
+    assert_eq!(runs[2].3, Some(15));
+    assert_eq!(runs[3].2, Some(0));
+}
