@@ -166,9 +166,18 @@ BEGIN
 END
 $$;
 
+-- DDL moves the configuration version, except DDL on temporary objects
+-- only (CREATE TEMP TABLE in another session): a temporary object can never
+-- be part of a subject's graph nor change what declared SQL resolves to
+-- (pg_temp comes last), so cached plans stay. A command list that is empty
+-- (DROP, reported elsewhere) moves it too.
 CREATE OR REPLACE FUNCTION forget._ddl_changed() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM forget._bump_now();
+    IF NOT EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands())
+       OR EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
+                  WHERE c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp%') THEN
+        PERFORM forget._bump_now();
+    END IF;
 END
 $$;

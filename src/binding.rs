@@ -80,19 +80,6 @@ pub fn objects(sql: &str, types: &[pg_sys::Oid]) -> Vec<String> {
     describe(&found_in(sql, types))
 }
 
-/// The functions `sql` calls, directly or through operators.
-pub fn functions(sql: &str, types: &[pg_sys::Oid]) -> (Vec<u32>, Vec<u32>) {
-    let found = found_in(sql, types);
-    let of = |kind: &str| {
-        found
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, o)| *o)
-            .collect::<Vec<u32>>()
-    };
-    (of("proc"), of("oper"))
-}
-
 fn found_in(sql: &str, types: &[pg_sys::Oid]) -> Found {
     let text = std::ffi::CString::new(sql).expect("no NUL in checked SQL");
     let mut found = Found::new();
@@ -139,18 +126,35 @@ fn describe(found: &Found) -> Vec<String> {
 }
 
 /// 55000 when `sql` (what `what` runs as) no longer refers to the objects it
-/// did when declared. No record (declared before 0.2.0): nothing to compare.
-pub fn verify(what: &str, declared: Option<&[String]>, sql: &str, types: &[pg_sys::Oid]) {
-    let Some(declared) = declared else { return };
-    let now = objects(sql, types);
-    if now.as_slice() != declared {
-        let gone: Vec<&String> = declared.iter().filter(|d| !now.contains(d)).collect();
-        let new: Vec<&String> = now.iter().filter(|n| !declared.contains(n)).collect();
-        not_allowed(format!(
-            "{what} no longer means what it meant when declared: it now resolves to {new:?} instead of {gone:?}; \
-             declare it again if that is intended"
-        ));
+/// did when declared (no record: declared before 0.2.0, nothing to
+/// compare). Returns the functions it calls, directly and through operators
+/// (proc and operator OIDs), for the trust check.
+pub fn verify(
+    what: &str,
+    declared: Option<&[String]>,
+    sql: &str,
+    types: &[pg_sys::Oid],
+) -> (Vec<u32>, Vec<u32>) {
+    let found = found_in(sql, types);
+    if let Some(declared) = declared {
+        let now = describe(&found);
+        if now.as_slice() != declared {
+            let gone: Vec<&String> = declared.iter().filter(|d| !now.contains(d)).collect();
+            let new: Vec<&String> = now.iter().filter(|n| !declared.contains(n)).collect();
+            not_allowed(format!(
+                "{what} no longer means what it meant when declared: it now resolves to {new:?} instead of {gone:?}; \
+                 declare it again if that is intended"
+            ));
+        }
     }
+    let of = |kind: &str| -> Vec<u32> {
+        found
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, o)| *o)
+            .collect()
+    };
+    (of("proc"), of("oper"))
 }
 
 /// Kinds of declared SQL, each analysed in the statement it runs in.
@@ -233,8 +237,7 @@ pub fn verify_subject(
         let sql = analysis_sql(d.kind, &d.table, &d.text);
         let (p, o) =
             crate::identity::as_run_as(subject.run_as, &subject.name, None, &d.path, || {
-                verify(&d.what, d.bound.as_deref(), &sql, &types);
-                functions(&sql, &types)
+                verify(&d.what, d.bound.as_deref(), &sql, &types)
             });
         procs.extend(p);
         opers.extend(o);

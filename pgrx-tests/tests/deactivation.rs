@@ -280,8 +280,10 @@ fn a_scheduled_job_runs_in_pg_cron() {
         if done > 0 {
             break;
         }
+        // A job rescheduled just before a minute boundary may wait for the
+        // next one after pg_cron reloads its jobs: up to two minutes.
         assert!(
-            started.elapsed() < Duration::from_secs(80),
+            started.elapsed() < Duration::from_secs(150),
             "pg_cron never ran the job"
         );
         std::thread::sleep(Duration::from_secs(1));

@@ -126,3 +126,37 @@ fn read_only_calls_work_on_a_hot_standby() {
     assert!(!status, "the standby sees the deactivation");
     assert!(audit_is_intact(&mut r));
 }
+
+#[test]
+fn temporary_objects_elsewhere_keep_cached_plans() {
+    let db = "e2e_standby_temp_ddl";
+    let mut c = billing_db(db);
+    let version = |c: &mut Client| -> i64 {
+        c.query_one("SELECT last_value FROM forget.config_version", &[])
+            .unwrap()
+            .get(0)
+    };
+    c.query("SELECT * FROM forget.account_status(2)", &[])
+        .unwrap();
+    let before = version(&mut c);
+    let mut other = connect(db);
+    for i in 0..10 {
+        other
+            .batch_execute(&format!(
+                "CREATE TEMP TABLE scratch_{i} (id int); CREATE INDEX ON scratch_{i} (id);"
+            ))
+            .unwrap();
+    }
+    assert_eq!(
+        version(&mut c),
+        before,
+        "temporary tables leave cached plans"
+    );
+    other
+        .batch_execute("CREATE TABLE public.real_table (id int)")
+        .unwrap();
+    assert!(version(&mut c) > before, "a real table may change a graph");
+    let after = version(&mut c);
+    other.batch_execute("DROP TABLE public.real_table").unwrap();
+    assert!(version(&mut c) > after, "so may a drop");
+}
