@@ -741,10 +741,15 @@ $$;
 CREATE OR REPLACE FUNCTION forget.graph(subject text DEFAULT NULL)
 RETURNS TABLE(tbl regclass, via text, parent regclass, depth int, source text,
               on_delete text, on_anonymize text, on_minimize text)
-LANGUAGE sql SET search_path = pg_catalog, pg_temp
+LANGUAGE sql SET search_path = pg_catalog, pg_temp SET jit = off
 AS $$ SELECT g.tbl::regclass, g.via, g.parent::regclass, g.depth, g.source, g.on_delete, g.on_anonymize,
              g.on_minimize FROM forget._graph(subject) g $$;
 
+
+-- No statement of the extension is JIT-compiled: each touches a few rows
+-- per subject, and compiling (done anew for every execution of a cached
+-- plan) costs more than it saves; the public functions that run statements
+-- carry SET jit = off, which also covers the user code they run.
 
 -- The functions that take a subject key, each in three overloads (bigint,
 -- text, uuid); the key reaches Rust as text and is cast to the subject's key
@@ -808,7 +813,7 @@ BEGIN
         FOREACH key_type IN ARRAY ARRAY['bigint', 'text', 'uuid'] LOOP
             EXECUTE pg_catalog.format(
                 'CREATE OR REPLACE FUNCTION forget.%I(key %s, %s) RETURNS %s LANGUAGE plpgsql %s '
-                'SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS %L',
+                'SET search_path = pg_catalog, pg_temp SET jit = off SET plan_cache_mode = force_generic_plan AS %L',
                 f.name, key_type, f.params, f.result,
                 CASE WHEN f.definer THEN 'SECURITY DEFINER' ELSE '' END,
                 CASE WHEN f.result LIKE 'TABLE(%' THEN 'BEGIN RETURN QUERY ' || f.body || '; END'
@@ -861,7 +866,7 @@ AS $$ SELECT pg_catalog.repeat(filler, GREATEST(pg_catalog.length(value) OPERATO
 
 CREATE OR REPLACE FUNCTION forget."check"(subject text DEFAULT NULL)
 RETURNS TABLE(severity text, object text, problem text, hint text)
-LANGUAGE sql SET search_path = pg_catalog, pg_temp
+LANGUAGE sql SET search_path = pg_catalog, pg_temp SET jit = off
 AS $$ SELECT c.severity, c.object, c.problem, c.hint FROM forget._check(subject) c $$;
 
 -- people_cleanup ------------------------------------------------------------
@@ -888,7 +893,7 @@ AS $$ SELECT forget._add_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.tex
 CREATE OR REPLACE FUNCTION forget._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text,
                                       count_remaining boolean DEFAULT true)
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint, last_key text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     size   int := COALESCE(batch_size, NULLIF(current_setting('forget.batch_size', true), '')::int, 1000);
     name   text := forget._subject_name(subject);
@@ -959,7 +964,7 @@ AS $$ INSERT INTO forget.runs (job, subject, started_at, finished_at, candidates
 -- dry run (which only reads).
 CREATE OR REPLACE FUNCTION forget.people_cleanup(batch_size int DEFAULT NULL, dry_run boolean DEFAULT false, subject text DEFAULT NULL)
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     started timestamptz := clock_timestamp();
     b       record;
@@ -1030,7 +1035,7 @@ CREATE OR REPLACE FUNCTION forget.deactivate_inactive(
     inactive_for interval, actor text DEFAULT 'system', reason text DEFAULT NULL,
     dry_run boolean DEFAULT false, subject text DEFAULT NULL)
 RETURNS TABLE(key text, last_activity timestamptz)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     started timestamptz := clock_timestamp();
     n       bigint;
@@ -1117,7 +1122,7 @@ $$;
 -- One statement: the records, their undo data, and one audit call per
 -- subject for all its purged keys.
 CREATE OR REPLACE FUNCTION forget.purge_expired() RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $purge$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $purge$
 DECLARE
     started timestamptz := clock_timestamp();
     n       bigint;
@@ -1151,7 +1156,7 @@ $purge$;
 -- recorded), and the chain's head is the newest row (or the base, or
 -- nothing at all when nothing was ever recorded).
 CREATE OR REPLACE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp SET jit = off
 AS $$
     WITH base AS (
         SELECT (SELECT b.hash FROM forget.audit_base b) AS hash
@@ -1206,7 +1211,7 @@ $$;
 -- afterwards. Taken from the newer database before an older backup is
 -- restored, and given to replay_erasures() there.
 CREATE OR REPLACE FUNCTION forget.erasure_log(since timestamptz DEFAULT NULL) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
     SELECT COALESCE(jsonb_agg(jsonb_build_object('audit_id', a.id, 'at', a.at, 'action', a.action,
                                                  'subject', a.subject, 'key', a.subject_key) ORDER BY a.id),
                     '[]'::jsonb)
@@ -1251,7 +1256,7 @@ $$;
 -- reason naming the original audit id.
 CREATE OR REPLACE FUNCTION forget.replay_erasures(log jsonb, dry_run boolean DEFAULT false)
 RETURNS TABLE(audit_id bigint, subject text, key text, outcome text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET forget.grace_period = '' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off SET forget.grace_period = '' AS $$
 DECLARE
     e   record;
     why text;

@@ -160,3 +160,31 @@ fn temporary_objects_elsewhere_keep_cached_plans() {
     other.batch_execute("DROP TABLE public.real_table").unwrap();
     assert!(version(&mut c) > after, "so may a drop");
 }
+
+#[test]
+fn no_statement_of_the_extension_is_jit_compiled() {
+    let mut c = billing_db("e2e_standby_jit");
+    c.batch_execute(
+        "CREATE TABLE billing.jit_seen (what text, jit text);
+         CREATE FUNCTION billing.note_jit(what text) RETURNS boolean LANGUAGE sql VOLATILE AS
+             $$ INSERT INTO billing.jit_seen VALUES (what, current_setting('jit')) RETURNING true $$;
+         SELECT forget.add_link('billing.notes', 'client_id', 'billing.clients', condition => $$billing.note_jit('link')$$);
+         SET jit = on; SET jit_above_cost = 0;",
+    )
+    .unwrap();
+    c.query("SELECT forget.export_client(3)", &[]).unwrap();
+    c.query("SELECT * FROM forget.delete_client(4)", &[])
+        .unwrap();
+    let seen: Vec<String> = c
+        .query("SELECT DISTINCT jit FROM billing.jit_seen", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(seen, vec!["off".to_string()]);
+    let after: String = c
+        .query_one("SELECT current_setting('jit')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(after, "on", "the caller's setting is back");
+}
