@@ -482,14 +482,16 @@ AS $$
     WITH base AS (
         SELECT (SELECT b.hash FROM forget.audit_base b) AS hash
     ), chain AS (
-        SELECT a.id, a.hash,
+        -- Linked rows in chain order; this transaction's own rows are linked
+        -- when it commits.
+        SELECT a.seq, a.hash,
                a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
                                            a.db_user, a.reason, a.rows, a.error, a.prev_hash)
                AND a.prev_hash IS NOT DISTINCT FROM
-                   COALESCE(pg_catalog.lag(a.hash) OVER (ORDER BY a.id), (SELECT base.hash FROM base)) AS ok
-        FROM forget.audit a
+                   COALESCE(pg_catalog.lag(a.hash) OVER (ORDER BY a.seq), (SELECT base.hash FROM base)) AS ok
+        FROM forget.audit a WHERE a.seq IS NOT NULL
     ), newest AS (
-        SELECT COALESCE((SELECT c.hash FROM chain c ORDER BY c.id DESC LIMIT 1), (SELECT base.hash FROM base)) AS hash
+        SELECT COALESCE((SELECT c.hash FROM chain c ORDER BY c.seq DESC LIMIT 1), (SELECT base.hash FROM base)) AS hash
     )
     SELECT COALESCE((SELECT pg_catalog.bool_and(c.ok) FROM chain c), true)
            AND (SELECT h.hash FROM forget.audit_head h) IS NOT DISTINCT FROM (SELECT n.hash FROM newest n)
@@ -510,11 +512,12 @@ BEGIN
     END IF;
     -- No writer extends the chain meanwhile.
     PERFORM 1 FROM forget.audit_head FOR UPDATE;
-    SELECT a.id, a.hash INTO last_row FROM forget.audit a WHERE a.at < before ORDER BY a.id DESC LIMIT 1;
+    SELECT a.seq AS id, a.hash INTO last_row FROM forget.audit a
+     WHERE a.at < before AND a.seq IS NOT NULL ORDER BY a.seq DESC LIMIT 1;
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
-    DELETE FROM forget.audit a WHERE a.id <= last_row.id;
+    DELETE FROM forget.audit a WHERE a.seq <= last_row.id;
     GET DIAGNOSTICS removed = ROW_COUNT;
     INSERT INTO forget.audit_base AS b (one, id, hash, pruned_at, pruned)
     VALUES (true, last_row.id, last_row.hash, now(), removed)

@@ -77,3 +77,21 @@ CREATE TABLE forget.runs (
 );
 SELECT pg_catalog.pg_extension_config_dump('forget.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.runs_id_seq', '');
+
+-- The audit chain is extended at commit (src/audit.rs): an action writes its
+-- rows unlinked (ids from a sequence, no hash yet) and a deferred trigger
+-- links them after the chain's head when the transaction commits, so the
+-- head is locked only during commits and an open transaction stalls no
+-- other. seq is a row's position in the chain (commit order); the head's
+-- last_id holds the newest position.
+ALTER TABLE forget.audit ADD COLUMN seq bigint;
+UPDATE forget.audit SET seq = id;
+ALTER TABLE forget.audit ALTER COLUMN hash DROP NOT NULL;
+CREATE UNIQUE INDEX ON forget.audit (seq);
+CREATE INDEX ON forget.audit (id) WHERE hash IS NULL;
+CREATE SEQUENCE forget.audit_id_seq;
+SELECT pg_catalog.setval('forget.audit_id_seq', COALESCE((SELECT max(id) FROM forget.audit), 0) + 1, false);
+SELECT pg_catalog.pg_extension_config_dump('forget.audit_id_seq', '');
+CREATE TABLE forget._pending_chain (txid bigint PRIMARY KEY);
+CREATE CONSTRAINT TRIGGER chain_at_commit AFTER INSERT ON forget._pending_chain
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget._chain_at_commit();

@@ -181,3 +181,13 @@ BEGIN
     END IF;
 END
 $$;
+
+-- At commit (deferred trigger on forget._pending_chain, one row per writing
+-- transaction): link the transaction's audit rows into the hash chain.
+CREATE OR REPLACE FUNCTION forget._chain_at_commit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM forget._link_chain();
+    RETURN NULL;
+END
+$$;

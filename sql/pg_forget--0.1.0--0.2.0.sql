@@ -191,6 +191,16 @@ BEGIN
 END
 $$;
 
+-- At commit (deferred trigger on forget._pending_chain, one row per writing
+-- transaction): link the transaction's audit rows into the hash chain.
+CREATE OR REPLACE FUNCTION forget._chain_at_commit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM forget._link_chain();
+    RETURN NULL;
+END
+$$;
+
 
 -- requires:
 --   schema
@@ -274,6 +284,24 @@ CREATE TABLE forget.runs (
 );
 SELECT pg_catalog.pg_extension_config_dump('forget.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('forget.runs_id_seq', '');
+
+-- The audit chain is extended at commit (src/audit.rs): an action writes its
+-- rows unlinked (ids from a sequence, no hash yet) and a deferred trigger
+-- links them after the chain's head when the transaction commits, so the
+-- head is locked only during commits and an open transaction stalls no
+-- other. seq is a row's position in the chain (commit order); the head's
+-- last_id holds the newest position.
+ALTER TABLE forget.audit ADD COLUMN seq bigint;
+UPDATE forget.audit SET seq = id;
+ALTER TABLE forget.audit ALTER COLUMN hash DROP NOT NULL;
+CREATE UNIQUE INDEX ON forget.audit (seq);
+CREATE INDEX ON forget.audit (id) WHERE hash IS NULL;
+CREATE SEQUENCE forget.audit_id_seq;
+SELECT pg_catalog.setval('forget.audit_id_seq', COALESCE((SELECT max(id) FROM forget.audit), 0) + 1, false);
+SELECT pg_catalog.pg_extension_config_dump('forget.audit_id_seq', '');
+CREATE TABLE forget._pending_chain (txid bigint PRIMARY KEY);
+CREATE CONSTRAINT TRIGGER chain_at_commit AFTER INSERT ON forget._pending_chain
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget._chain_at_commit();
 
 -- pg_forget::deactivation::_account_status
 CREATE OR REPLACE FUNCTION "_account_status"(
@@ -545,6 +573,13 @@ CREATE OR REPLACE FUNCTION "_last_activity"(
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'last_activity_wrapper';
+
+-- pg_forget::audit::_link_chain
+CREATE OR REPLACE FUNCTION "_link_chain"() RETURNS bigint /* i64 */
+STRICT SECURITY DEFINER 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'link_chain_wrapper';
 
 -- pg_forget::config::_mask
 CREATE OR REPLACE FUNCTION "_mask"(
@@ -1161,14 +1196,16 @@ AS $$
     WITH base AS (
         SELECT (SELECT b.hash FROM forget.audit_base b) AS hash
     ), chain AS (
-        SELECT a.id, a.hash,
+        -- Linked rows in chain order; this transaction's own rows are linked
+        -- when it commits.
+        SELECT a.seq, a.hash,
                a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
                                            a.db_user, a.reason, a.rows, a.error, a.prev_hash)
                AND a.prev_hash IS NOT DISTINCT FROM
-                   COALESCE(pg_catalog.lag(a.hash) OVER (ORDER BY a.id), (SELECT base.hash FROM base)) AS ok
-        FROM forget.audit a
+                   COALESCE(pg_catalog.lag(a.hash) OVER (ORDER BY a.seq), (SELECT base.hash FROM base)) AS ok
+        FROM forget.audit a WHERE a.seq IS NOT NULL
     ), newest AS (
-        SELECT COALESCE((SELECT c.hash FROM chain c ORDER BY c.id DESC LIMIT 1), (SELECT base.hash FROM base)) AS hash
+        SELECT COALESCE((SELECT c.hash FROM chain c ORDER BY c.seq DESC LIMIT 1), (SELECT base.hash FROM base)) AS hash
     )
     SELECT COALESCE((SELECT pg_catalog.bool_and(c.ok) FROM chain c), true)
            AND (SELECT h.hash FROM forget.audit_head h) IS NOT DISTINCT FROM (SELECT n.hash FROM newest n)
@@ -1189,11 +1226,12 @@ BEGIN
     END IF;
     -- No writer extends the chain meanwhile.
     PERFORM 1 FROM forget.audit_head FOR UPDATE;
-    SELECT a.id, a.hash INTO last_row FROM forget.audit a WHERE a.at < before ORDER BY a.id DESC LIMIT 1;
+    SELECT a.seq AS id, a.hash INTO last_row FROM forget.audit a
+     WHERE a.at < before AND a.seq IS NOT NULL ORDER BY a.seq DESC LIMIT 1;
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
-    DELETE FROM forget.audit a WHERE a.id <= last_row.id;
+    DELETE FROM forget.audit a WHERE a.seq <= last_row.id;
     GET DIAGNOSTICS removed = ROW_COUNT;
     INSERT INTO forget.audit_base AS b (one, id, hash, pruned_at, pruned)
     VALUES (true, last_row.id, last_row.hash, now(), removed)

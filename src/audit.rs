@@ -180,20 +180,18 @@ fn audit_hash(
     .hash()
 }
 
-/// The chain's head, locked: the next writer waits for our commit and then
-/// reads our hash (under REPEATABLE READ it gets a serialization failure
-/// instead of forking the chain). With it, the time and the session user.
+/// The chain's head, locked until commit: the next transaction to commit
+/// waits for ours and then reads our hash (under REPEATABLE READ it gets a
+/// serialization failure instead of forking the chain).
 struct Head {
-    last_id: i64,
+    /// The chain position of the newest linked row.
+    last_seq: i64,
     hash: Option<String>,
-    at: TimestampWithTimeZone,
-    db_user: String,
 }
 
 fn lock_head() -> Head {
     let plan = crate::cache::kept(
-        "SELECT h.last_id, h.hash, pg_catalog.clock_timestamp(), session_user::pg_catalog.text \
-         FROM forget.audit_head h FOR UPDATE",
+        "SELECT h.last_id, h.hash FROM forget.audit_head h FOR UPDATE",
         &[],
     );
     let read = || {
@@ -202,10 +200,8 @@ fn lock_head() -> Head {
                 .into_iter()
                 .next()
                 .map(|row| Head {
-                    last_id: spi(row.get::<i64>(1)).unwrap_or(0),
+                    last_seq: spi(row.get::<i64>(1)).unwrap_or(0),
                     hash: spi(row.get::<String>(2)),
-                    at: spi(row.get::<TimestampWithTimeZone>(3)).expect("clock_timestamp()"),
-                    db_user: spi(row.get::<String>(4)).unwrap_or_default(),
                 })
         })
     };
@@ -219,98 +215,143 @@ fn lock_head() -> Head {
     })
 }
 
-/// Ids follow the head (one writer at a time holds it), hashes chain from
-/// it; one INSERT writes every row and moves the head. Returns the last id.
+/// Writes the rows unlinked (no hash yet; ids from a sequence, so writers
+/// of different transactions never wait for each other) and makes sure the
+/// transaction links them into the chain when it commits (a deferred
+/// trigger calls link_chain). One NOTIFY per row, delivered at commit.
+/// Returns the last id.
 fn write(batch: &Batch) -> Option<i64> {
     if batch.keys.is_empty() {
         return None;
     }
-    let head = lock_head();
-    let mut prev = head.hash.clone();
-    let (mut ids, mut prevs, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, (key, rows)) in batch.keys.iter().zip(&batch.rows).enumerate() {
-        let id = head.last_id + 1 + i as i64;
-        let hash = Row {
-            id,
-            at: head.at.into_inner(),
-            action: Some(batch.action),
-            subject: Some(batch.subject),
-            key: Some(key),
-            actor: batch.actor,
-            db_user: Some(&head.db_user),
-            reason: batch.reason,
-            rows: rows.as_deref(),
-            error: batch.error,
-            prev_hash: prev.as_deref(),
-        }
-        .hash();
-        ids.push(id);
-        prevs.push(prev.replace(hash.clone()));
-        hashes.push(hash);
-    }
-    insert(batch, &head, ids.clone(), prevs, hashes.clone());
-    for (id, key) in ids.iter().zip(batch.keys) {
-        notify(&notice(batch, key, *id));
-    }
-    ids.last().copied()
-}
-
-fn insert(
-    batch: &Batch,
-    head: &Head,
-    ids: Vec<i64>,
-    prevs: Vec<Option<String>>,
-    hashes: Vec<String>,
-) {
-    use pg_sys::{INT8ARRAYOID, INT8OID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID};
+    use pg_sys::{TEXTARRAYOID, TEXTOID};
     let plan = crate::cache::kept(
         "WITH written AS (
-             INSERT INTO forget.audit (id, at, action, subject, subject_key, actor, db_user, reason, rows, error,
-                                       prev_hash, hash)
-             SELECT u.id, $1, $2, $3, u.k, $4, $5, $6, u.r::pg_catalog.jsonb, $7, u.p, u.h
-             FROM ROWS FROM (pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10),
-                            pg_catalog.unnest($11), pg_catalog.unnest($12)) AS u(id, k, r, p, h))
-         UPDATE forget.audit_head SET last_id = $13, hash = $14",
-        &[
-            TIMESTAMPTZOID,
-            TEXTOID,
-            TEXTOID,
-            TEXTOID,
-            TEXTOID,
-            TEXTOID,
-            TEXTOID,
-            INT8ARRAYOID,
-            TEXTARRAYOID,
-            TEXTARRAYOID,
-            TEXTARRAYOID,
-            TEXTARRAYOID,
-            INT8OID,
-            TEXTOID,
-        ],
+             INSERT INTO forget.audit (id, at, action, subject, subject_key, actor, db_user, reason, rows, error)
+             SELECT pg_catalog.nextval('forget.audit_id_seq'::pg_catalog.regclass), pg_catalog.clock_timestamp(),
+                    $1, $2, u.k, $3, session_user, $4, u.r::pg_catalog.jsonb, $5
+             FROM ROWS FROM (pg_catalog.unnest($6::pg_catalog.text[]), pg_catalog.unnest($7::pg_catalog.text[]))
+                  WITH ORDINALITY AS u(k, r, n)
+             ORDER BY u.n
+             RETURNING id, subject_key),
+         pending AS (INSERT INTO forget._pending_chain VALUES (pg_catalog.txid_current()) ON CONFLICT DO NOTHING)
+         SELECT w.id, w.subject_key FROM written w ORDER BY w.id",
+        &[TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID],
     );
-    let (last_id, last_hash) = (ids.last().copied(), hashes.last().cloned());
-    Spi::connect_mut(|client| {
+    let written: Vec<(i64, String)> = Spi::connect_mut(|client| {
         spi(client.update(
             plan.as_ref(),
             None,
             &[
-                head.at.into(),
                 batch.action.into(),
                 batch.subject.into(),
                 batch.actor.into(),
-                head.db_user.as_str().into(),
                 batch.reason.into(),
                 batch.error.into(),
-                ids.into(),
                 batch.keys.to_vec().into(),
                 batch.rows.clone().into(),
+            ],
+        ))
+        .map(|r| {
+            (
+                spi(r.get::<i64>(1)).unwrap_or_default(),
+                spi(r.get::<String>(2)).unwrap_or_default(),
+            )
+        })
+        .collect()
+    });
+    for (id, key) in &written {
+        notify(&notice(batch, key, *id));
+    }
+    written.last().map(|(id, _)| *id)
+}
+
+/// Links this transaction's audit rows into the hash chain, in id order,
+/// after the chain's head (locked until commit). Called at commit by the
+/// deferred trigger on forget._pending_chain; the head lock is held only
+/// from there to the end of the commit, so an open transaction that ran an
+/// action stalls no other. Returns how many rows it linked.
+#[pg_extern(name = "_link_chain", security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn link_chain() -> i64 {
+    link_rows(lock_head())
+}
+
+/// Computes and writes prev_hash, hash and seq of the unlinked rows.
+fn link_rows(head: Head) -> i64 {
+    let unlinked: Vec<(
+        i64,
+        TimestampWithTimeZone,
+        Vec<Option<String>>,
+        Option<String>,
+    )> = Spi::connect(|client| {
+        spi(client.select(
+            "SELECT id, at, ARRAY[action, subject, subject_key, actor, db_user, reason, error], rows
+             FROM forget.audit WHERE hash IS NULL ORDER BY id",
+            None,
+            &[],
+        ))
+        .map(|r| {
+            (
+                spi(r.get::<i64>(1)).unwrap_or_default(),
+                spi(r.get::<TimestampWithTimeZone>(2)).expect("at"),
+                spi(r.get::<Vec<Option<String>>>(3)).unwrap_or_default(),
+                spi(r.get::<JsonB>(4)).map(|j| canonical(&j.0)),
+            )
+        })
+        .collect()
+    });
+    if unlinked.is_empty() {
+        return 0;
+    }
+    let mut prev = head.hash.clone();
+    let (mut ids, mut seqs, mut prevs, mut hashes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, (id, at, f, rows)) in unlinked.iter().enumerate() {
+        let field = |k: usize| f.get(k).and_then(|v| v.as_deref());
+        let hash = Row {
+            id: *id,
+            at: at.into_inner(),
+            action: field(0),
+            subject: field(1),
+            key: field(2),
+            actor: field(3),
+            db_user: field(4),
+            reason: field(5),
+            rows: rows.as_deref(),
+            error: field(6),
+            prev_hash: prev.as_deref(),
+        }
+        .hash();
+        ids.push(*id);
+        seqs.push(head.last_seq + 1 + i as i64);
+        prevs.push(prev.replace(hash.clone()));
+        hashes.push(hash);
+    }
+    let n = ids.len() as i64;
+    let (last_seq, last_hash) = (seqs.last().copied(), hashes.last().cloned());
+    Spi::connect_mut(|client| {
+        spi(client.update(
+            "WITH linked AS (
+                 UPDATE forget.audit a SET seq = u.s, prev_hash = u.p, hash = u.h
+                 FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[]),
+                                 pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]))
+                      AS u(id, s, p, h)
+                 WHERE a.id = u.id),
+             done AS (DELETE FROM forget._pending_chain WHERE txid = pg_catalog.txid_current())
+             UPDATE forget.audit_head SET last_id = $5, hash = $6",
+            None,
+            &[
+                ids.into(),
+                seqs.into(),
                 prevs.into(),
                 hashes.into(),
-                last_id.into(),
+                last_seq.into(),
                 last_hash.into(),
             ],
         ));
     });
+    n
 }
 
 /// The payload json_build_object('action', .., 'subject', .., 'key', ..,
@@ -430,6 +471,8 @@ mod tests {
             None,
             vec![serde_json::json!({}); 2],
         );
+        // A #[pg_test] never commits: link the chain as a commit would.
+        Spi::run("SELECT forget._link_chain()").unwrap();
         assert_eq!(
             Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap(),
             Some(true)

@@ -154,6 +154,8 @@ mod tests {
         setup_billing();
         Spi::run("SELECT * FROM forget.delete_client(2)").unwrap();
         Spi::run("SELECT * FROM forget.delete_client(1)").unwrap();
+        // A #[pg_test] never commits: link the chain as a commit would.
+        Spi::run("SELECT forget._link_chain()").unwrap();
         assert!(Spi::get_one::<bool>("SELECT forget.verify_audit()")
             .unwrap()
             .unwrap());

@@ -125,3 +125,47 @@ fn concurrent_deletes_of_different_clients_keep_the_audit_chain_valid() {
     assert_eq!(count(&mut setup, "SELECT * FROM forget.audit"), 18);
     assert!(audit_is_intact(&mut setup));
 }
+
+/// Issue 19: an open transaction that ran an action stalls no action on
+/// another subject; the audit chain is extended when each commits.
+#[test]
+fn an_open_transaction_that_ran_an_action_blocks_no_other_subject() {
+    let db = "e2e_races_open";
+    let mut c = billing_db(db);
+    let mut open = connect(db);
+    open.batch_execute("BEGIN; SELECT forget.deactivate(1, 'admin', 'held open');")
+        .unwrap();
+    let mut other = connect(db);
+    other.batch_execute("SET statement_timeout = '5s'").unwrap();
+    for sql in [
+        "SELECT * FROM forget.delete_client(2)",
+        "SELECT forget.deactivate(3, 'admin', 'meanwhile')",
+        "SELECT * FROM forget.anonymize_client(4)",
+    ] {
+        other
+            .query(sql, &[])
+            .unwrap_or_else(|e| panic!("{sql} waited for the open transaction: {e:?}"));
+    }
+    assert!(
+        audit_is_intact(&mut other),
+        "the committed rows are chained"
+    );
+    open.batch_execute("COMMIT").unwrap();
+    assert!(
+        audit_is_intact(&mut c),
+        "and the late commit joins the chain"
+    );
+    // The chain follows commit order: the open transaction's row is last.
+    let last: String = c
+        .query_one(
+            "SELECT subject_key FROM forget.audit ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(last, "1");
+    assert_eq!(
+        count(&mut c, "SELECT * FROM forget.audit WHERE hash IS NULL"),
+        0
+    );
+}
