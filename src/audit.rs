@@ -279,27 +279,28 @@ fn link_chain() -> i64 {
 
 /// Computes and writes prev_hash, hash and seq of the unlinked rows.
 fn link_rows(head: Head) -> i64 {
+    // Kept statements: this runs at every commit that wrote audit rows.
+    let select = crate::cache::kept(
+        "SELECT id, at, ARRAY[action, subject, subject_key, actor, db_user, reason, error], rows
+         FROM forget.audit WHERE hash IS NULL ORDER BY id",
+        &[],
+    );
     let unlinked: Vec<(
         i64,
         TimestampWithTimeZone,
         Vec<Option<String>>,
         Option<String>,
     )> = Spi::connect(|client| {
-        spi(client.select(
-            "SELECT id, at, ARRAY[action, subject, subject_key, actor, db_user, reason, error], rows
-             FROM forget.audit WHERE hash IS NULL ORDER BY id",
-            None,
-            &[],
-        ))
-        .map(|r| {
-            (
-                spi(r.get::<i64>(1)).unwrap_or_default(),
-                spi(r.get::<TimestampWithTimeZone>(2)).expect("at"),
-                spi(r.get::<Vec<Option<String>>>(3)).unwrap_or_default(),
-                spi(r.get::<JsonB>(4)).map(|j| canonical(&j.0)),
-            )
-        })
-        .collect()
+        spi(client.select(select.as_ref(), None, &[]))
+            .map(|r| {
+                (
+                    spi(r.get::<i64>(1)).unwrap_or_default(),
+                    spi(r.get::<TimestampWithTimeZone>(2)).expect("at"),
+                    spi(r.get::<Vec<Option<String>>>(3)).unwrap_or_default(),
+                    spi(r.get::<JsonB>(4)).map(|j| canonical(&j.0)),
+                )
+            })
+            .collect()
     });
     if unlinked.is_empty() {
         return 0;
@@ -330,16 +331,21 @@ fn link_rows(head: Head) -> i64 {
     }
     let n = ids.len() as i64;
     let (last_seq, last_hash) = (seqs.last().copied(), hashes.last().cloned());
+    use pg_sys::{INT8ARRAYOID, INT8OID, TEXTARRAYOID, TEXTOID};
+    let update = crate::cache::kept(
+        "WITH linked AS (
+             UPDATE forget.audit a SET seq = u.s, prev_hash = u.p, hash = u.h
+             FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[]),
+                             pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]))
+                  AS u(id, s, p, h)
+             WHERE a.id = u.id),
+         done AS (DELETE FROM forget._pending_chain WHERE txid = pg_catalog.txid_current())
+         UPDATE forget.audit_head SET last_id = $5, hash = $6",
+        &[INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, TEXTOID],
+    );
     Spi::connect_mut(|client| {
         spi(client.update(
-            "WITH linked AS (
-                 UPDATE forget.audit a SET seq = u.s, prev_hash = u.p, hash = u.h
-                 FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[]),
-                                 pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]))
-                      AS u(id, s, p, h)
-                 WHERE a.id = u.id),
-             done AS (DELETE FROM forget._pending_chain WHERE txid = pg_catalog.txid_current())
-             UPDATE forget.audit_head SET last_id = $5, hash = $6",
+            update.as_ref(),
             None,
             &[
                 ids.into(),
