@@ -28,25 +28,6 @@ fn fixture() -> PathBuf {
     repo_root().join("../shared/fixtures/pagila")
 }
 
-fn psql_cmd(db: &str) -> Command {
-    let mut cmd = Command::new("psql");
-    cmd.args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port(),
-        "-U",
-        "postgres",
-        "-d",
-        db,
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-    ]);
-    cmd
-}
-
 fn load_pagila(db: &str) {
     let dir = fixture();
     assert!(

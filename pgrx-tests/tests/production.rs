@@ -128,15 +128,10 @@ const C2_PAYMENTS: [i64; 5] = [2, 5, 7, 10, 11];
 fn partitioned_delete_export_restore(db: &str, edge: Edge) {
     let mut c = partitioned_db(db, edge, false);
     let before = snapshot(&mut c, "public");
-    let others_before: Vec<String> = c
-        .query(
-            "SELECT p::text FROM payment p WHERE customer_id IS DISTINCT FROM 1 ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let others_before: Vec<String> = texts(
+        &mut c,
+        "SELECT p::text FROM payment p WHERE customer_id IS DISTINCT FROM 1 ORDER BY 1",
+    );
 
     // dry run: exactly customer 1's payments, nothing changed
     let dry = sum_rows(
@@ -171,12 +166,7 @@ fn partitioned_delete_export_restore(db: &str, edge: Edge) {
         count(&mut c, "SELECT * FROM payment WHERE customer_id = 1"),
         0
     );
-    let others_after: Vec<String> = c
-        .query("SELECT p::text FROM payment p ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let others_after: Vec<String> = texts(&mut c, "SELECT p::text FROM payment p ORDER BY 1");
     assert_eq!(
         others_after, others_before,
         "other customers' payments unchanged"
@@ -222,15 +212,10 @@ fn partitioned_table_with_declared_link_is_addressed_per_partition() {
 #[test]
 fn partitioned_set_null_nullifies_only_the_subjects_rows() {
     let mut c = partitioned_db("e2e_prod_part_setnull", Edge::FkSetNull, false);
-    let others_before: Vec<String> = c
-        .query(
-            "SELECT p::text FROM payment p WHERE customer_id <> 1 ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let others_before: Vec<String> = texts(
+        &mut c,
+        "SELECT p::text FROM payment p WHERE customer_id <> 1 ORDER BY 1",
+    );
     let dry = sum_rows(
         &mut c,
         "SELECT * FROM forget.delete_client(1, dry_run => true)",
@@ -247,15 +232,10 @@ fn partitioned_set_null_nullifies_only_the_subjects_rows() {
         C1_PAYMENTS.to_vec(),
         "exactly customer 1's payments nullified"
     );
-    let others_after: Vec<String> = c
-        .query(
-            "SELECT p::text FROM payment p WHERE customer_id IS NOT NULL ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let others_after: Vec<String> = texts(
+        &mut c,
+        "SELECT p::text FROM payment p WHERE customer_id IS NOT NULL ORDER BY 1",
+    );
     assert_eq!(others_after, others_before);
     assert_eq!(
         count(&mut c, "SELECT * FROM payment"),
@@ -272,15 +252,10 @@ fn partitioned_anonymize_policy_masks_only_the_subjects_rows() {
          SELECT forget.set_policy('payment', 'customer_id', 'anonymize', 'anonymize');",
     )
     .unwrap();
-    let others_before: Vec<String> = c
-        .query(
-            "SELECT p::text FROM payment p WHERE customer_id IS DISTINCT FROM 1 ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let others_before: Vec<String> = texts(
+        &mut c,
+        "SELECT p::text FROM payment p WHERE customer_id IS DISTINCT FROM 1 ORDER BY 1",
+    );
     c.query("SELECT * FROM forget.anonymize_client(1)", &[])
         .unwrap();
     assert_eq!(
@@ -288,15 +263,10 @@ fn partitioned_anonymize_policy_masks_only_the_subjects_rows() {
         C1_PAYMENTS.to_vec(),
         "exactly customer 1's payments masked"
     );
-    let others_after: Vec<String> = c
-        .query(
-            "SELECT p::text FROM payment p WHERE id <> ALL ('{1,3,6,9}') ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let others_after: Vec<String> = texts(
+        &mut c,
+        "SELECT p::text FROM payment p WHERE id <> ALL ('{1,3,6,9}') ORDER BY 1",
+    );
     assert_eq!(
         others_after, others_before,
         "other customers' payments unchanged"
@@ -733,15 +703,7 @@ fn dumps_restore_without_errors_and_keep_working() {
 // ----------------------------------------------------------------- upgrades
 
 fn table_counts(c: &mut Client) -> BTreeMap<String, i64> {
-    let tables: Vec<String> = c
-        .query(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'forget' ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables: Vec<String> = texts(c, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'forget' ORDER BY 1");
     tables
         .into_iter()
         .map(|t| {
@@ -753,19 +715,14 @@ fn table_counts(c: &mut Client) -> BTreeMap<String, i64> {
 
 fn detached_schema_dump(db: &str) -> String {
     let mut c = connect(db);
-    let stmts: Vec<String> = c
-        .query(
-            "SELECT format('ALTER EXTENSION pg_forget DROP %s %s;', o.type, o.identity)
+    let stmts: Vec<String> = texts(
+        &mut c,
+        "SELECT format('ALTER EXTENSION pg_forget DROP %s %s;', o.type, o.identity)
                FROM pg_depend d, pg_identify_object(d.classid, d.objid, d.objsubid) o
               WHERE d.refclassid = 'pg_extension'::regclass
                 AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_forget')
                 AND d.deptype = 'e'",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    );
     c.batch_execute(&stmts.join("\n")).unwrap();
     drop(c);
     let out = run(pg("pg_dump").args(["--schema-only", "-n", "forget", "-d", db]));
@@ -1330,15 +1287,10 @@ fn masks_are_tried_on_the_tables_rows_and_unique_indexes_are_read_whole() {
     c.query("SELECT forget.mask('acct', 'label', $1)", &[&"'x'"])
         .unwrap();
     // Whatever check() suggests works on these rows.
-    let hints: Vec<String> = c
-        .query(
-            "SELECT hint FROM forget.check() WHERE problem LIKE 'looks personal%'",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let hints: Vec<String> = texts(
+        &mut c,
+        "SELECT hint FROM forget.check() WHERE problem LIKE 'looks personal%'",
+    );
     assert!(hints.len() >= 3, "{hints:?}");
     for hint in &hints {
         c.batch_execute(hint)

@@ -48,8 +48,8 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs a file of the repository with psql (examples use psql variables).
-pub fn psql_file(db: &str, file: &str, vars: &[(&str, &str)]) {
+/// psql on database `db` of the test cluster, stopping at the first error.
+pub fn psql_cmd(db: &str) -> Command {
     let mut cmd = Command::new("psql");
     cmd.args([
         "-h",
@@ -65,6 +65,21 @@ pub fn psql_file(db: &str, file: &str, vars: &[(&str, &str)]) {
         "-v",
         "ON_ERROR_STOP=1",
     ]);
+    cmd
+}
+
+/// The first column of every row of `sql`, as text.
+pub fn texts(c: &mut Client, sql: &str) -> Vec<String> {
+    c.query(sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Runs a file of the repository with psql (examples use psql variables).
+pub fn psql_file(db: &str, file: &str, vars: &[(&str, &str)]) {
+    let mut cmd = psql_cmd(db);
     for (k, v) in vars {
         cmd.args(["-v", &format!("{k}={v}")]);
     }
