@@ -95,3 +95,10 @@ SELECT pg_catalog.pg_extension_config_dump('forget.audit_id_seq', '');
 CREATE TABLE forget._pending_chain (txid bigint PRIMARY KEY);
 CREATE CONSTRAINT TRIGGER chain_at_commit AFTER INSERT ON forget._pending_chain
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget._chain_at_commit();
+
+-- DDL moves the configuration version only when it may matter (see
+-- forget._ddl_changed): ALTER TABLE is fingerprinted before it runs, drops
+-- are judged on their own.
+CREATE EVENT TRIGGER forget_ddl_started ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE') EXECUTE FUNCTION forget._ddl_started();
+CREATE EVENT TRIGGER forget_ddl_dropped ON sql_drop EXECUTE FUNCTION forget._ddl_dropped();

@@ -175,17 +175,124 @@ BEGIN
 END
 $$;
 
--- DDL moves the configuration version, except DDL on temporary objects
--- only (CREATE TEMP TABLE in another session): a temporary object can never
--- be part of a subject's graph nor change what declared SQL resolves to
--- (pg_temp comes last), so cached plans stay. A command list that is empty
--- (DROP, reported elsewhere) moves it too.
-CREATE OR REPLACE FUNCTION forget._ddl_changed() RETURNS event_trigger
+-- DDL moves the configuration version (every backend then drops its cached
+-- graphs and plans) only when it may change a subject's graph, the trust in
+-- its objects or what declared SQL resolves to. It keeps the version for:
+--   * temporary objects (never part of a graph; pg_temp comes last);
+--   * tables, indexes and sequences unrelated to every subject: no foreign
+--     key either way, no inheritance or partitioning, not named by the
+--     configuration, and a name no declaration refers to;
+--   * functions, views and types whose name no declaration or hook refers
+--     to (a look-alike of a bound name moves it), and new schemas.
+-- Anything else moves it (triggers, policies, grants, extensions...): when in
+-- doubt, replan. Drops are judged by forget._ddl_dropped (sql_drop).
+
+-- Every name the configuration refers to, as one text to search: the
+-- objects each declaration was bound to, the hook functions.
+CREATE OR REPLACE FUNCTION forget._declared_names() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT COALESCE(string_agg(b, ' '), '') FROM (
+        SELECT unnest(bound) FROM forget.masks
+        UNION ALL SELECT unnest(bound) FROM forget.links
+        UNION ALL SELECT unnest(bound) FROM forget.rules
+        UNION ALL SELECT unnest(bound) FROM forget.cleanup_conditions
+        UNION ALL SELECT unnest(bound) FROM forget.cleanup_settings
+        UNION ALL SELECT fn::text FROM forget.hooks) AS s(b)
+$$;
+
+-- Whether a table can be part of a subject's graph: named by the
+-- configuration, a foreign key either way, or inheritance either way.
+CREATE OR REPLACE FUNCTION forget._table_related(rel oid) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM forget.subjects WHERE tbl = rel)
+        OR EXISTS (SELECT 1 FROM forget.links WHERE rel IN (child, parent))
+        OR EXISTS (SELECT 1 FROM forget.policies WHERE tbl = rel)
+        OR EXISTS (SELECT 1 FROM forget.masks WHERE tbl = rel)
+        OR EXISTS (SELECT 1 FROM forget.activities WHERE tbl = rel)
+        OR EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND rel IN (conrelid, confrelid))
+        OR EXISTS (SELECT 1 FROM pg_inherits WHERE rel IN (inhrelid, inhparent))
+$$;
+
+-- A fingerprint of every inheritance link: ALTER TABLE ... NO INHERIT (or
+-- DETACH PARTITION named on the child) leaves no trace on the table itself,
+-- so the fingerprint is taken before ALTER TABLE and compared after.
+CREATE OR REPLACE FUNCTION forget._inherits_fingerprint() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) || ':' || COALESCE(sum(hashint8(inhrelid::int8 * 4294967296 + inhparent::int8)::int8), 0)
+      FROM pg_inherits
+$$;
+
+CREATE OR REPLACE FUNCTION forget._ddl_started() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands())
-       OR EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
-                  WHERE c.schema_name IS NULL OR c.schema_name NOT LIKE 'pg\_temp%') THEN
+    PERFORM set_config('forget_ddl.inherits', forget._inherits_fingerprint(), true);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION forget._ddl_changed() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c record;
+    rel oid;
+    name text;
+    names text;
+    dropped text := current_setting('forget_ddl.dropped', true);
+BEGIN
+    PERFORM set_config('forget_ddl.dropped', '', true);
+    IF NOT EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()) THEN
+        -- Nothing created or altered: a drop, judged by _ddl_dropped.
+        IF dropped IS DISTINCT FROM 'judged' THEN
+            PERFORM forget._bump_now();
+        END IF;
+        RETURN;
+    END IF;
+    FOR c IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        CONTINUE WHEN c.schema_name LIKE 'pg\_temp%';
+        IF c.classid = 'pg_class'::regclass THEN
+            rel := COALESCE((SELECT indrelid FROM pg_index WHERE indexrelid = c.objid), c.objid);
+            IF forget._table_related(rel)
+               OR (c.command_tag IN ('ALTER TABLE', 'ALTER FOREIGN TABLE')
+                   AND current_setting('forget_ddl.inherits', true)
+                       IS DISTINCT FROM forget._inherits_fingerprint()) THEN
+                PERFORM forget._bump_now();
+                RETURN;
+            END IF;
+            name := (SELECT relname FROM pg_class WHERE oid = c.objid);
+        ELSIF c.classid = 'pg_proc'::regclass THEN
+            name := (SELECT proname FROM pg_proc WHERE oid = c.objid);
+        ELSIF c.classid = 'pg_type'::regclass THEN
+            name := (SELECT typname FROM pg_type WHERE oid = c.objid);
+        ELSIF c.classid = 'pg_namespace'::regclass AND c.command_tag = 'CREATE SCHEMA' THEN
+            CONTINUE;
+        ELSE
+            PERFORM forget._bump_now();
+            RETURN;
+        END IF;
+        names := COALESCE(names, forget._declared_names());
+        IF name IS NULL OR strpos(names, name) > 0 THEN
+            PERFORM forget._bump_now();
+            RETURN;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Drops: temporary objects, indexes, and functions, views, sequences and
+-- types no declaration refers to keep the version; anything else (a table,
+-- a column, a constraint, a trigger...) moves it.
+CREATE OR REPLACE FUNCTION forget._ddl_dropped() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    names text := forget._declared_names();
+BEGIN
+    PERFORM set_config('forget_ddl.dropped', 'judged', true);
+    IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
+                WHERE NOT d.is_temporary
+                  AND d.schema_name IS DISTINCT FROM 'pg_toast'
+                  AND NOT (d.object_type = 'rule' AND d.address_names[3] = '_RETURN')  -- a view's
+                  AND (d.object_type NOT IN ('index', 'function', 'procedure', 'view',
+                                             'materialized view', 'sequence', 'type')
+                       OR strpos(names, d.address_names[array_length(d.address_names, 1)]) > 0)) THEN
         PERFORM forget._bump_now();
     END IF;
 END
@@ -302,6 +409,13 @@ SELECT pg_catalog.pg_extension_config_dump('forget.audit_id_seq', '');
 CREATE TABLE forget._pending_chain (txid bigint PRIMARY KEY);
 CREATE CONSTRAINT TRIGGER chain_at_commit AFTER INSERT ON forget._pending_chain
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget._chain_at_commit();
+
+-- DDL moves the configuration version only when it may matter (see
+-- forget._ddl_changed): ALTER TABLE is fingerprinted before it runs, drops
+-- are judged on their own.
+CREATE EVENT TRIGGER forget_ddl_started ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE') EXECUTE FUNCTION forget._ddl_started();
+CREATE EVENT TRIGGER forget_ddl_dropped ON sql_drop EXECUTE FUNCTION forget._ddl_dropped();
 
 -- pg_forget::deactivation::_account_status
 CREATE OR REPLACE FUNCTION "_account_status"(
