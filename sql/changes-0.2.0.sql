@@ -102,3 +102,9 @@ CREATE CONSTRAINT TRIGGER chain_at_commit AFTER INSERT ON forget._pending_chain
 CREATE EVENT TRIGGER forget_ddl_started ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE') EXECUTE FUNCTION forget._ddl_started();
 CREATE EVENT TRIGGER forget_ddl_dropped ON sql_drop EXECUTE FUNCTION forget._ddl_dropped();
+
+-- Undo rows are removed with their recovery record by a statement-level
+-- trigger (forget._undo_cascade) instead of a foreign key checked per row.
+ALTER TABLE forget.undo DROP CONSTRAINT undo_deletion_id_fkey;
+CREATE TRIGGER undo_cascade AFTER DELETE ON forget.deleted_clients
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION forget._undo_cascade();

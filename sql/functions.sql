@@ -191,6 +191,17 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         UNION ALL SELECT fn::text FROM forget.hooks) AS s(b)
 $$;
 
+-- The same, or NULL while the configuration tables are not all there yet
+-- (DDL of the extension's own upgrade script).
+CREATE OR REPLACE FUNCTION forget._declared_names_or_null() RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN forget._declared_names();
+EXCEPTION WHEN undefined_column OR undefined_table THEN
+    RETURN NULL;
+END
+$$;
+
 -- Whether a table can be part of a subject's graph: named by the
 -- configuration, a foreign key either way, or inheritance either way.
 CREATE OR REPLACE FUNCTION forget._table_related(rel oid) RETURNS boolean
@@ -259,8 +270,8 @@ BEGIN
             PERFORM forget._bump_now();
             RETURN;
         END IF;
-        names := COALESCE(names, forget._declared_names());
-        IF name IS NULL OR strpos(names, name) > 0 THEN
+        names := COALESCE(names, forget._declared_names_or_null());
+        IF name IS NULL OR names IS NULL OR strpos(names, name) > 0 THEN
             PERFORM forget._bump_now();
             RETURN;
         END IF;
@@ -274,7 +285,7 @@ $$;
 CREATE OR REPLACE FUNCTION forget._ddl_dropped() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    names text := forget._declared_names();
+    names text := forget._declared_names_or_null();
 BEGIN
     PERFORM set_config('forget_ddl.dropped', 'judged', true);
     IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
@@ -283,6 +294,7 @@ BEGIN
                   AND NOT (d.object_type = 'rule' AND d.address_names[3] = '_RETURN')  -- a view's
                   AND (d.object_type NOT IN ('index', 'function', 'procedure', 'view',
                                              'materialized view', 'sequence', 'type')
+                       OR names IS NULL
                        OR strpos(names, d.address_names[array_length(d.address_names, 1)]) > 0)) THEN
         PERFORM forget._bump_now();
     END IF;
@@ -295,6 +307,17 @@ CREATE OR REPLACE FUNCTION forget._chain_at_commit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM forget._link_chain();
+    RETURN NULL;
+END
+$$;
+
+-- forget.undo rows go with their recovery record (forget.deleted_clients):
+-- one statement-level trigger instead of a foreign key, whose per-row check
+-- cost more than the copy itself when a big subject is deleted with grace.
+CREATE OR REPLACE FUNCTION forget._undo_cascade() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM forget.undo u USING gone g WHERE u.deletion_id OPERATOR(pg_catalog.=) g.id;
     RETURN NULL;
 END
 $$;

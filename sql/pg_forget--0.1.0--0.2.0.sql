@@ -200,6 +200,17 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         UNION ALL SELECT fn::text FROM forget.hooks) AS s(b)
 $$;
 
+-- The same, or NULL while the configuration tables are not all there yet
+-- (DDL of the extension's own upgrade script).
+CREATE OR REPLACE FUNCTION forget._declared_names_or_null() RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN forget._declared_names();
+EXCEPTION WHEN undefined_column OR undefined_table THEN
+    RETURN NULL;
+END
+$$;
+
 -- Whether a table can be part of a subject's graph: named by the
 -- configuration, a foreign key either way, or inheritance either way.
 CREATE OR REPLACE FUNCTION forget._table_related(rel oid) RETURNS boolean
@@ -268,8 +279,8 @@ BEGIN
             PERFORM forget._bump_now();
             RETURN;
         END IF;
-        names := COALESCE(names, forget._declared_names());
-        IF name IS NULL OR strpos(names, name) > 0 THEN
+        names := COALESCE(names, forget._declared_names_or_null());
+        IF name IS NULL OR names IS NULL OR strpos(names, name) > 0 THEN
             PERFORM forget._bump_now();
             RETURN;
         END IF;
@@ -283,7 +294,7 @@ $$;
 CREATE OR REPLACE FUNCTION forget._ddl_dropped() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    names text := forget._declared_names();
+    names text := forget._declared_names_or_null();
 BEGIN
     PERFORM set_config('forget_ddl.dropped', 'judged', true);
     IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
@@ -292,6 +303,7 @@ BEGIN
                   AND NOT (d.object_type = 'rule' AND d.address_names[3] = '_RETURN')  -- a view's
                   AND (d.object_type NOT IN ('index', 'function', 'procedure', 'view',
                                              'materialized view', 'sequence', 'type')
+                       OR names IS NULL
                        OR strpos(names, d.address_names[array_length(d.address_names, 1)]) > 0)) THEN
         PERFORM forget._bump_now();
     END IF;
@@ -304,6 +316,17 @@ CREATE OR REPLACE FUNCTION forget._chain_at_commit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM forget._link_chain();
+    RETURN NULL;
+END
+$$;
+
+-- forget.undo rows go with their recovery record (forget.deleted_clients):
+-- one statement-level trigger instead of a foreign key, whose per-row check
+-- cost more than the copy itself when a big subject is deleted with grace.
+CREATE OR REPLACE FUNCTION forget._undo_cascade() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM forget.undo u USING gone g WHERE u.deletion_id OPERATOR(pg_catalog.=) g.id;
     RETURN NULL;
 END
 $$;
@@ -416,6 +439,12 @@ CREATE CONSTRAINT TRIGGER chain_at_commit AFTER INSERT ON forget._pending_chain
 CREATE EVENT TRIGGER forget_ddl_started ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE') EXECUTE FUNCTION forget._ddl_started();
 CREATE EVENT TRIGGER forget_ddl_dropped ON sql_drop EXECUTE FUNCTION forget._ddl_dropped();
+
+-- Undo rows are removed with their recovery record by a statement-level
+-- trigger (forget._undo_cascade) instead of a foreign key checked per row.
+ALTER TABLE forget.undo DROP CONSTRAINT undo_deletion_id_fkey;
+CREATE TRIGGER undo_cascade AFTER DELETE ON forget.deleted_clients
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION forget._undo_cascade();
 
 -- pg_forget::deactivation::_account_status
 CREATE OR REPLACE FUNCTION "_account_status"(

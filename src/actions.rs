@@ -11,7 +11,6 @@ use crate::graph::describe_origin;
 use crate::model::Action;
 use crate::plan;
 use crate::recovery;
-use crate::render;
 use crate::render::Mode;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -138,15 +137,10 @@ fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
     entry.require_bound(crate::binding::EXPORT);
     let prepared = &entry.prepared;
     let key = entry.lock(key, false);
-    let sql = render::export_statement(
-        &prepared.plan,
-        &prepared.graph,
-        &prepared.tables,
-        &prepared.subject_sql(),
-    );
+    let plan = entry.export_statement();
     let data = crate::identity::as_subject(&prepared.subject, None, || {
         Spi::connect(|client| {
-            spi(client.select(&sql, Some(1), &[vec![key.clone()].into()]))
+            spi(client.select(plan.as_ref(), Some(1), &[vec![key.clone()].into()]))
                 .first()
                 .get_one::<JsonB>()
                 .ok()

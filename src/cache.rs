@@ -36,6 +36,7 @@ pub struct Entry {
     statements: RefCell<HashMap<Mode, Rc<Statement>>>,
     rule_plans: RefCell<HashMap<RuleForm, RulePlans>>,
     lock_plans: RefCell<HashMap<bool, Rc<OwnedPreparedStatement>>>,
+    export_plan: RefCell<Option<Rc<OwnedPreparedStatement>>>,
     /// Kinds of declared SQL verified still bound (bit per binding::Kind).
     bound: std::cell::Cell<u8>,
 }
@@ -142,6 +143,23 @@ impl Entry {
         let statement = Rc::new(Statement { rendered, plan });
         self.statements.borrow_mut().insert(mode, statement.clone());
         statement
+    }
+
+    /// The export statement (keys $1, text[]), prepared once like
+    /// `statement`: on a wide graph planning it costs far more than running it.
+    pub fn export_statement(&self) -> Rc<OwnedPreparedStatement> {
+        if let Some(plan) = self.export_plan.borrow().clone() {
+            return plan;
+        }
+        let p = &self.prepared;
+        let sql = crate::render::export_statement(&p.plan, &p.graph, &p.tables, &p.subject_sql());
+        let types = [pgrx::PgOid::from(pg_sys::TEXTARRAYOID)];
+        let plan = Rc::new(crate::identity::with_search_path(
+            &p.subject.search_path,
+            || Spi::connect(|client| spi(client.prepare_mut(sql.as_str(), &types)).keep()),
+        ));
+        *self.export_plan.borrow_mut() = Some(plan.clone());
+        plan
     }
 }
 
@@ -282,6 +300,7 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
         statements: RefCell::default(),
         rule_plans: RefCell::default(),
         lock_plans: RefCell::default(),
+        export_plan: RefCell::default(),
         bound: std::cell::Cell::new(0),
     });
     CACHE.with(|c| c.borrow_mut().entries.insert(key, entry.clone()));

@@ -114,6 +114,9 @@ pub struct Table {
     /// Tables that inherit from it (INHERITS, at any depth; not partitions):
     /// reading it reads their rows too, and they may add columns of their own.
     pub inheritors: Vec<Oid>,
+    /// A partition or an inheritor itself: its rows are also read through
+    /// its ancestors.
+    pub descendant: bool,
 }
 
 impl Table {

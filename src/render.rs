@@ -113,25 +113,55 @@ pub fn action_statement(
         }
     }
     let mut steps = Vec::new();
-    let mut counted = Vec::new();
-    for (node, op) in plan.steps() {
-        counted.push(count_part(steps.len(), node, op, ctx.node_plan(node)));
-        steps.push((graph.nodes[node].table, op));
+    // A row counts once per operation and subject key, at its first step,
+    // however many tables' edges reached it (a partition reached through its
+    // own foreign key and through its parent's link, an inheritance child
+    // with a foreign key of its own, a table reached by two paths): such
+    // steps are counted together, after removing duplicates across them.
+    // The others reach one relation each, where a ctid names one row: each
+    // is counted on its own (the same row joined through two parent rows
+    // once), without sorting every row of a big subject by wide keys, which
+    // cost more than its DELETE.
+    let all = plan.steps();
+    let mut shared = Vec::new();
+    let mut direct = Vec::new();
+    for (node, op) in &all {
+        let table = ctx.table(*node);
+        let twice = all
+            .iter()
+            .filter(|(n, o)| o == op && graph.nodes[*n].table == graph.nodes[*node].table)
+            .count()
+            > 1;
+        let n = ctx.node_plan(*node);
+        let one_tag = op != &Operation::Nullify || n.nullified_edges().len() == 1;
+        if twice || table.has_descendants() || table.descendant || !one_tag {
+            shared.push(count_part(steps.len(), *node, *op, n));
+        } else {
+            direct.push(count_part(steps.len(), *node, *op, n));
+        }
+        steps.push((graph.nodes[*node].table, *op));
     }
-    let body = if counted.is_empty() {
-        "SELECT NULL::integer, NULL::text, NULL::bigint WHERE false".to_string()
-    } else {
-        // A row counts once per operation and subject key, at its first
-        // step, however many tables' edges reached it (a partition reached
-        // through its own foreign key and through its parent's link, an
-        // inheritance child with a foreign key of its own).
-        format!(
+    let mut bodies = Vec::new();
+    if !direct.is_empty() {
+        bodies.push(format!(
+            "SELECT d.forget_step, d.forget_root, pg_catalog.count(*) FROM (SELECT DISTINCT d.forget_step, d.forget_root, d.forget_tid FROM (\n{}\n) d) d \
+             GROUP BY d.forget_step, d.forget_root",
+            direct.join("\nUNION ALL\n")
+        ));
+    }
+    if !shared.is_empty() {
+        bodies.push(format!(
             "SELECT s.forget_step, s.forget_root, pg_catalog.count(*)\n\
              FROM (SELECT DISTINCT ON (d.forget_op, d.forget_root, d.forget_rel, d.forget_tid) d.forget_step, d.forget_root \
              FROM (\n{}\n) d ORDER BY d.forget_op, d.forget_root, d.forget_rel, d.forget_tid, d.forget_step) s\n\
              GROUP BY s.forget_step, s.forget_root",
-            counted.join("\nUNION ALL\n")
-        )
+            shared.join("\nUNION ALL\n")
+        ));
+    }
+    let body = if bodies.is_empty() {
+        "SELECT NULL::integer, NULL::text, NULL::bigint WHERE false".to_string()
+    } else {
+        bodies.join("\nUNION ALL\n")
     };
     Rendered {
         sql: format!("WITH RECURSIVE\n{}\n{}", ctes.join(",\n"), body),
@@ -701,6 +731,7 @@ mod tests {
             partitioned: false,
             row_security: false,
             inheritors: Vec::new(),
+            descendant: false,
         }
     }
 

@@ -2,6 +2,8 @@
 //! doing the same work, interleaved in the same run on the same cluster, so
 //! that ratios, not absolute times, carry the result. See bench/run.sh.
 
+mod production;
+
 use postgres::{Client, NoTls, SimpleQueryMessage};
 use serde_json::json;
 use std::path::PathBuf;
@@ -12,7 +14,8 @@ struct Args {
     port: String,
     scale: f64,
     samples: usize,
-    /// "billing" (workloads 1, 3, 4), "cleanup" (2, 5) or both.
+    /// "billing" (workloads 1, 3, 4, 6), "cleanup" (2, 5), "production"
+    /// (7-13) or all.
     only: Option<String>,
 }
 
@@ -29,9 +32,9 @@ fn args() -> Args {
             ("--port", Some(v)) => a.port = v.clone(),
             ("--scale", Some(v)) => a.scale = v.parse().expect("--scale takes a number"),
             ("--samples", Some(v)) => a.samples = v.parse().expect("--samples takes a number"),
-            ("--only", Some(v)) if v == "billing" || v == "cleanup" => a.only = Some(v.clone()),
+            ("--only", Some(v)) if ["billing", "cleanup", "production"].contains(&v.as_str()) => a.only = Some(v.clone()),
             (flag, _) => panic!(
-                "unknown argument {flag}: use --scale S --samples N [--only billing|cleanup] [--port P]"
+                "unknown argument {flag}: use --scale S --samples N [--only billing|cleanup|production] [--port P]"
             ),
         }
     }
@@ -182,11 +185,15 @@ fn main() {
         a.scale, a.samples
     );
     let mut rows: Vec<Row> = Vec::new();
-    if a.only.as_deref() != Some("cleanup") {
+    let runs = |group: &str| a.only.is_none() || a.only.as_deref() == Some(group);
+    if runs("billing") {
         rows.extend(billing_workloads(&a, clients));
     }
-    if a.only.as_deref() != Some("billing") {
+    if runs("cleanup") {
         rows.extend(cleanup_workloads(&a));
+    }
+    if runs("production") {
+        rows.extend(production::workloads(&a));
     }
     report(&a, clients, &rows);
 }
