@@ -474,27 +474,23 @@ $purge$;
 
 -- true when every audit row's hash matches its content, each row names its
 -- predecessor's hash (the first remaining row: the base prune_audit
--- recorded), and the chain's head is the newest row (or the base, or
--- nothing at all when nothing was ever recorded).
+-- recorded) and its successor's position (the newest row: none).
 CREATE OR REPLACE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp SET jit = off
 AS $$
-    WITH base AS (
-        SELECT (SELECT b.hash FROM forget.audit_base b) AS hash
-    ), chain AS (
-        -- Linked rows in chain order; this transaction's own rows are linked
-        -- when it commits.
-        SELECT a.seq, a.hash,
-               a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
+    -- Linked rows in chain order (this transaction's own rows are linked
+    -- when it commits): each hash recomputes, each row's prev_hash is the
+    -- hash before it (the recorded base for the first of a pruned chain),
+    -- and each row names the next one, the newest none, which reveals
+    -- removal of the newest rows.
+    SELECT COALESCE(pg_catalog.bool_and(c.ok), true) FROM (
+        SELECT a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
                                            a.db_user, a.reason, a.rows, a.error, a.prev_hash)
                AND a.prev_hash IS NOT DISTINCT FROM
-                   COALESCE(pg_catalog.lag(a.hash) OVER (ORDER BY a.seq), (SELECT base.hash FROM base)) AS ok
+                   COALESCE(pg_catalog.lag(a.hash) OVER w, (SELECT b.hash FROM forget.audit_base b))
+               AND a.next_seq IS NOT DISTINCT FROM pg_catalog.lead(a.seq) OVER w AS ok
         FROM forget.audit a WHERE a.seq IS NOT NULL
-    ), newest AS (
-        SELECT COALESCE((SELECT c.hash FROM chain c ORDER BY c.seq DESC LIMIT 1), (SELECT base.hash FROM base)) AS hash
-    )
-    SELECT COALESCE((SELECT pg_catalog.bool_and(c.ok) FROM chain c), true)
-           AND (SELECT h.hash FROM forget.audit_head h) IS NOT DISTINCT FROM (SELECT n.hash FROM newest n)
+        WINDOW w AS (ORDER BY a.seq)) c
 $$;
 
 -- Removes the audit rows recorded before `before` (oldest first, by id) and

@@ -108,3 +108,16 @@ CREATE EVENT TRIGGER forget_ddl_dropped ON sql_drop EXECUTE FUNCTION forget._ddl
 ALTER TABLE forget.undo DROP CONSTRAINT undo_deletion_id_fkey;
 CREATE TRIGGER undo_cascade AFTER DELETE ON forget.deleted_clients
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION forget._undo_cascade();
+
+-- The chain's end is its newest linked row, not a row updated by every
+-- commit (under a long-held snapshot its dead versions slowed every commit):
+-- forget.audit_head is only locked. Each linked row but the newest names its
+-- successor (next_seq), so removing the newest rows still shows, and the
+-- transaction's first audit id bounds its search for rows to link.
+ALTER TABLE forget.audit ADD COLUMN next_seq bigint;
+UPDATE forget.audit a SET next_seq = n.following
+  FROM (SELECT id, pg_catalog.lead(seq) OVER (ORDER BY seq) AS following FROM forget.audit WHERE seq IS NOT NULL) n
+ WHERE a.id = n.id AND n.following IS NOT NULL;
+DROP INDEX forget.audit_seq_idx;
+CREATE UNIQUE INDEX audit_seq_idx ON forget.audit (seq) WHERE seq IS NOT NULL;
+ALTER TABLE forget._pending_chain ADD COLUMN first_id bigint;

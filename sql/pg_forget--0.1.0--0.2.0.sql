@@ -446,6 +446,19 @@ ALTER TABLE forget.undo DROP CONSTRAINT undo_deletion_id_fkey;
 CREATE TRIGGER undo_cascade AFTER DELETE ON forget.deleted_clients
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION forget._undo_cascade();
 
+-- The chain's end is its newest linked row, not a row updated by every
+-- commit (under a long-held snapshot its dead versions slowed every commit):
+-- forget.audit_head is only locked. Each linked row but the newest names its
+-- successor (next_seq), so removing the newest rows still shows, and the
+-- transaction's first audit id bounds its search for rows to link.
+ALTER TABLE forget.audit ADD COLUMN next_seq bigint;
+UPDATE forget.audit a SET next_seq = n.following
+  FROM (SELECT id, pg_catalog.lead(seq) OVER (ORDER BY seq) AS following FROM forget.audit WHERE seq IS NOT NULL) n
+ WHERE a.id = n.id AND n.following IS NOT NULL;
+DROP INDEX forget.audit_seq_idx;
+CREATE UNIQUE INDEX audit_seq_idx ON forget.audit (seq) WHERE seq IS NOT NULL;
+ALTER TABLE forget._pending_chain ADD COLUMN first_id bigint;
+
 -- pg_forget::deactivation::_account_status
 CREATE OR REPLACE FUNCTION "_account_status"(
 	"key" TEXT, /* Option < & str > */
@@ -1331,27 +1344,23 @@ $purge$;
 
 -- true when every audit row's hash matches its content, each row names its
 -- predecessor's hash (the first remaining row: the base prune_audit
--- recorded), and the chain's head is the newest row (or the base, or
--- nothing at all when nothing was ever recorded).
+-- recorded) and its successor's position (the newest row: none).
 CREATE OR REPLACE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp SET jit = off
 AS $$
-    WITH base AS (
-        SELECT (SELECT b.hash FROM forget.audit_base b) AS hash
-    ), chain AS (
-        -- Linked rows in chain order; this transaction's own rows are linked
-        -- when it commits.
-        SELECT a.seq, a.hash,
-               a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
+    -- Linked rows in chain order (this transaction's own rows are linked
+    -- when it commits): each hash recomputes, each row's prev_hash is the
+    -- hash before it (the recorded base for the first of a pruned chain),
+    -- and each row names the next one, the newest none, which reveals
+    -- removal of the newest rows.
+    SELECT COALESCE(pg_catalog.bool_and(c.ok), true) FROM (
+        SELECT a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
                                            a.db_user, a.reason, a.rows, a.error, a.prev_hash)
                AND a.prev_hash IS NOT DISTINCT FROM
-                   COALESCE(pg_catalog.lag(a.hash) OVER (ORDER BY a.seq), (SELECT base.hash FROM base)) AS ok
+                   COALESCE(pg_catalog.lag(a.hash) OVER w, (SELECT b.hash FROM forget.audit_base b))
+               AND a.next_seq IS NOT DISTINCT FROM pg_catalog.lead(a.seq) OVER w AS ok
         FROM forget.audit a WHERE a.seq IS NOT NULL
-    ), newest AS (
-        SELECT COALESCE((SELECT c.hash FROM chain c ORDER BY c.seq DESC LIMIT 1), (SELECT base.hash FROM base)) AS hash
-    )
-    SELECT COALESCE((SELECT pg_catalog.bool_and(c.ok) FROM chain c), true)
-           AND (SELECT h.hash FROM forget.audit_head h) IS NOT DISTINCT FROM (SELECT n.hash FROM newest n)
+        WINDOW w AS (ORDER BY a.seq)) c
 $$;
 
 -- Removes the audit rows recorded before `before` (oldest first, by id) and

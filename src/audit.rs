@@ -180,38 +180,59 @@ fn audit_hash(
     .hash()
 }
 
-/// The chain's head, locked until commit: the next transaction to commit
-/// waits for ours and then reads our hash (under REPEATABLE READ it gets a
-/// serialization failure instead of forking the chain).
+/// Where the chain ends when a committing transaction links its rows: the
+/// newest linked row (its position and hash), or the recorded base of a
+/// pruned chain, or nothing yet.
 struct Head {
     /// The chain position of the newest linked row.
     last_seq: i64,
     hash: Option<String>,
+    /// Whether a linked row ends the chain (it gets next_seq).
+    newest_row: bool,
 }
 
+/// Serializes the linking of committing transactions and finds where the
+/// chain ends. `forget.audit_head` is a lock only: it is locked FOR UPDATE
+/// until commit and never updated, so a long-held snapshot elsewhere leaves
+/// it no dead versions to wade through (the newest linked row is found by
+/// the partial index on seq). Under READ COMMITTED the statements after the
+/// lock see the previous committer's rows; under REPEATABLE READ the update
+/// of the newest row's next_seq (or of the head, for an empty chain) is the
+/// one a later committer already made, and fails with a serialization error
+/// instead of forking the chain.
 fn lock_head() -> Head {
-    let plan = crate::cache::kept(
-        "SELECT h.last_id, h.hash FROM forget.audit_head h FOR UPDATE",
-        &[],
-    );
-    let read = || {
-        Spi::connect_mut(|client| {
-            spi(client.update(plan.as_ref(), Some(1), &[]))
-                .into_iter()
-                .next()
-                .map(|row| Head {
-                    last_seq: spi(row.get::<i64>(1)).unwrap_or(0),
-                    hash: spi(row.get::<String>(2)),
-                })
-        })
-    };
-    read().unwrap_or_else(|| {
+    let lock = crate::cache::kept("SELECT 1 FROM forget.audit_head h FOR UPDATE", &[]);
+    let locked =
+        || Spi::connect_mut(|client| spi(client.update(lock.as_ref(), Some(1), &[])).len()) > 0;
+    if !locked() {
         // The first writer of a new installation creates the head (see
         // sql/schema.sql: a restored dump brings its own).
         spi(Spi::run(
             "INSERT INTO forget.audit_head VALUES (true, NULL, NULL) ON CONFLICT DO NOTHING",
         ));
-        read().expect("the audit chain's head")
+        assert!(locked(), "the audit chain's head");
+    }
+    let newest = crate::cache::kept(
+        "(SELECT a.seq, a.hash, true FROM forget.audit a WHERE a.seq IS NOT NULL ORDER BY a.seq DESC LIMIT 1)
+         UNION ALL
+         (SELECT b.id, b.hash, false FROM forget.audit_base b)
+         LIMIT 1",
+        &[],
+    );
+    Spi::connect(|client| {
+        spi(client.select(newest.as_ref(), Some(1), &[]))
+            .into_iter()
+            .next()
+            .map(|row| Head {
+                last_seq: spi(row.get::<i64>(1)).unwrap_or(0),
+                hash: spi(row.get::<String>(2)),
+                newest_row: spi(row.get::<bool>(3)).unwrap_or(false),
+            })
+    })
+    .unwrap_or(Head {
+        last_seq: 0,
+        hash: None,
+        newest_row: false,
     })
 }
 
@@ -234,7 +255,8 @@ fn write(batch: &Batch) -> Option<i64> {
                   WITH ORDINALITY AS u(k, r, n)
              ORDER BY u.n
              RETURNING id, subject_key),
-         pending AS (INSERT INTO forget._pending_chain VALUES (pg_catalog.txid_current()) ON CONFLICT DO NOTHING)
+         pending AS (INSERT INTO forget._pending_chain (txid, first_id)
+                     SELECT pg_catalog.txid_current(), pg_catalog.min(w.id) FROM written w ON CONFLICT DO NOTHING)
          SELECT w.id, w.subject_key FROM written w ORDER BY w.id",
         &[TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID],
     );
@@ -280,9 +302,14 @@ fn link_chain() -> i64 {
 /// Computes and writes prev_hash, hash and seq of the unlinked rows.
 fn link_rows(head: Head) -> i64 {
     // Kept statements: this runs at every commit that wrote audit rows.
+    // From the transaction's first id on: the partial index on unlinked
+    // rows keeps entries of rows linked since a long-held snapshot began,
+    // and only those of transactions that wrote after this one lie ahead.
     let select = crate::cache::kept(
         "SELECT id, at, ARRAY[action, subject, subject_key, actor, db_user, reason, error], rows
-         FROM forget.audit WHERE hash IS NULL ORDER BY id",
+         FROM forget.audit WHERE hash IS NULL
+          AND id >= (SELECT p.first_id FROM forget._pending_chain p WHERE p.txid = pg_catalog.txid_current())
+         ORDER BY id",
         &[],
     );
     let unlinked: Vec<(
@@ -330,19 +357,21 @@ fn link_rows(head: Head) -> i64 {
         hashes.push(hash);
     }
     let n = ids.len() as i64;
-    let (last_seq, last_hash) = (seqs.last().copied(), hashes.last().cloned());
-    use pg_sys::{INT8ARRAYOID, INT8OID, TEXTARRAYOID, TEXTOID};
+    use pg_sys::{BOOLOID, INT8ARRAYOID, INT8OID, TEXTARRAYOID};
     let update = crate::cache::kept(
         "WITH linked AS (
-             UPDATE forget.audit a SET seq = u.s, prev_hash = u.p, hash = u.h
+             UPDATE forget.audit a SET seq = u.s, prev_hash = u.p, hash = u.h,
+                    next_seq = CASE WHEN u.s OPERATOR(pg_catalog.<) $8 THEN u.s OPERATOR(pg_catalog.+) 1 END
              FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[]),
                              pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]))
                   AS u(id, s, p, h)
              WHERE a.id = u.id),
-         done AS (DELETE FROM forget._pending_chain WHERE txid = pg_catalog.txid_current())
-         UPDATE forget.audit_head SET last_id = $5, hash = $6",
-        &[INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, TEXTOID],
+         done AS (DELETE FROM forget._pending_chain WHERE txid = pg_catalog.txid_current()),
+         ended AS (UPDATE forget.audit SET next_seq = $5 WHERE $6 AND seq = $7)
+         UPDATE forget.audit_head SET one = true WHERE NOT $6",
+        &[INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, BOOLOID, INT8OID, INT8OID],
     );
+    let (first_seq, last_seq) = (seqs.first().copied(), seqs.last().copied());
     Spi::connect_mut(|client| {
         spi(client.update(
             update.as_ref(),
@@ -352,8 +381,10 @@ fn link_rows(head: Head) -> i64 {
                 seqs.into(),
                 prevs.into(),
                 hashes.into(),
+                first_seq.into(),
+                head.newest_row.into(),
+                head.last_seq.into(),
                 last_seq.into(),
-                last_hash.into(),
             ],
         ));
     });

@@ -169,3 +169,52 @@ fn an_open_transaction_that_ran_an_action_blocks_no_other_subject() {
         0
     );
 }
+
+/// A REPEATABLE READ transaction whose snapshot predates another's commit
+/// cannot link its rows after a chain end it does not see: its commit fails
+/// with a serialization error (40001) and the chain stays one line, both
+/// for an empty chain and for a chain with rows.
+#[test]
+fn a_stale_repeatable_read_commit_fails_instead_of_forking_the_chain() {
+    let db = "e2e_races_repeatable_read";
+    let mut c = billing_db(db);
+    c.batch_execute("DELETE FROM forget.audit; DELETE FROM forget.audit_base")
+        .unwrap();
+    for (round, first, stale_key) in [("an empty chain", 6, 7), ("a chain with rows", 8, 9)] {
+        let mut stale = connect(db);
+        stale
+            .batch_execute(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM forget.audit;",
+            )
+            .unwrap();
+        c.query(
+            "SELECT forget.deactivate($1::bigint, 'admin', 'committed first')",
+            &[&(first as i64)],
+        )
+        .unwrap();
+        stale
+            .query(
+                "SELECT forget.deactivate($1::bigint, 'admin', 'stale')",
+                &[&(stale_key as i64)],
+            )
+            .unwrap();
+        assert_eq!(sqlstate(stale.batch_execute("COMMIT")), "40001", "{round}");
+        assert!(audit_is_intact(&mut c), "{round}");
+    }
+    // Rows linked after the failures continue the same chain.
+    c.query("SELECT forget.deactivate(7, 'admin', 'again')", &[])
+        .unwrap();
+    assert!(audit_is_intact(&mut c));
+    assert_eq!(
+        count(&mut c, "SELECT 1 FROM forget.audit WHERE seq IS NOT NULL"),
+        3
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM forget.audit WHERE next_seq IS NULL AND seq IS NOT NULL"
+        ),
+        1,
+        "one newest row"
+    );
+}
