@@ -849,6 +849,13 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'trust_wrapper';
 
+-- pg_forget::audit::_verify_chain
+CREATE OR REPLACE FUNCTION "_verify_chain"() RETURNS bool /* bool */
+STRICT STABLE SECURITY DEFINER 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'verify_chain_wrapper';
+
 -- pg_forget::audit::_write_audit
 CREATE OR REPLACE FUNCTION "_write_audit"(
 	"action" TEXT, /* & str */
@@ -1347,21 +1354,7 @@ $purge$;
 -- recorded) and its successor's position (the newest row: none).
 CREATE OR REPLACE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp SET jit = off
-AS $$
-    -- Linked rows in chain order (this transaction's own rows are linked
-    -- when it commits): each hash recomputes, each row's prev_hash is the
-    -- hash before it (the recorded base for the first of a pruned chain),
-    -- and each row names the next one, the newest none, which reveals
-    -- removal of the newest rows.
-    SELECT COALESCE(pg_catalog.bool_and(c.ok), true) FROM (
-        SELECT a.hash = forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
-                                           a.db_user, a.reason, a.rows, a.error, a.prev_hash)
-               AND a.prev_hash IS NOT DISTINCT FROM
-                   COALESCE(pg_catalog.lag(a.hash) OVER w, (SELECT b.hash FROM forget.audit_base b))
-               AND a.next_seq IS NOT DISTINCT FROM pg_catalog.lead(a.seq) OVER w AS ok
-        FROM forget.audit a WHERE a.seq IS NOT NULL
-        WINDOW w AS (ORDER BY a.seq)) c
-$$;
+AS $$ SELECT forget._verify_chain() $$;
 
 -- Removes the audit rows recorded before `before` (oldest first, by id) and
 -- returns how many; the hash of the last one removed becomes the chain's
