@@ -301,6 +301,80 @@ BEGIN
 END
 $$;
 
+-- Who the next cleanup would handle and how (minimize, destroy, or blocked
+-- by which rules), changing nothing: read-only, no lock.
+CREATE OR REPLACE FUNCTION forget.cleanup_preview(lim int DEFAULT 100, subject text DEFAULT NULL)
+RETURNS TABLE(key text, fate text, blocked_by text[])
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
+AS $$ SELECT p.key, p.fate, p.blocked_by FROM forget._cleanup_preview(lim, subject) p $$;
+-- Where values (an email, a username, a name) still appear: every column of
+-- a text type (text, varchar, char, name, json, jsonb, xml) or an array type
+-- whose text contains one of the needles, case-insensitively, in every
+-- user table the caller may read (with subject: in that subject's graph).
+-- One scan per table, with the caller's privileges (tables it may not read
+-- are skipped with a NOTICE); a NOTICE before each table of more than 10,000
+-- rows shows progress. 22023 without needles.
+CREATE OR REPLACE FUNCTION forget.locate(needles text[], subject text DEFAULT NULL)
+RETURNS TABLE(tbl regclass, col name, matches bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    patterns text[];
+    t record;
+    cols name[];
+    counts bigint[];
+BEGIN
+    needles := ARRAY(SELECT n FROM unnest(needles) n WHERE n IS NOT NULL AND n <> '');
+    IF cardinality(needles) = 0 THEN
+        RAISE EXCEPTION 'locate needs at least one non-empty value to look for'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    patterns := ARRAY(SELECT '%' || replace(replace(replace(n, '\', '\\'), '%', '\%'), '_', '\_') || '%'
+                      FROM unnest(needles) n);
+    FOR t IN
+        SELECT c.oid, c.reltuples, n.nspname
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+          AND (locate.subject IS NULL
+               OR c.oid IN (SELECT g.tbl FROM forget.graph(locate.subject) g)
+               OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i
+                            WHERE i.inhparent IN (SELECT g.tbl FROM forget.graph(locate.subject) g)))
+        ORDER BY n.nspname, c.relname
+    LOOP
+        cols := ARRAY(SELECT a.attname FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+                      WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+                        AND (ty.typcategory IN ('S', 'A') OR ty.typname IN ('json', 'jsonb', 'xml'))
+                        AND has_column_privilege(t.oid, a.attnum, 'SELECT')
+                      ORDER BY a.attnum);
+        CONTINUE WHEN cardinality(cols) = 0;
+        IF t.reltuples > 10000 THEN
+            RAISE NOTICE 'locate: scanning % (about % rows)', t.oid::regclass, t.reltuples::bigint;
+        END IF;
+        EXECUTE format('SELECT ARRAY[%s] FROM %s x',
+                       (SELECT string_agg(format('count(*) FILTER (WHERE x.%I::text ILIKE ANY ($1))', c), ', ')
+                        FROM unnest(cols) c),
+                       t.oid::regclass)
+            INTO counts USING patterns;
+        FOR i IN 1 .. cardinality(cols) LOOP
+            IF counts[i] > 0 THEN
+                tbl := t.oid; col := cols[i]; matches := counts[i];
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+    END LOOP;
+    -- Tables the caller may not read at all are not searched: say so.
+    IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                 AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+                 AND NOT has_table_privilege(c.oid, 'SELECT')
+                 AND NOT has_any_column_privilege(c.oid, 'SELECT')
+                 AND locate.subject IS NULL) THEN
+        RAISE NOTICE 'locate: some tables were not searched: % may not read them', current_user;
+    END IF;
+END
+$$;
+
 -- Runs batches until no candidate is left, committing after each, so a first
 -- run over a large backlog never becomes one giant transaction. No SET clause
 -- and not SECURITY DEFINER: PostgreSQL allows COMMIT only without them; every
@@ -392,18 +466,33 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION forget._require_pg_cron() RETURNS void
+CREATE OR REPLACE FUNCTION forget._require_pg_cron(in_cron_db text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cron_db text := current_setting('cron.database_name', true);
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('apt-get install postgresql-15-cron; in postgresql.conf set shared_preload_libraries = '
-                                '''pg_cron'' and cron.database_name = %L; restart PostgreSQL; then CREATE EXTENSION '
-                                'pg_cron in this database.', current_database());
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN;
     END IF;
+    IF cron_db IS NOT NULL THEN
+        -- pg_cron is loaded and lives in another database.
+        RAISE EXCEPTION 'pg_cron is not installed in database % (it runs in database %)', current_database(), cron_db
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('connected to database %s as a role allowed to schedule there, run: %s', cron_db, in_cron_db);
+    END IF;
+    RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('apt-get install postgresql-15-cron; in postgresql.conf set shared_preload_libraries = '
+                            '''pg_cron'' and cron.database_name (the database pg_cron is to live in); restart '
+                            'PostgreSQL; CREATE EXTENSION pg_cron there; then run there: %s', in_cron_db);
 END
 $$;
+
+-- The command schedule() registers for a job, for installations whose
+-- pg_cron lives in another database (cron.schedule_in_database there).
+CREATE OR REPLACE FUNCTION forget.cron_command(job text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT forget._job_command(job) $$;
 
 -- Registers (or reschedules: same name, replaced) a job with pg_cron. The job
 -- runs as the calling role, which needs EXECUTE on what the job calls.
@@ -413,7 +502,8 @@ DECLARE
     command text := forget._job_command(job);
     id      bigint;
 BEGIN
-    PERFORM forget._require_pg_cron();
+    PERFORM forget._require_pg_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+                                           'pg_forget_' || job, cron, command, current_database()));
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING 'pg_forget_' || job, cron, command;
     RETURN id;
 END
@@ -425,7 +515,7 @@ DECLARE
     found boolean;
 BEGIN
     PERFORM forget._job_command(job);
-    PERFORM forget._require_pg_cron();
+    PERFORM forget._require_pg_cron(format('SELECT cron.unschedule(%L);', 'pg_forget_' || job));
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found USING 'pg_forget_' || job;
     IF NOT found THEN
         RAISE EXCEPTION 'job "%" is not scheduled', job USING ERRCODE = 'invalid_parameter_value';
@@ -677,6 +767,44 @@ CREATE OR REPLACE FUNCTION forget."revoke"(capability text, role regrole)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._apply_capability(capability, role, false) $$;
 
+-- Removing configuration -----------------------------------------------------
+-- Each removes one declaration (22023 when it names nothing declared).
+
+CREATE OR REPLACE FUNCTION forget.drop_link(child regclass, child_column name) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_link(child::pg_catalog.oid, child_column::pg_catalog.text) $$;
+
+CREATE OR REPLACE FUNCTION forget.drop_policy(tbl regclass, via name, action text) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_policy(tbl::pg_catalog.oid, via::pg_catalog.text, action) $$;
+
+CREATE OR REPLACE FUNCTION forget.drop_mask(tbl regclass, col name, action text DEFAULT 'anonymize') RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_mask(tbl::pg_catalog.oid, col::pg_catalog.text, action) $$;
+
+CREATE OR REPLACE FUNCTION forget.drop_rule(name text, subject text DEFAULT NULL) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_rule(name, subject) $$;
+
+CREATE OR REPLACE FUNCTION forget.drop_activity(tbl regclass, ts_column name, subject text DEFAULT NULL) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.text, subject) $$;
+
+CREATE OR REPLACE FUNCTION forget.unregister_subject(name text) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._unregister_subject(name) $$;
+
+-- fn as on() takes it: a name (for the hook signature) or a signature.
+CREATE OR REPLACE FUNCTION forget.off(event text, fn text)
+RETURNS void LANGUAGE plpgsql
+AS $$
+DECLARE
+    found pg_catalog.oid;
+BEGIN
+    found := CASE WHEN pg_catalog.strpos(fn, '(') > 0 THEN pg_catalog.to_regprocedure(fn)
+                  ELSE pg_catalog.to_regprocedure(fn OPERATOR(pg_catalog.||) '(text, text, jsonb)') END;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'hook function % does not exist', fn USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM forget._off(event, found);
+END
+$$;
+
+
 -- Keep this block last: it covers every routine defined above.
 -- Privileges: nothing is executable or readable by PUBLIC except the mask
 -- helpers; the DBA grants each action separately (see README, Privileges).
@@ -722,3 +850,4 @@ GRANT EXECUTE ON FUNCTION forget._acting_subject(), forget._acting_recovery() TO
 -- check runs the given SQL with its caller's own privileges, no more.
 GRANT EXECUTE ON FUNCTION forget._mask_problem(regclass, name, text, text, boolean),
                           forget._candidate_plan(text, text) TO PUBLIC;
+

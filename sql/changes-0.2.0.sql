@@ -121,3 +121,10 @@ UPDATE forget.audit a SET next_seq = n.following
 DROP INDEX forget.audit_seq_idx;
 CREATE UNIQUE INDEX audit_seq_idx ON forget.audit (seq) WHERE seq IS NOT NULL;
 ALTER TABLE forget._pending_chain ADD COLUMN first_id bigint;
+
+-- Masks for export: what export_client shows for a column.
+ALTER TABLE forget.masks DROP CONSTRAINT masks_action_check;
+ALTER TABLE forget.masks ADD CONSTRAINT masks_action_check CHECK (action IN ('anonymize', 'minimize', 'export'));
+
+-- _require_pg_cron takes the statement its HINT shows.
+DROP FUNCTION IF EXISTS forget._require_pg_cron();

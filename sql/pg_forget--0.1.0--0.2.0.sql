@@ -459,6 +459,13 @@ DROP INDEX forget.audit_seq_idx;
 CREATE UNIQUE INDEX audit_seq_idx ON forget.audit (seq) WHERE seq IS NOT NULL;
 ALTER TABLE forget._pending_chain ADD COLUMN first_id bigint;
 
+-- Masks for export: what export_client shows for a column.
+ALTER TABLE forget.masks DROP CONSTRAINT masks_action_check;
+ALTER TABLE forget.masks ADD CONSTRAINT masks_action_check CHECK (action IN ('anonymize', 'minimize', 'export'));
+
+-- _require_pg_cron takes the statement its HINT shows.
+DROP FUNCTION IF EXISTS forget._require_pg_cron();
+
 -- pg_forget::deactivation::_account_status
 CREATE OR REPLACE FUNCTION "_account_status"(
 	"key" TEXT, /* Option < & str > */
@@ -628,6 +635,20 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'cleanup_count_wrapper';
 
+-- pg_forget::cleanup::_cleanup_preview
+CREATE OR REPLACE FUNCTION "_cleanup_preview"(
+	"lim" INT, /* Option < i32 > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"key" TEXT,  /* String */
+	"fate" TEXT,  /* String */
+	"blocked_by" TEXT[]  /* Vec < String > */
+)
+
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'cleanup_preview_wrapper';
+
 -- pg_forget::cleanup::_clear_minimized
 CREATE OR REPLACE FUNCTION "_clear_minimized"(
 	"subject" TEXT, /* & str */
@@ -666,6 +687,17 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'deactivate_inactive_wrapper';
 
+-- pg_forget::config::_drop_activity
+CREATE OR REPLACE FUNCTION "_drop_activity"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"ts_column" TEXT, /* & str */
+	"subject" TEXT /* Option < & str > */
+) RETURNS void
+
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_activity_wrapper';
+
 -- pg_forget::cleanup::_drop_cleanup_condition
 CREATE OR REPLACE FUNCTION "_drop_cleanup_condition"(
 	"name" TEXT, /* & str */
@@ -675,6 +707,48 @@ CREATE OR REPLACE FUNCTION "_drop_cleanup_condition"(
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'drop_cleanup_condition_wrapper';
+
+-- pg_forget::config::_drop_link
+CREATE OR REPLACE FUNCTION "_drop_link"(
+	"child" oid, /* pg_sys :: Oid */
+	"child_column" TEXT /* & str */
+) RETURNS void
+STRICT 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_link_wrapper';
+
+-- pg_forget::config::_drop_mask
+CREATE OR REPLACE FUNCTION "_drop_mask"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"col" TEXT, /* & str */
+	"action" TEXT /* & str */
+) RETURNS void
+STRICT 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_mask_wrapper';
+
+-- pg_forget::config::_drop_policy
+CREATE OR REPLACE FUNCTION "_drop_policy"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"via" TEXT, /* Option < & str > */
+	"action" TEXT /* & str */
+) RETURNS void
+
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_policy_wrapper';
+
+-- pg_forget::config::_drop_rule
+CREATE OR REPLACE FUNCTION "_drop_rule"(
+	"name" TEXT, /* & str */
+	"subject" TEXT /* Option < & str > */
+) RETURNS void
+
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_rule_wrapper';
 
 -- pg_forget::actions::_eligibility
 CREATE OR REPLACE FUNCTION "_eligibility"(
@@ -749,6 +823,16 @@ STRICT
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'mask_wrapper';
+
+-- pg_forget::config::_off
+CREATE OR REPLACE FUNCTION "_off"(
+	"event" TEXT, /* & str */
+	"function" oid /* pg_sys :: Oid */
+) RETURNS void
+STRICT 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'off_wrapper';
 
 -- pg_forget::config::_on
 CREATE OR REPLACE FUNCTION "_on"(
@@ -848,6 +932,15 @@ CREATE OR REPLACE FUNCTION "_trust"(
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'trust_wrapper';
+
+-- pg_forget::config::_unregister_subject
+CREATE OR REPLACE FUNCTION "_unregister_subject"(
+	"name" TEXT /* & str */
+) RETURNS void
+STRICT 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'unregister_subject_wrapper';
 
 -- pg_forget::audit::_verify_chain
 CREATE OR REPLACE FUNCTION "_verify_chain"() RETURNS bool /* bool */
@@ -1178,6 +1271,80 @@ BEGIN
 END
 $$;
 
+-- Who the next cleanup would handle and how (minimize, destroy, or blocked
+-- by which rules), changing nothing: read-only, no lock.
+CREATE OR REPLACE FUNCTION forget.cleanup_preview(lim int DEFAULT 100, subject text DEFAULT NULL)
+RETURNS TABLE(key text, fate text, blocked_by text[])
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
+AS $$ SELECT p.key, p.fate, p.blocked_by FROM forget._cleanup_preview(lim, subject) p $$;
+-- Where values (an email, a username, a name) still appear: every column of
+-- a text type (text, varchar, char, name, json, jsonb, xml) or an array type
+-- whose text contains one of the needles, case-insensitively, in every
+-- user table the caller may read (with subject: in that subject's graph).
+-- One scan per table, with the caller's privileges (tables it may not read
+-- are skipped with a NOTICE); a NOTICE before each table of more than 10,000
+-- rows shows progress. 22023 without needles.
+CREATE OR REPLACE FUNCTION forget.locate(needles text[], subject text DEFAULT NULL)
+RETURNS TABLE(tbl regclass, col name, matches bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    patterns text[];
+    t record;
+    cols name[];
+    counts bigint[];
+BEGIN
+    needles := ARRAY(SELECT n FROM unnest(needles) n WHERE n IS NOT NULL AND n <> '');
+    IF cardinality(needles) = 0 THEN
+        RAISE EXCEPTION 'locate needs at least one non-empty value to look for'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    patterns := ARRAY(SELECT '%' || replace(replace(replace(n, '\', '\\'), '%', '\%'), '_', '\_') || '%'
+                      FROM unnest(needles) n);
+    FOR t IN
+        SELECT c.oid, c.reltuples, n.nspname
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+          AND (locate.subject IS NULL
+               OR c.oid IN (SELECT g.tbl FROM forget.graph(locate.subject) g)
+               OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i
+                            WHERE i.inhparent IN (SELECT g.tbl FROM forget.graph(locate.subject) g)))
+        ORDER BY n.nspname, c.relname
+    LOOP
+        cols := ARRAY(SELECT a.attname FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+                      WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+                        AND (ty.typcategory IN ('S', 'A') OR ty.typname IN ('json', 'jsonb', 'xml'))
+                        AND has_column_privilege(t.oid, a.attnum, 'SELECT')
+                      ORDER BY a.attnum);
+        CONTINUE WHEN cardinality(cols) = 0;
+        IF t.reltuples > 10000 THEN
+            RAISE NOTICE 'locate: scanning % (about % rows)', t.oid::regclass, t.reltuples::bigint;
+        END IF;
+        EXECUTE format('SELECT ARRAY[%s] FROM %s x',
+                       (SELECT string_agg(format('count(*) FILTER (WHERE x.%I::text ILIKE ANY ($1))', c), ', ')
+                        FROM unnest(cols) c),
+                       t.oid::regclass)
+            INTO counts USING patterns;
+        FOR i IN 1 .. cardinality(cols) LOOP
+            IF counts[i] > 0 THEN
+                tbl := t.oid; col := cols[i]; matches := counts[i];
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+    END LOOP;
+    -- Tables the caller may not read at all are not searched: say so.
+    IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                 AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+                 AND NOT has_table_privilege(c.oid, 'SELECT')
+                 AND NOT has_any_column_privilege(c.oid, 'SELECT')
+                 AND locate.subject IS NULL) THEN
+        RAISE NOTICE 'locate: some tables were not searched: % may not read them', current_user;
+    END IF;
+END
+$$;
+
 -- Runs batches until no candidate is left, committing after each, so a first
 -- run over a large backlog never becomes one giant transaction. No SET clause
 -- and not SECURITY DEFINER: PostgreSQL allows COMMIT only without them; every
@@ -1269,18 +1436,33 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION forget._require_pg_cron() RETURNS void
+CREATE OR REPLACE FUNCTION forget._require_pg_cron(in_cron_db text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cron_db text := current_setting('cron.database_name', true);
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('apt-get install postgresql-15-cron; in postgresql.conf set shared_preload_libraries = '
-                                '''pg_cron'' and cron.database_name = %L; restart PostgreSQL; then CREATE EXTENSION '
-                                'pg_cron in this database.', current_database());
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN;
     END IF;
+    IF cron_db IS NOT NULL THEN
+        -- pg_cron is loaded and lives in another database.
+        RAISE EXCEPTION 'pg_cron is not installed in database % (it runs in database %)', current_database(), cron_db
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('connected to database %s as a role allowed to schedule there, run: %s', cron_db, in_cron_db);
+    END IF;
+    RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('apt-get install postgresql-15-cron; in postgresql.conf set shared_preload_libraries = '
+                            '''pg_cron'' and cron.database_name (the database pg_cron is to live in); restart '
+                            'PostgreSQL; CREATE EXTENSION pg_cron there; then run there: %s', in_cron_db);
 END
 $$;
+
+-- The command schedule() registers for a job, for installations whose
+-- pg_cron lives in another database (cron.schedule_in_database there).
+CREATE OR REPLACE FUNCTION forget.cron_command(job text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT forget._job_command(job) $$;
 
 -- Registers (or reschedules: same name, replaced) a job with pg_cron. The job
 -- runs as the calling role, which needs EXECUTE on what the job calls.
@@ -1290,7 +1472,8 @@ DECLARE
     command text := forget._job_command(job);
     id      bigint;
 BEGIN
-    PERFORM forget._require_pg_cron();
+    PERFORM forget._require_pg_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+                                           'pg_forget_' || job, cron, command, current_database()));
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING 'pg_forget_' || job, cron, command;
     RETURN id;
 END
@@ -1302,7 +1485,7 @@ DECLARE
     found boolean;
 BEGIN
     PERFORM forget._job_command(job);
-    PERFORM forget._require_pg_cron();
+    PERFORM forget._require_pg_cron(format('SELECT cron.unschedule(%L);', 'pg_forget_' || job));
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found USING 'pg_forget_' || job;
     IF NOT found THEN
         RAISE EXCEPTION 'job "%" is not scheduled', job USING ERRCODE = 'invalid_parameter_value';
@@ -1553,6 +1736,44 @@ AS $$ SELECT forget._apply_capability(capability, role, true) $$;
 CREATE OR REPLACE FUNCTION forget."revoke"(capability text, role regrole)
 RETURNS void LANGUAGE sql
 AS $$ SELECT forget._apply_capability(capability, role, false) $$;
+
+-- Removing configuration -----------------------------------------------------
+-- Each removes one declaration (22023 when it names nothing declared).
+
+CREATE OR REPLACE FUNCTION forget.drop_link(child regclass, child_column name) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_link(child::pg_catalog.oid, child_column::pg_catalog.text) $$;
+
+CREATE OR REPLACE FUNCTION forget.drop_policy(tbl regclass, via name, action text) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_policy(tbl::pg_catalog.oid, via::pg_catalog.text, action) $$;
+
+CREATE OR REPLACE FUNCTION forget.drop_mask(tbl regclass, col name, action text DEFAULT 'anonymize') RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_mask(tbl::pg_catalog.oid, col::pg_catalog.text, action) $$;
+
+CREATE OR REPLACE FUNCTION forget.drop_rule(name text, subject text DEFAULT NULL) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_rule(name, subject) $$;
+
+CREATE OR REPLACE FUNCTION forget.drop_activity(tbl regclass, ts_column name, subject text DEFAULT NULL) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._drop_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.text, subject) $$;
+
+CREATE OR REPLACE FUNCTION forget.unregister_subject(name text) RETURNS void LANGUAGE sql
+AS $$ SELECT forget._unregister_subject(name) $$;
+
+-- fn as on() takes it: a name (for the hook signature) or a signature.
+CREATE OR REPLACE FUNCTION forget.off(event text, fn text)
+RETURNS void LANGUAGE plpgsql
+AS $$
+DECLARE
+    found pg_catalog.oid;
+BEGIN
+    found := CASE WHEN pg_catalog.strpos(fn, '(') > 0 THEN pg_catalog.to_regprocedure(fn)
+                  ELSE pg_catalog.to_regprocedure(fn OPERATOR(pg_catalog.||) '(text, text, jsonb)') END;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'hook function % does not exist', fn USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM forget._off(event, found);
+END
+$$;
+
 
 -- Keep this block last: it covers every routine defined above.
 -- Privileges: nothing is executable or readable by PUBLIC except the mask

@@ -184,7 +184,7 @@ impl Kind {
 /// What the actions run: masks, link conditions and rules; an export only
 /// link conditions; eligibility only rules; a cleanup batch its conditions.
 pub const ACTION: &[Kind] = &[Kind::Mask, Kind::LinkCondition, Kind::Rule];
-pub const EXPORT: &[Kind] = &[Kind::LinkCondition];
+pub const EXPORT: &[Kind] = &[Kind::Mask, Kind::LinkCondition];
 pub const RULES: &[Kind] = &[Kind::Rule];
 pub const CONDITIONS: &[Kind] = &[Kind::Condition];
 

@@ -152,7 +152,9 @@ impl Entry {
             return plan;
         }
         let p = &self.prepared;
-        let sql = crate::render::export_statement(&p.plan, &p.graph, &p.tables, &p.subject_sql());
+        let masks = catalog::masks(Action::Export);
+        let sql =
+            crate::render::export_statement(&p.plan, &p.graph, &p.tables, &p.subject_sql(), &masks);
         let types = [pgrx::PgOid::from(pg_sys::TEXTARRAYOID)];
         let plan = Rc::new(crate::identity::with_search_path(
             &p.subject.search_path,

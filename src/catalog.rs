@@ -259,10 +259,11 @@ pub fn policies(action: Action) -> Policies {
 
 /// Masks for one action (the anonymize masks serve a delete's anonymize edges).
 pub fn masks(action: Action) -> Masks {
-    let action = if action == Action::Minimize {
-        "minimize"
-    } else {
-        "anonymize"
+    // Delete applies anonymize masks to rows its policies keep.
+    let action = match action {
+        Action::Minimize => "minimize",
+        Action::Export => "export",
+        _ => "anonymize",
     };
     let mut m = Masks::default();
     Spi::connect(|client| {

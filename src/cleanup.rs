@@ -337,6 +337,9 @@ struct Batch {
     delete: Vec<String>,
     /// Candidates a rule blocks: left alone, but the batch moves past them.
     blocked: i64,
+    /// Every candidate in key order with its fate (`minimize`, `destroy`,
+    /// `blocked`) and the rules that block it, for cleanup_preview.
+    fates: Vec<(String, &'static str, Vec<String>)>,
     last_key: Option<String>,
 }
 
@@ -420,22 +423,80 @@ fn next_batch(subject: &str, limit: i32, after_key: Option<&str>, lock: bool) ->
         })
     });
     let last_key = found.last().map(|(key, _)| key.clone());
+    let order = found.clone();
     let (minimize, delete): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, m)| *m);
     let mut batch = Batch {
         last_key,
         ..Batch::default()
     };
+    let mut rules_of: std::collections::HashMap<String, Vec<String>> = Default::default();
     // Each rule runs once for the batch's keys of the action it would block.
     for (entry, found, keys) in [
         (&entries[0], minimize, &mut batch.minimize),
         (&entries[1], delete, &mut batch.delete),
     ] {
         let found: Vec<String> = found.into_iter().map(|(key, _)| key).collect();
-        let blocked = crate::rules::blocked(entry, &found);
+        let blocked = crate::rules::blocked_by(entry, &found);
         batch.blocked += blocked.len() as i64;
-        keys.extend(found.into_iter().filter(|key| !blocked.contains(key)));
+        keys.extend(found.into_iter().filter(|key| !blocked.contains_key(key)));
+        rules_of.extend(blocked);
     }
+    batch.fates = order
+        .into_iter()
+        .map(|(key, minimize)| match rules_of.remove(&key) {
+            Some(rules) => (key, "blocked", rules),
+            None if minimize => (key, "minimize", Vec::new()),
+            None => (key, "destroy", Vec::new()),
+        })
+        .collect();
     batch
+}
+
+/// Who the next cleanup would handle and how, changing nothing: at most
+/// `lim` candidates (100 by default) in key order, each with its fate
+/// (`minimize`, `destroy`, or `blocked` with the names of the rules that
+/// block it). Read-only (no lock, no transaction id): a DBA's look before
+/// the first run, or before switching cleanup on. 22023 for a negative
+/// `lim` or an unknown subject.
+#[pg_extern(name = "_cleanup_preview")]
+#[search_path(pg_catalog, pg_temp)]
+fn cleanup_preview(
+    lim: Option<i32>,
+    subject: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(key, String),
+        name!(fate, String),
+        name!(blocked_by, Vec<String>),
+    ),
+> {
+    let lim = lim.unwrap_or(100);
+    if lim < 0 {
+        invalid(format!("lim must not be negative (got {lim})"));
+    }
+    let subject = catalog::subject(subject);
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    while out.len() < lim as usize {
+        let batch = next_batch(
+            &subject.name,
+            lim - out.len() as i32,
+            after.as_deref(),
+            false,
+        );
+        if batch.fates.is_empty() {
+            break;
+        }
+        after = batch.last_key.clone();
+        out.extend(
+            batch
+                .fates
+                .into_iter()
+                .map(|(key, fate, rules)| (key, fate.to_string(), rules)),
+        );
+    }
+    TableIterator::new(out)
 }
 
 /// The candidate query's plan, as EXPLAIN (FORMAT JSON, VERBOSE) prints it,

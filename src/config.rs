@@ -316,16 +316,28 @@ fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
         ))
     });
     let t = table(tbl.into());
+    require_in_a_graph(&t, "a policy");
+    let edges: Vec<String> = catalog::references()
+        .into_iter()
+        .filter(|r| r.child == t.oid)
+        .flat_map(|r| r.child_cols)
+        .collect();
     let columns: Vec<String> = match via {
         Some(col) => {
             require_column(&t, col);
+            if !edges.iter().any(|e| e == col) {
+                invalid(format!(
+                    "column \"{col}\" of \"{}\" is no edge (neither a foreign key nor a link): a policy for it would never apply; declare the reference with forget.add_link first",
+                    t.display_name()
+                ));
+            }
             vec![col.to_string()]
         }
-        None => catalog::references()
-            .into_iter()
-            .filter(|r| r.child == t.oid)
-            .flat_map(|r| r.child_cols)
-            .collect(),
+        None if edges.is_empty() => invalid(format!(
+            "\"{}\" has no edge (no foreign key or link to a table of a subject's graph): a policy for it would never apply",
+            t.display_name()
+        )),
+        None => edges,
     };
     if parsed == Policy::Nullify {
         if let Some(col) = columns
@@ -343,6 +355,23 @@ fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
          ON CONFLICT (tbl, via, action) DO UPDATE SET policy = EXCLUDED.policy",
         &[tbl.into(), via.into(), action.into(), policy.into()],
     ));
+}
+
+/// 22023 when no registered subject's graph reaches `t`: a declaration on it
+/// (`what`) would never apply.
+fn require_in_a_graph(t: &Table, what: &str) {
+    let references = catalog::references();
+    let reached = catalog::subjects().iter().any(|s| {
+        crate::graph::build(s.table, &references)
+            .tables()
+            .contains(&t.oid)
+    });
+    if !reached {
+        invalid(format!(
+            "\"{}\" is in no subject's graph: {what} on it would never apply (register the subject, or link the table with forget.add_link, first)",
+            t.display_name()
+        ));
+    }
 }
 
 /// Checks a mask: one expression that can work for the column (see
@@ -400,9 +429,16 @@ pub fn may_try() -> bool {
 #[pg_extern(name = "_mask")]
 #[search_path(pg_catalog, pg_temp)]
 fn mask(tbl: pg_sys::Oid, col: &str, expression: &str, action: &str, search_path: &str) {
-    parse_action(action, &["anonymize", "minimize"]);
+    parse_action(action, &["anonymize", "minimize", "export"]);
     let t = table(tbl.into());
-    let expression = validate_mask(&t, col, expression, search_path);
+    require_in_a_graph(&t, "a mask");
+    let expression = if action == "export" {
+        // Only shown, never written: any one expression will do.
+        require_column(&t, col);
+        crate::parse::one_expression("mask expression", expression)
+    } else {
+        validate_mask(&t, col, expression, search_path)
+    };
     let (role, subject) = checkers_of_table(t.oid).remove(0);
     let bound = crate::binding::bind(
         role,
@@ -441,7 +477,7 @@ fn add_rule(
 ) {
     let actions = actions.unwrap_or_else(|| vec!["delete".into(), "anonymize".into()]);
     for a in &actions {
-        parse_action(a, &["delete", "anonymize", "minimize"]);
+        parse_action(a, &["delete", "anonymize", "minimize", "deactivate"]);
     }
     let query = &crate::parse::one_query(&format!("rule \"{name}\""), query);
     let subjects = match subject {
@@ -548,4 +584,137 @@ fn trust(role: pg_sys::Oid, subject: Option<&str>, trusted: bool) {
             ));
         }
     }
+}
+
+// Removing configuration (drop_link, drop_policy, drop_mask, drop_rule, off,
+// drop_activity, unregister_subject): each removes one declaration, with the
+// caller's privileges on the configuration tables, like the functions that
+// declare; 22023 when it names nothing that is declared.
+
+/// Runs `delete` (a DELETE on a configuration table) and refuses (22023,
+/// "`what` is not declared") when it removed nothing.
+fn remove(what: String, delete: &str, args: &[pgrx::datum::DatumWithOid]) {
+    let removed = spi(Spi::get_one_with_args::<i64>(
+        &format!("WITH d AS ({delete} RETURNING 1) SELECT count(*) FROM d"),
+        args,
+    ));
+    if removed.unwrap_or(0) == 0 {
+        invalid(format!("{what} is not declared"));
+    }
+}
+
+#[pg_extern(name = "_drop_link")]
+#[search_path(pg_catalog, pg_temp)]
+fn drop_link(child: pg_sys::Oid, child_column: &str) {
+    remove(
+        format!(
+            "a link from {}.{}",
+            table(child.into()).display_name(),
+            ident(child_column)
+        ),
+        "DELETE FROM forget.links WHERE child = $1 AND child_column = $2",
+        &[child.into(), child_column.into()],
+    );
+}
+
+#[pg_extern(name = "_drop_policy")]
+#[search_path(pg_catalog, pg_temp)]
+fn drop_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str) {
+    remove(
+        format!(
+            "a policy for {} of {} via {}",
+            action,
+            table(tbl.into()).display_name(),
+            via.unwrap_or("every edge")
+        ),
+        "DELETE FROM forget.policies WHERE tbl = $1 AND via IS NOT DISTINCT FROM $2 AND action = $3",
+        &[tbl.into(), via.into(), action.into()],
+    );
+}
+
+#[pg_extern(name = "_drop_mask")]
+#[search_path(pg_catalog, pg_temp)]
+fn drop_mask(tbl: pg_sys::Oid, col: &str, action: &str) {
+    remove(
+        format!(
+            "a mask for {action} of {}.{}",
+            table(tbl.into()).display_name(),
+            ident(col)
+        ),
+        "DELETE FROM forget.masks WHERE tbl = $1 AND col = $2 AND action = $3",
+        &[tbl.into(), col.into(), action.into()],
+    );
+}
+
+#[pg_extern(name = "_drop_rule")]
+#[search_path(pg_catalog, pg_temp)]
+fn drop_rule(name: &str, subject: Option<&str>) {
+    remove(
+        match subject {
+            Some(s) => format!("rule \"{name}\" of subject \"{s}\""),
+            None => format!("rule \"{name}\""),
+        },
+        "DELETE FROM forget.rules WHERE name = $1 AND ($2::text IS NULL OR subject = $2)",
+        &[name.into(), subject.into()],
+    );
+}
+
+#[pg_extern(name = "_off")]
+#[search_path(pg_catalog, pg_temp)]
+fn off(event: &str, function: pg_sys::Oid) {
+    remove(
+        format!(
+            "hook {} on {event}",
+            spi(crate::catalog::read_one::<String>(
+                "SELECT $1::pg_catalog.regprocedure::pg_catalog.text",
+                &[function.into()]
+            ))
+            .unwrap_or_default()
+        ),
+        "DELETE FROM forget.hooks WHERE event = $1 AND fn = $2::pg_catalog.oid",
+        &[event.into(), function.into()],
+    );
+}
+
+#[pg_extern(name = "_drop_activity")]
+#[search_path(pg_catalog, pg_temp)]
+fn drop_activity(tbl: pg_sys::Oid, ts_column: &str, subject: Option<&str>) {
+    let s = catalog::subject(subject);
+    remove(
+        format!(
+            "activity {}.{} of subject \"{}\"",
+            table(tbl.into()).display_name(),
+            ident(ts_column),
+            s.name
+        ),
+        "DELETE FROM forget.activities WHERE subject = $1 AND tbl = $2 AND ts_column = $3",
+        &[s.name.as_str().into(), tbl.into(), ts_column.into()],
+    );
+}
+
+/// Removes a subject and what is declared for it alone (rules, cleanup
+/// conditions and settings, activities, trusted roles); links, policies,
+/// masks and hooks belong to tables and functions and stay. Refused
+/// (55000) while a recovery window of the subject runs: restore_client
+/// needs the subject. Needs membership in its run-as role.
+#[pg_extern(name = "_unregister_subject")]
+#[search_path(pg_catalog, pg_temp)]
+fn unregister_subject(name: &str) {
+    let s = catalog::subject(Some(name));
+    require_member(&s.name, pg_sys::Oid::from(s.run_as));
+    let retained = spi(crate::catalog::read_one::<i64>(
+        "SELECT count(*) FROM forget.deleted_clients WHERE subject = $1 AND state = 'retained'",
+        &[name.into()],
+    ))
+    .unwrap_or(0);
+    if retained > 0 {
+        crate::errors::not_allowed(format!(
+            "subject \"{name}\" has {retained} recovery window(s) running: restore_client or purge_expired them first"
+        ));
+    }
+    remove(
+        format!("subject \"{name}\""),
+        "DELETE FROM forget.subjects WHERE name = $1",
+        &[name.into()],
+    );
 }

@@ -284,6 +284,29 @@ fn deactivate_inactive(
         });
     // Only the subjects the caller may see under row level security.
     let stale = crate::execute::visible_to_caller(&subject, &table, stale);
+    let keys: Vec<String> = stale.iter().map(|(k, _)| k.clone()).collect();
+    // Subjects a deactivate rule blocks (service accounts) are skipped and
+    // reported; the others are deactivated together.
+    let blocked = crate::rules::deactivation_blocked(&subject, &keys);
+    if !blocked.is_empty() {
+        let mut by_rule: std::collections::BTreeMap<&str, usize> = Default::default();
+        for rules in blocked.values() {
+            for (rule, _) in rules {
+                *by_rule.entry(rule.as_str()).or_default() += 1;
+            }
+        }
+        let counts: Vec<String> = by_rule.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+        pgrx::notice!(
+            "deactivate_inactive skipped {} inactive {} subject(s) that rules keep active ({})",
+            blocked.len(),
+            subject.name,
+            counts.join(", ")
+        );
+    }
+    let stale: Vec<_> = stale
+        .into_iter()
+        .filter(|(k, _)| !blocked.contains_key(k))
+        .collect();
     if dry_run.unwrap_or(false) || stale.is_empty() {
         return TableIterator::new(stale);
     }
@@ -315,6 +338,18 @@ fn manual(
     let key = key.unwrap_or_else(|| null_key());
     let table = subject_table(&subject);
     let key = lock_subject(&subject, &table, key, true);
+    if deactivate {
+        if let Some(rules) =
+            crate::rules::deactivation_blocked(&subject, std::slice::from_ref(&key)).remove(&key)
+        {
+            let lines: Vec<String> = rules.iter().map(|(r, m)| format!("{r}: {m}")).collect();
+            crate::errors::not_allowed(format!(
+                "cannot deactivate {} {key}: {}",
+                subject.name,
+                lines.join("; ")
+            ));
+        }
+    }
     !change_state(&subject, &table, &[key], deactivate, actor, reason).is_empty()
 }
 

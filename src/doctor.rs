@@ -702,6 +702,146 @@ fn cut_edges(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
         .collect()
 }
 
+/// A table the subject references directly that is also reached through
+/// another table: rows reached that other way may belong to another subject
+/// (a workspace reached through a token it holds, owned by someone else).
+/// The hint sets a policy on the indirect edge: nullify where the column
+/// may be NULL, keep otherwise.
+fn two_paths(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (node, n) in g.nodes.iter().enumerate().skip(1) {
+        let incoming: Vec<&graph::Edge> = g
+            .incoming(node)
+            .map(|(_, e)| e)
+            .filter(|e| !e.is_self_reference() && !e.owned)
+            .collect();
+        let direct: Vec<&&graph::Edge> = incoming.iter().filter(|e| e.parent == 0).collect();
+        if direct.is_empty() {
+            continue;
+        }
+        let Some(table) = tables.get(&n.table) else {
+            continue;
+        };
+        for e in incoming.iter().filter(|e| e.parent != 0) {
+            let (_, cols) = e.referencing();
+            let via = cols.join(", ");
+            let parent = tables
+                .get(&g.nodes[e.parent].table)
+                .map(Table::display_name)
+                .unwrap_or_default();
+            let nullable = cols
+                .iter()
+                .all(|c| table.column(c).is_some_and(|x| !x.not_null));
+            let policy = if nullable { "nullify" } else { "keep" };
+            let statement = |action: &str| {
+                format!(
+                    "SELECT forget.set_policy({}, {}, {}, {});",
+                    literal(&qualified(table)),
+                    literal(&cols[0]),
+                    literal(action),
+                    literal(policy)
+                )
+            };
+            out.push(finding(
+                "warning",
+                format!("{}({via})", table.display_name()),
+                format!(
+                    "reached through two paths: directly from the subject ({}) and through {parent} ({via}); rows reached through {parent} may belong to another subject, and the delete or anonymization of this one would take them along",
+                    direct.iter().map(|d| d.child_cols.join(", ")).collect::<Vec<_>>().join("; ")
+                ),
+                format!("{} {}", statement("delete"), statement("anonymize")),
+            ));
+        }
+    }
+    out
+}
+
+/// Names that suggest a reference to a subject: user_id, author_id,
+/// created_by...; plus `<subject>_id` and `<subject table, singular>_id`.
+fn reference_like_pattern(subject: &catalog::Subject, table: &Table) -> String {
+    let singular = table
+        .name
+        .strip_suffix('s')
+        .unwrap_or(&table.name)
+        .to_lowercase();
+    let names = [
+        "user", "author", "owner", "creator", "member", "customer", "client", "person", "account",
+        "profile", "employee", "contact",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([subject.name.to_lowercase(), singular])
+    .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    .collect::<Vec<_>>()
+    .join("|");
+    format!(
+        "^(({names})_?id|(created|updated|modified|deleted|owned|assigned|approved|requested|reported)_by|.*_user_id)$"
+    )
+}
+
+/// Columns anywhere in the database that look like references to the
+/// subject (by name, and of the key's type or a text type) but have
+/// neither a foreign key nor a link: rows no action reaches.
+fn loose_references(subject: &catalog::Subject, refs: &[Reference]) -> Vec<Finding> {
+    let subject_table = catalog::tables(&[subject.table]);
+    let Some(st) = subject_table.get(&subject.table) else {
+        return Vec::new();
+    };
+    let pattern = reference_like_pattern(subject, st);
+    let found: Vec<(u32, String, String, String)> = Spi::connect(|client| {
+        spi(client.select(
+            "SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+                    a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod)
+             FROM pg_catalog.pg_attribute a
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'forget')
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+               AND a.attnum > 0 AND NOT a.attisdropped
+               AND a.attname OPERATOR(pg_catalog.~*) $1
+               AND (a.atttypid = $2 OR a.atttypid IN ('text'::pg_catalog.regtype, 'varchar'::pg_catalog.regtype))
+             ORDER BY 2, 3",
+            None,
+            &[pattern.as_str().into(), pg_sys::Oid::from(subject.key_type_oid).into()],
+        ))
+        .map(|r| {
+            (
+                r.get::<pg_sys::Oid>(1).ok().flatten().map(u32::from).unwrap_or(0),
+                spi(r.get::<String>(2)).unwrap_or_default(),
+                spi(r.get::<String>(3)).unwrap_or_default(),
+                spi(r.get::<String>(4)).unwrap_or_default(),
+            )
+        })
+        .collect()
+    });
+    found
+        .into_iter()
+        .filter(|(oid, _, col, _)| {
+            !(*oid == subject.table && *col == subject.key_column)
+                && !refs
+                    .iter()
+                    .any(|r| r.child == *oid && r.child_cols.iter().any(|c| c == col))
+        })
+        .map(|(_, table, col, type_sql)| {
+            finding(
+                "warning",
+                format!("{table}({col})"),
+                format!(
+                    "looks like a reference to subject \"{}\" ({type_sql}) but has no foreign key or link: no delete, anonymization or export reaches its rows",
+                    subject.name
+                ),
+                format!(
+                    "SELECT forget.add_link({}, {}, {});",
+                    literal(&table),
+                    literal(&col),
+                    literal(&qualified(st))
+                ),
+            )
+        })
+        .collect()
+}
+
 #[pg_extern(name = "_check")]
 #[search_path(pg_catalog, pg_temp)]
 fn check(
@@ -728,6 +868,8 @@ fn check(
     findings.extend(partition_findings(&g));
     findings.extend(untrusted_owners(&subject, &g));
     findings.extend(cut_edges(&g, &tables));
+    findings.extend(two_paths(&g, &tables));
+    findings.extend(loose_references(&subject, &catalog::references()));
     findings.extend(slow_cleanup_conditions(&subject.name));
     TableIterator::new(findings)
 }

@@ -202,6 +202,7 @@ pub fn export_statement(
     graph: &Graph,
     tables: &HashMap<Oid, Table>,
     subject: &SubjectSql,
+    masks: &crate::model::Masks,
 ) -> String {
     let ctx = Ctx {
         plan,
@@ -220,8 +221,29 @@ pub fn export_statement(
             sources(ctx.tables, ctx.table(n.node))
                 .into_iter()
                 .map(|src| {
+                    // Export masks (of the relation or the table it was
+                    // reached as) replace what the document shows for a
+                    // column, e.g. NULL for a password hash.
+                    let mut shown: Vec<&(String, String)> = masks.for_table(src.table.oid).iter().collect();
+                    for m in masks.for_table(src.node_table.oid) {
+                        if !shown.iter().any(|(c, _)| c == &m.0) {
+                            shown.push(m);
+                        }
+                    }
+                    let row = if shown.is_empty() {
+                        "pg_catalog.to_jsonb(t)".to_string()
+                    } else {
+                        let pairs: Vec<String> = shown
+                            .iter()
+                            .map(|(c, e)| format!("{}, ({e}\n)", literal(c)))
+                            .collect();
+                        format!(
+                            "pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object({})",
+                            pairs.join(", ")
+                        )
+                    };
                     format!(
-                        "SELECT {} AS name, pg_catalog.to_jsonb(t) AS forget_row FROM {} t WHERE {}",
+                        "SELECT {} AS name, {row} AS forget_row FROM {} t WHERE {}",
                         literal(&src.table.display_name()),
                         src.from(),
                         src.reached("t.", n.node, None)

@@ -14,7 +14,6 @@ fn as_rule<T>(subject: &Subject, path: &str, f: impl FnOnce() -> T) -> T {
     as_run_as(subject.run_as, &subject.name, None, path, f)
 }
 use pgrx::prelude::*;
-use std::collections::HashSet;
 
 /// One rule's verdict for one key.
 pub struct Verdict {
@@ -80,9 +79,13 @@ pub fn evaluate(entry: &Entry, key: &str) -> Vec<Verdict> {
         .collect()
 }
 
-/// The keys that some rule blocks: one statement per rule for all of them.
-pub fn blocked(entry: &Entry, keys: &[String]) -> HashSet<String> {
-    let mut blocked = HashSet::new();
+/// Each blocked key with the names of the rules that block it (in rule
+/// order): one statement per rule for all of the keys.
+pub fn blocked_by(
+    entry: &Entry,
+    keys: &[String],
+) -> std::collections::HashMap<String, Vec<String>> {
+    let mut blocked: std::collections::HashMap<String, Vec<String>> = Default::default();
     if keys.is_empty() {
         return blocked;
     }
@@ -91,7 +94,10 @@ pub fn blocked(entry: &Entry, keys: &[String]) -> HashSet<String> {
             Spi::connect(|client| {
                 for row in spi(client.select(plan, None, &[keys.to_vec().into()])) {
                     if let Some(key) = spi(row.get::<String>(1)) {
-                        blocked.insert(key);
+                        let rules = blocked.entry(key).or_default();
+                        if !rules.contains(&rule.name) {
+                            rules.push(rule.name.clone());
+                        }
                     }
                 }
             })
@@ -256,4 +262,52 @@ mod tests {
         );
         assert_eq!(k("SELECT 'é' || $1"), "SELECT 'é' || K");
     }
+}
+
+/// Rules declared for `deactivate` (service accounts, say): each of `keys`
+/// that some rule blocks, with the rules' names and messages in rule order.
+/// deactivate() refuses such a subject (55000); deactivate_inactive skips
+/// it. One statement per rule for all of the keys, prepared once per
+/// configuration version; what the rules mean is checked against their
+/// binding first (55000 when it moved).
+pub fn deactivation_blocked(
+    subject: &Subject,
+    keys: &[String],
+) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    let mut blocked: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    let rules = crate::catalog::rules(&subject.name, "deactivate");
+    if rules.is_empty() || keys.is_empty() {
+        return blocked;
+    }
+    crate::binding::verify_subject(
+        subject,
+        &[subject.table],
+        "deactivate",
+        crate::binding::RULES,
+    );
+    for rule in rules {
+        let plan = crate::identity::with_search_path(&rule.search_path, || {
+            crate::cache::statement(
+                format!(
+                    "deactivate rule {} {} {}",
+                    subject.name, rule.name, rule.search_path
+                ),
+                &[pg_sys::TEXTARRAYOID],
+                || statement(RuleForm::ManyKeys, &rule.query, subject).0,
+            )
+        });
+        as_rule(subject, &rule.search_path, || {
+            Spi::connect(|client| {
+                for row in spi(client.select(plan.as_ref(), None, &[keys.to_vec().into()])) {
+                    if let Some(key) = spi(row.get::<String>(1)) {
+                        blocked
+                            .entry(key)
+                            .or_default()
+                            .push((rule.name.clone(), rule.message.clone()));
+                    }
+                }
+            })
+        });
+    }
+    blocked
 }

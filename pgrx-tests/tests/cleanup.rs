@@ -547,3 +547,82 @@ fn the_doctor_names_a_table_the_conditions_read_whole_for_every_person() {
         r#"CREATE INDEX ON "assoc"."participations" (person_id);"#,
     );
 }
+
+/// Issue 20, input 6: cleanup_preview says who the next cleanup would
+/// handle and how, with the rules that block someone, changing nothing; the
+/// cleanup then does exactly that.
+#[test]
+fn the_preview_names_each_candidates_fate_and_the_rules_that_block_it() {
+    let mut c = association_db("e2e_cleanup_preview", "30");
+    c.batch_execute(
+        "CREATE TABLE assoc.holds (person_id bigint, what text);
+         INSERT INTO assoc.holds VALUES (11, 'delete'), (3, 'minimize');
+         SELECT forget.add_rule('legal_hold',
+             'SELECT 1 FROM assoc.holds h WHERE h.person_id = $1 AND h.what = ''delete''',
+             'on legal hold', '{delete}', 'person');
+         SELECT forget.add_rule('minimize_hold',
+             'SELECT 1 FROM assoc.holds h WHERE h.person_id = $1 AND h.what = ''minimize''',
+             'on legal hold', '{minimize}', 'person');",
+    )
+    .unwrap();
+    let before = count(&mut c, "SELECT * FROM assoc.people");
+    let preview: Vec<(String, String, Vec<String>)> = c
+        .query(
+            "SELECT key, fate, blocked_by FROM forget.cleanup_preview(1000)",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        count(&mut c, "SELECT * FROM assoc.people"),
+        before,
+        "changes nothing"
+    );
+    let fate = |key: &str| preview.iter().find(|(k, _, _)| k == key).cloned();
+    assert_eq!(
+        fate("11").map(|f| (f.1, f.2)),
+        Some(("blocked".into(), vec!["legal_hold".to_string()]))
+    );
+    assert_eq!(
+        fate("3").map(|f| (f.1, f.2)),
+        Some(("blocked".into(), vec!["minimize_hold".to_string()]))
+    );
+    let destroy: Vec<String> = preview
+        .iter()
+        .filter(|p| p.1 == "destroy")
+        .map(|p| p.0.clone())
+        .collect();
+    let minimize: Vec<String> = preview
+        .iter()
+        .filter(|p| p.1 == "minimize")
+        .map(|p| p.0.clone())
+        .collect();
+    assert!(!destroy.is_empty() && !minimize.is_empty(), "{preview:?}");
+    // Key order, like the batches, and the limit holds.
+    let limited = count(&mut c, "SELECT * FROM forget.cleanup_preview(2)");
+    assert_eq!(limited, 2);
+    // The cleanup does what the preview said.
+    c.batch_execute("CALL forget.run_people_cleanup(2)")
+        .unwrap();
+    for key in &destroy {
+        assert!(!exists(&mut c, key.parse().unwrap()), "{key} destroyed");
+    }
+    for key in &minimize {
+        assert_eq!(
+            count(&mut c, &format!("SELECT 1 FROM forget.minimized WHERE key = '{key}' UNION ALL SELECT 1 FROM assoc.people WHERE id = {key} AND minimized_at IS NOT NULL")),
+            1,
+            "{key} minimized"
+        );
+    }
+    assert!(exists(&mut c, 11));
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.cleanup_preview(-1)", &[])),
+        "22023"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.cleanup_preview(10, 'nobody')", &[])),
+        "22023"
+    );
+}

@@ -224,9 +224,35 @@ fn schedules_need_pg_cron_and_name_the_job() {
         .map(|d| d.hint().unwrap_or("").to_string())
         .unwrap_or_default();
     assert_eq!(sqlstate(result), "55000");
+    // pg_cron is loaded and lives in the database cron.database_name names
+    // (postgres, as usual): the HINT is the statement to run there.
+    let command: String = c
+        .query_one("SELECT forget.cron_command('deactivate_inactive')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        command,
+        "SELECT count(*) FROM forget.deactivate_inactive(NULL)"
+    );
+    assert_eq!(
+        err,
+        format!(
+            "connected to database postgres as a role allowed to schedule there, run: \
+             SELECT cron.schedule_in_database('pg_forget_deactivate_inactive', '0 3 * * *', '{command}', 'e2e_deact_no_cron');"
+        )
+    );
+    let unschedule_hint = c
+        .query("SELECT forget.unschedule('deactivate_inactive')", &[])
+        .err()
+        .and_then(|e| e.as_db_error().and_then(|d| d.hint().map(str::to_string)))
+        .unwrap_or_default();
     assert!(
-        err.contains("shared_preload_libraries") && err.contains("CREATE EXTENSION pg_cron"),
-        "{err}"
+        unschedule_hint.ends_with("SELECT cron.unschedule('pg_forget_deactivate_inactive');"),
+        "{unschedule_hint}"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.cron_command('shred_everything')", &[])),
+        "22023"
     );
     assert_eq!(
         sqlstate(c.query(
@@ -376,4 +402,61 @@ fn a_session_sees_configuration_and_schema_changes_at_once() {
     let db = err.as_db_error().expect("a database error");
     assert_eq!(db.code().code(), "22023");
     assert!(db.message().contains("is_active"), "{}", db.message());
+}
+
+/// Issue 20, input 5: rules for `deactivate` keep service accounts active.
+/// deactivate_inactive skips them (set-based: the others are still
+/// deactivated, and a NOTICE says how many were skipped by which rule);
+/// deactivate refuses them with 55000 naming the rule.
+#[test]
+fn deactivate_rules_keep_service_accounts_active() {
+    let mut c = contractors_db("e2e_deact_rules");
+    c.batch_execute(
+        "CREATE TABLE contractors.service_accounts (contractor_id bigint PRIMARY KEY);
+         INSERT INTO contractors.service_accounts VALUES (2);
+         SELECT forget.add_rule('service_account',
+             'SELECT 1 FROM contractors.service_accounts WHERE contractor_id = $1',
+             'service accounts stay active', '{deactivate}');",
+    )
+    .unwrap();
+    let dry: Vec<String> = texts(
+        &mut c,
+        "SELECT key FROM forget.deactivate_inactive('6 months', dry_run => true)",
+    );
+    assert_eq!(dry, vec!["4"], "the dry run leaves the service account out");
+    let done = texts(
+        &mut c,
+        "SELECT key FROM forget.deactivate_inactive('6 months')",
+    );
+    assert_eq!(done, vec!["4"], "the others are still deactivated");
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM contractors.contractors WHERE id = 2 AND is_active"
+        ),
+        1
+    );
+    let refused = c.query("SELECT forget.deactivate(2, 'admin', 'by hand')", &[]);
+    let text = message(c.query("SELECT forget.deactivate(2, 'admin', 'by hand')", &[]));
+    assert_eq!(sqlstate(refused), "55000");
+    assert!(
+        text.contains("service_account") && text.contains("service accounts stay active"),
+        "{text}"
+    );
+    // The rule does not touch delete: it was declared for deactivate only.
+    let rules = texts(&mut c, "SELECT rule FROM forget.eligibility(2)");
+    assert!(!rules.contains(&"service_account".to_string()));
+    // Without the rule, the account is deactivated like any other.
+    c.batch_execute("SELECT forget.drop_rule('service_account')")
+        .unwrap();
+    c.batch_execute("SELECT forget.deactivate(2, 'admin', 'by hand')")
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM contractors.contractors WHERE id = 2 AND NOT is_active"
+        ),
+        1
+    );
+    assert!(audit_is_intact(&mut c));
 }

@@ -21,6 +21,7 @@ const READ_ONLY: &[&str] = &[
     "SELECT forget.last_activity(2)",
     "SELECT forget.verify_audit()",
     "SELECT forget.erasure_log()",
+    "SELECT * FROM forget.cleanup_preview()",
 ];
 
 /// A connection to the replica, once it has replayed the database's

@@ -1,0 +1,480 @@
+//! Issue 20: configuration can be removed again. Each drop function removes
+//! one declaration and the actions stop using it; naming something that is
+//! not declared is 22023.
+
+mod common;
+use common::*;
+
+fn state(r: Result<impl Sized, postgres::Error>) -> String {
+    sqlstate(r)
+}
+
+#[test]
+fn each_declaration_can_be_removed_and_the_actions_stop_using_it() {
+    let db = "e2e_configuration_drop";
+    let mut c = billing_db(db);
+
+    // A trial mask replaced nothing it cannot give back: dropping it leaves
+    // the column unmasked, as before the trial.
+    c.batch_execute("SELECT forget.mask('billing.clients', 'currency_id', 'NULL')")
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM forget.masks WHERE col = 'currency_id'"
+        ),
+        1
+    );
+    c.batch_execute("SELECT forget.drop_mask('billing.clients', 'currency_id')")
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM forget.masks WHERE col = 'currency_id'"
+        ),
+        0
+    );
+
+    // A rule: eligibility lists it, then no longer.
+    let rules =
+        |c: &mut postgres::Client| texts(c, "SELECT rule FROM forget.eligibility(2) ORDER BY 1");
+    assert!(rules(&mut c).contains(&"open_invoices".to_string()));
+    c.batch_execute("SELECT forget.drop_rule('open_invoices')")
+        .unwrap();
+    assert!(!rules(&mut c).contains(&"open_invoices".to_string()));
+
+    // A link: the graph reaches tickets through it, then no longer.
+    let reaches_tickets = |c: &mut postgres::Client| {
+        count(
+            c,
+            "SELECT 1 FROM forget.graph() WHERE tbl = 'billing.tickets'::regclass",
+        ) > 0
+    };
+    assert!(reaches_tickets(&mut c));
+    c.batch_execute("SELECT forget.drop_link('billing.tickets', 'userid')")
+        .unwrap();
+    assert!(!reaches_tickets(&mut c));
+
+    // A policy: anonymize deletes email_log rows, then falls back to the
+    // default for the edge.
+    let on_anonymize = |c: &mut postgres::Client| {
+        texts(
+            c,
+            "SELECT on_anonymize FROM forget.graph() WHERE tbl = 'billing.email_log'::regclass",
+        )
+    };
+    assert_eq!(on_anonymize(&mut c), vec!["delete".to_string()]);
+    c.batch_execute("SELECT forget.drop_policy('billing.email_log', 'client_id', 'anonymize')")
+        .unwrap();
+    assert_ne!(on_anonymize(&mut c), vec!["delete".to_string()]);
+
+    // A hook, by name: declared, then gone.
+    c.batch_execute(
+        "CREATE FUNCTION public.note_it(subject text, key text, context jsonb) RETURNS void
+             LANGUAGE sql AS 'SELECT NULL';
+         SELECT forget.on('before_delete', 'public.note_it');",
+    )
+    .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM forget.hooks WHERE fn = 'public.note_it(text,text,jsonb)'::regprocedure"
+        ),
+        1
+    );
+    c.batch_execute("SELECT forget.off('before_delete', 'public.note_it')")
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM forget.hooks WHERE fn = 'public.note_it(text,text,jsonb)'::regprocedure"
+        ),
+        0
+    );
+
+    // An activity source: last_activity reads it, then finds nothing.
+    c.batch_execute(
+        "SELECT forget.add_activity('billing.email_log', 'sent_at', 'client_id');
+         INSERT INTO billing.email_log (client_id, subject, sent_at) VALUES (2, 'hello', now());",
+    )
+    .unwrap();
+    let last =
+        |c: &mut postgres::Client| count(c, "SELECT 1 WHERE forget.last_activity(2) IS NOT NULL");
+    assert_eq!(last(&mut c), 1);
+    c.batch_execute("SELECT forget.drop_activity('billing.email_log', 'sent_at')")
+        .unwrap();
+    assert_eq!(last(&mut c), 0);
+
+    // Unknown objects: 22023, each.
+    for sql in [
+        "SELECT forget.drop_mask('billing.clients', 'currency_id')",
+        "SELECT forget.drop_mask('billing.clients', 'email', 'minimize')",
+        "SELECT forget.drop_rule('open_invoices')",
+        "SELECT forget.drop_rule('recurring_invoices', 'no_such_subject')",
+        "SELECT forget.drop_link('billing.tickets', 'userid')",
+        "SELECT forget.drop_policy('billing.email_log', 'client_id', 'anonymize')",
+        "SELECT forget.off('before_delete', 'public.note_it')",
+        "SELECT forget.off('before_delete', 'public.no_such_function')",
+        "SELECT forget.drop_activity('billing.notes', 'body')",
+        "SELECT forget.unregister_subject('no_such_subject')",
+    ] {
+        assert_eq!(state(c.batch_execute(sql)), "22023", "{sql}");
+    }
+}
+
+#[test]
+fn a_subject_is_unregistered_with_what_is_declared_for_it_alone() {
+    let db = "e2e_configuration_unregister";
+    let mut c = billing_db(db);
+    // While a recovery window runs, restore_client needs the subject: 55000.
+    c.batch_execute("SELECT * FROM forget.delete_client(2, grace => '30 days')")
+        .unwrap();
+    assert_eq!(
+        state(c.batch_execute("SELECT forget.unregister_subject('client')")),
+        "55000"
+    );
+    c.batch_execute("SELECT * FROM forget.restore_client(2)")
+        .unwrap();
+    let masks = count(&mut c, "SELECT 1 FROM forget.masks");
+    c.batch_execute(
+        "SELECT forget.add_rule('client_only', 'SELECT 1 WHERE false', 'never', subject => 'client')",
+    )
+    .unwrap();
+    let shared = count(&mut c, "SELECT 1 FROM forget.rules WHERE subject IS NULL");
+    c.batch_execute("SELECT forget.unregister_subject('client')")
+        .unwrap();
+    assert_eq!(count(&mut c, "SELECT 1 FROM forget.subjects"), 0);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM forget.rules WHERE name = 'client_only'"
+        ),
+        0,
+        "its own rules go"
+    );
+    assert_eq!(
+        count(&mut c, "SELECT 1 FROM forget.rules WHERE subject IS NULL"),
+        shared,
+        "rules for every subject stay"
+    );
+    assert_eq!(
+        count(&mut c, "SELECT 1 FROM forget.masks"),
+        masks,
+        "masks belong to tables and stay"
+    );
+    assert_eq!(
+        state(c.batch_execute("SELECT * FROM forget.delete_client(3)")),
+        "22023",
+        "no subject is registered"
+    );
+    // Registered again, it works as before.
+    psql_file(db, "examples/billing/config.sql", &[]);
+    c.batch_execute("SELECT * FROM forget.delete_client(3)")
+        .unwrap();
+}
+
+/// Configuration belongs to the extension's owner: a role without
+/// privileges on it cannot remove any of it (42501).
+#[test]
+fn removing_configuration_needs_the_privileges_declaring_does() {
+    let db = "e2e_configuration_privileges";
+    let mut c = billing_db(db);
+    c.batch_execute(
+        "DROP ROLE IF EXISTS cfg_intruder; CREATE ROLE cfg_intruder LOGIN;
+         GRANT USAGE ON SCHEMA billing TO cfg_intruder;",
+    )
+    .unwrap();
+    let mut intruder = connect_as(db, "cfg_intruder");
+    for sql in [
+        "SELECT forget.drop_rule('open_invoices')",
+        "SELECT forget.drop_mask('billing.clients', 'email')",
+        "SELECT forget.unregister_subject('client')",
+    ] {
+        assert_eq!(state(intruder.batch_execute(sql)), "42501", "{sql}");
+    }
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM forget.rules WHERE name = 'open_invoices'"
+        ),
+        1
+    );
+}
+
+/// Issue 20, input 3: a mask for export decides what export_client shows
+/// for a column (the password hash: null); the other actions ignore it.
+#[test]
+fn export_masks_hide_secrets_from_the_export() {
+    let db = "e2e_configuration_export_mask";
+    let mut c = billing_db(db);
+    let hash_in_export = |c: &mut postgres::Client| -> Option<String> {
+        c.query_one(
+            "SELECT forget.export_client(2)->'data'->'billing.users'->0->>'password_hash'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    c.batch_execute(
+        "UPDATE billing.users SET password_hash = 'secret-hash' WHERE id = (SELECT user_id FROM billing.clients WHERE id = 2)",
+    )
+    .unwrap();
+    assert_eq!(hash_in_export(&mut c).as_deref(), Some("secret-hash"));
+    c.batch_execute("SELECT forget.mask('billing.users', 'password_hash', 'NULL', 'export')")
+        .unwrap();
+    assert_eq!(hash_in_export(&mut c), None, "the export shows null");
+    let email: Option<String> = c
+        .query_one(
+            "SELECT forget.export_client(2)->'data'->'billing.users'->0->>'email'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(email.is_some(), "the other columns stay");
+    // An expression over the row's own columns.
+    c.batch_execute(
+        "SELECT forget.mask('billing.clients', 'email', $$forget.keep_suffix(email, 12)$$, 'export')",
+    )
+    .unwrap();
+    let shown: String = c
+        .query_one(
+            "SELECT forget.export_client(2)->'data'->'billing.clients'->0->>'email'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(shown.starts_with('*'), "{shown}");
+    // The data itself is untouched, and dropping the mask shows it again.
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM billing.users WHERE password_hash = 'secret-hash'"
+        ),
+        1
+    );
+    c.batch_execute("SELECT forget.drop_mask('billing.users', 'password_hash', 'export')")
+        .unwrap();
+    assert_eq!(hash_in_export(&mut c).as_deref(), Some("secret-hash"));
+    assert_eq!(
+        sqlstate(
+            c.batch_execute("SELECT forget.mask('billing.users', 'password_hash', 'NULL', 'show')")
+        ),
+        "22023"
+    );
+}
+
+/// Issue 20, input 10: declarations that could never apply are refused
+/// (22023): a mask on a table outside every subject's graph, a policy on a
+/// column that is no edge.
+#[test]
+fn declarations_that_would_never_apply_are_refused() {
+    let db = "e2e_configuration_no_ops";
+    let mut c = billing_db(db);
+    for sql in [
+        // currencies is referenced by clients, but no subject reaches it.
+        "SELECT forget.mask('billing.currencies', 'code', 'NULL')",
+        "SELECT forget.mask('billing.custom_fields', 'name', $$'x'$$)",
+        // a plain column of a graph table
+        "SELECT forget.set_policy('billing.notes', 'body', 'delete', 'nullify')",
+        "SELECT forget.set_policy('billing.currencies', NULL, 'delete', 'keep')",
+    ] {
+        assert_eq!(sqlstate(c.batch_execute(sql)), "22023", "{sql}");
+    }
+    // What does apply is still accepted.
+    c.batch_execute(
+        "SELECT forget.mask('billing.notes', 'body', 'NULL');
+         SELECT forget.set_policy('billing.notes', 'client_id', 'anonymize', 'delete');",
+    )
+    .unwrap();
+}
+
+/// Issue 20, beyond peers: locate finds where a value still appears (text
+/// case-insensitively, inside jsonb and arrays). After a delete, only what
+/// the configuration deliberately keeps is found; a copy planted in an
+/// unlinked jsonb column is found.
+#[test]
+fn locate_finds_every_copy_of_a_value_and_proves_an_erasure() {
+    let db = "e2e_configuration_locate";
+    let mut c = billing_db(db);
+    let email: String = c
+        .query_one("SELECT email FROM billing.clients WHERE id = 2", &[])
+        .unwrap()
+        .get(0);
+    c.execute(
+        "CREATE TABLE public.event_payloads (id serial PRIMARY KEY, payload jsonb, tags text[]);
+         ",
+        &[],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO public.event_payloads (payload, tags) VALUES
+             (jsonb_build_object('user', jsonb_build_object('mail', upper($1::text))), NULL),
+             ('{}', ARRAY['x', $1::text])",
+        &[&email],
+    )
+    .unwrap();
+    let found = |c: &mut postgres::Client| -> Vec<String> {
+        c.query(
+            "SELECT tbl::text || '.' || col || '=' || matches FROM forget.locate(ARRAY[$1::text]) ORDER BY 1",
+            &[&email],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let before = found(&mut c);
+    assert!(
+        before.contains(&"billing.clients.email=1".to_string()),
+        "{before:?}"
+    );
+    assert!(
+        before.contains(&"event_payloads.payload=1".to_string()),
+        "upper case, inside jsonb: {before:?}"
+    );
+    assert!(
+        before.contains(&"event_payloads.tags=1".to_string()),
+        "inside an array: {before:?}"
+    );
+    c.batch_execute("SELECT * FROM forget.delete_client(2)")
+        .unwrap();
+    let after = found(&mut c);
+    assert_eq!(
+        after,
+        vec![
+            "event_payloads.payload=1".to_string(),
+            "event_payloads.tags=1".to_string()
+        ],
+        "only the planted, unlinked copies remain"
+    );
+    // With a subject: only its graph is searched.
+    let in_graph = count(
+        &mut c,
+        &format!("SELECT 1 FROM forget.locate(ARRAY['{email}'], 'client')"),
+    );
+    assert_eq!(in_graph, 0);
+    // Wildcards in a needle are literal.
+    c.batch_execute("INSERT INTO public.event_payloads (payload) VALUES ('{\"code\": \"qqXzz\"}')")
+        .unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT 1 FROM forget.locate(ARRAY['qq_zz'])"),
+        0
+    );
+    assert_eq!(
+        count(&mut c, "SELECT 1 FROM forget.locate(ARRAY['QQxZZ'])"),
+        1
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.locate(ARRAY[]::text[])", &[])),
+        "22023"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.locate(ARRAY[''])", &[])),
+        "22023"
+    );
+}
+
+/// The doctor's findings as (object, problem, hint).
+fn findings(c: &mut postgres::Client, about: &str) -> Vec<(String, String, String)> {
+    c.query("SELECT object, problem, hint FROM forget.check()", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .filter(|f: &(String, String, String)| f.1.contains(about))
+        .collect()
+}
+
+/// Issue 20, input 7: check() names columns that look like references to
+/// the subject but have no foreign key or link, and its hint declares the
+/// link: run, the rows are reached and the finding is gone.
+#[test]
+fn check_names_loose_references_and_its_hint_links_them() {
+    let db = "e2e_configuration_loose";
+    let mut c = billing_db(db);
+    c.batch_execute(
+        "CREATE TABLE public.comments (id serial PRIMARY KEY, author_id bigint, body text);
+         CREATE TABLE public.audit_trail (id serial PRIMARY KEY, created_by text, what text);
+         CREATE TABLE public.shipments (id serial PRIMARY KEY, weight_id bigint);
+         INSERT INTO public.comments (author_id, body) VALUES (2, 'hello');",
+    )
+    .unwrap();
+    let loose = findings(&mut c, "looks like a reference to subject");
+    let objects: Vec<&str> = loose.iter().map(|f| f.0.as_str()).collect();
+    assert!(
+        objects.contains(&"public.comments(author_id)"),
+        "{objects:?}"
+    );
+    assert!(
+        objects.contains(&"public.audit_trail(created_by)"),
+        "{objects:?}"
+    );
+    assert!(
+        !objects.iter().any(|o| o.contains("weight_id")),
+        "{objects:?}"
+    );
+    assert!(
+        !objects
+            .iter()
+            .any(|o| o.contains("billing.tickets") || o.contains("billing.orders")),
+        "columns with a link are not named: {objects:?}"
+    );
+    let hint = &loose
+        .iter()
+        .find(|f| f.0 == "public.comments(author_id)")
+        .unwrap()
+        .2;
+    c.batch_execute(hint).unwrap();
+    assert!(!findings(&mut c, "looks like a reference to subject")
+        .iter()
+        .any(|f| f.0 == "public.comments(author_id)"));
+    let rows = c
+        .query_one(
+            "SELECT (forget.export_client(2)->'data'->'public.comments')::text",
+            &[],
+        )
+        .unwrap()
+        .get::<_, Option<String>>(0);
+    assert!(
+        rows.is_some_and(|r| r.contains("hello")),
+        "the linked rows are reached now"
+    );
+}
+
+/// Issue 20, input 8: a table the subject references directly that is also
+/// reached through another table is named, with the policy that keeps other
+/// subjects' rows; with it set, anonymizing one user leaves another user's
+/// workspace alone.
+#[test]
+fn check_names_tables_reached_through_two_paths_and_its_hint_protects_them() {
+    let db = "e2e_configuration_two_paths";
+    let mut c = fresh_db(db);
+    c.batch_execute(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text, active boolean NOT NULL DEFAULT true);
+         CREATE TABLE tokens (id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES users);
+         CREATE TABLE workspaces (id bigint PRIMARY KEY, owner_id bigint NOT NULL REFERENCES users,
+                                  token_id bigint REFERENCES tokens ON DELETE RESTRICT);
+         INSERT INTO users VALUES (2, 'two@example.com'), (4, 'four@example.com');
+         INSERT INTO tokens VALUES (20, 2);
+         -- user 4's workspace uses user 2's token
+         INSERT INTO workspaces VALUES (40, 4, 20);
+         SELECT forget.register_subject('user', 'users', active_column => 'active');
+         SELECT forget.mask('users', 'email', 'forget.random_email()');
+         SELECT forget.set_policy('tokens', 'user_id', 'anonymize', 'delete');",
+    )
+    .unwrap();
+    let two = findings(&mut c, "reached through two paths");
+    assert_eq!(two.len(), 1, "{two:?}");
+    assert_eq!(two[0].0, "public.workspaces(token_id)");
+    c.batch_execute(&two[0].2).unwrap();
+    c.batch_execute("SELECT * FROM forget.anonymize_client(2)")
+        .unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM workspaces WHERE id = 40 AND owner_id = 4"
+        ),
+        1,
+        "user 4's workspace stays"
+    );
+    assert_eq!(count(&mut c, "SELECT 1 FROM tokens"), 0);
+}
