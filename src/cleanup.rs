@@ -31,8 +31,21 @@ impl CleanupSql<'_> {
             Some(col) => format!("s.{} IS NOT NULL", ident(col)),
             None => format!(
                 "EXISTS (SELECT 1 FROM forget.minimized_current m WHERE m.subject OPERATOR(pg_catalog.=) {} \
-                 AND m.key OPERATOR(pg_catalog.=) s.{}::pg_catalog.text)",
+                 AND m.key OPERATOR(pg_catalog.=) s_key.forget_key)",
                 literal(self.subject),
+            ),
+        }
+    }
+
+    /// What FROM adds for is_minimized without a minimized column: the key
+    /// as text, as a plain value (OFFSET 0 keeps it from being flattened
+    /// into a cast), so that the comparison passes into the security-barrier
+    /// view and its index instead of every candidate reading every mark.
+    fn key_as_text(&self) -> String {
+        match self.minimized_column {
+            Some(_) => String::new(),
+            None => format!(
+                " CROSS JOIN LATERAL (SELECT s.{}::pg_catalog.text AS forget_key OFFSET 0) s_key",
                 ident(self.key)
             ),
         }
@@ -52,8 +65,9 @@ impl CleanupSql<'_> {
     fn from_where(&self) -> String {
         let minimize = self.minimize_when.clone().unwrap_or_else(|| "false".into());
         format!(
-            "FROM {} s WHERE {} AND NOT (({}) AND ({minimize}))",
+            "FROM {} s{} WHERE {} AND NOT (({}) AND ({minimize}))",
             self.table,
+            self.key_as_text(),
             self.conditions(),
             self.is_minimized()
         )
@@ -85,10 +99,11 @@ impl CleanupSql<'_> {
         };
         format!(
             "SELECT s.{key}::pg_catalog.text, forget_c.forget_minimize \
-             FROM {} s CROSS JOIN LATERAL (SELECT ({minimize}) AS forget_minimize, ({}) AS forget_minimized OFFSET 0) forget_c \
+             FROM {} s{} CROSS JOIN LATERAL (SELECT ({minimize}) AS forget_minimize, ({}) AS forget_minimized OFFSET 0) forget_c \
              WHERE {} AND NOT (forget_c.forget_minimized AND forget_c.forget_minimize){start} \
              ORDER BY s.{key} LIMIT $2{}",
             self.table,
+            self.key_as_text(),
             self.is_minimized(),
             self.conditions(),
             if lock { " FOR UPDATE OF s SKIP LOCKED" } else { "" },

@@ -68,12 +68,26 @@ fn last_activity_expression(subject: &Subject, key_type: &str) -> String {
             }
         })
         .collect();
+    // The key as text comes from the FROM clause (key_as_text, kept from
+    // being flattened by OFFSET 0): compared as a plain value, the condition
+    // passes into the security-barrier view and its index; a cast inside the
+    // subquery would not (it is not leakproof), and every subject examined
+    // would read the whole deactivation history.
     parts.push(format!(
         "(SELECT pg_catalog.max(d.at) FROM forget.deactivations_current d WHERE d.subject OPERATOR(pg_catalog.=) {} \
-         AND d.key OPERATOR(pg_catalog.=) s.{key}::pg_catalog.text AND d.action OPERATOR(pg_catalog.=) 'reactivate')",
+         AND d.key OPERATOR(pg_catalog.=) s_key.forget_key AND d.action OPERATOR(pg_catalog.=) 'reactivate')",
         literal(&subject.name)
     ));
     format!("GREATEST({})", parts.join(", "))
+}
+
+/// What the FROM clause of a query over the subject table `s` adds for
+/// last_activity_expression.
+fn key_as_text(subject: &Subject) -> String {
+    format!(
+        " CROSS JOIN LATERAL (SELECT s.{}::pg_catalog.text AS forget_key OFFSET 0) s_key",
+        ident(&subject.key_column)
+    )
 }
 
 fn subject_table(subject: &Subject) -> Table {
@@ -114,9 +128,10 @@ fn last_activity(
         &[pg_sys::TEXTOID],
         || {
             format!(
-                "SELECT {} FROM {} s WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
+                "SELECT {} FROM {} s{} WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
                 last_activity_expression(&subject, &subject.key_type),
                 qualified(&subject_table(&subject)),
+                key_as_text(&subject),
                 subject.key_type,
                 key = ident(&subject.key_column),
             )
@@ -261,12 +276,13 @@ fn deactivate_inactive(
         .map(str::to_string)
         .or_else(|| guc("forget.deactivation_reason"));
     let sql = format!(
-        "SELECT k, last FROM (SELECT s.{key}::pg_catalog.text AS k, s.{key} AS key_value, {} AS last FROM {} s \
+        "SELECT k, last FROM (SELECT s_key.forget_key AS k, s.{key} AS key_value, {} AS last FROM {} s{} \
          WHERE s.{col} OPERATOR(pg_catalog.=) CAST($2 AS {ty})) c \
          WHERE c.last OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) CAST($1 AS pg_catalog.interval)) \
          ORDER BY c.key_value",
         last_activity_expression(&subject, &subject.key_type),
         qualified(&table),
+        key_as_text(&subject),
         key = ident(&subject.key_column),
         col = ident(&col),
     );
@@ -319,6 +335,7 @@ fn deactivate_inactive(
         Some(actor.unwrap_or("system")),
         reason.as_deref(),
     );
+    let changed: std::collections::HashSet<String> = changed.into_iter().collect();
     TableIterator::new(
         stale
             .into_iter()
