@@ -579,8 +579,7 @@ CREATE OR REPLACE FUNCTION "_audit_hash"(
 	"error" TEXT, /* Option < & str > */
 	"prev_hash" TEXT /* Option < & str > */
 ) RETURNS TEXT /* String */
-STABLE PARALLEL SAFE 
-SET search_path TO pg_catalog, pg_temp
+IMMUTABLE PARALLEL SAFE 
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'audit_hash_wrapper';
 
@@ -941,13 +940,6 @@ STRICT
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'unregister_subject_wrapper';
-
--- pg_forget::audit::_verify_chain
-CREATE OR REPLACE FUNCTION "_verify_chain"() RETURNS bool /* bool */
-STRICT STABLE SECURITY DEFINER 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'verify_chain_wrapper';
 
 -- pg_forget::audit::_write_audit
 CREATE OR REPLACE FUNCTION "_write_audit"(
@@ -1537,7 +1529,28 @@ $purge$;
 -- recorded) and its successor's position (the newest row: none).
 CREATE OR REPLACE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp SET jit = off
-AS $$ SELECT forget._verify_chain() $$;
+AS $$
+    -- Linked rows only (this transaction's own rows are linked when it
+    -- commits). Two passes: the links in chain order (each row's prev_hash
+    -- is the hash before it, the recorded base for the first of a pruned
+    -- chain, and each row names the next one's position, the newest none,
+    -- which reveals removal of the newest rows), reading only those
+    -- columns; and every hash recomputed by forget._audit_hash
+    -- (src/audit.rs, the one definition), a scan PostgreSQL may run in
+    -- parallel.
+    SELECT COALESCE((
+               SELECT pg_catalog.bool_and(
+                          c.prev_hash IS NOT DISTINCT FROM COALESCE(c.before, (SELECT b.hash FROM forget.audit_base b))
+                          AND c.next_seq IS NOT DISTINCT FROM c.following)
+               FROM (SELECT a.prev_hash, a.next_seq,
+                            pg_catalog.lag(a.hash) OVER w AS before, pg_catalog.lead(a.seq) OVER w AS following
+                     FROM forget.audit a WHERE a.seq IS NOT NULL
+                     WINDOW w AS (ORDER BY a.seq)) c), true)
+           AND (SELECT pg_catalog.count(*) FROM forget.audit a
+                WHERE a.seq IS NOT NULL
+                  AND a.hash IS DISTINCT FROM forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
+                                                                 a.db_user, a.reason, a.rows, a.error, a.prev_hash)) = 0
+$$;
 
 -- Removes the audit rows recorded before `before` (oldest first, by id) and
 -- returns how many; the hash of the last one removed becomes the chain's

@@ -1,7 +1,7 @@
 //! The one place that records actions: extends the hash chain under a lock
 //! of its head, inserts the rows in one statement and sends one NOTIFY per
 //! row (delivered at commit). A row's hash is defined here only:
-//! verify_audit() (sql/api.sql) runs the same code (forget._verify_chain).
+//! verify_audit() (sql/api.sql) calls the same code as forget._audit_hash.
 
 use crate::errors::spi;
 use pgrx::datum::TimestampWithTimeZone;
@@ -146,84 +146,10 @@ fn canonical(value: &serde_json::Value) -> String {
     }
 }
 
-/// verify_audit(): walks the linked rows in chain order (a cursor, 10,000
-/// rows at a time, read-only) and checks that each hash recomputes, that
-/// each row's prev_hash is the hash before it (the recorded base of a
-/// pruned chain for the first) and that each row names the next one's
-/// position, the newest none. One pass in Rust: a per-row SQL call cost
-/// several times more than the hashing.
-#[pg_extern(name = "_verify_chain", stable, security_definer)]
-#[search_path(pg_catalog, pg_temp)]
-fn verify_chain() -> bool {
-    Spi::connect(|client| {
-        let mut prev: Option<String> =
-            spi(client.select("SELECT b.hash FROM forget.audit_base b", Some(1), &[]))
-                .first()
-                .get_one::<String>()
-                .ok()
-                .flatten();
-        let mut cursor = client.open_cursor(
-            "SELECT id, at, action, subject, subject_key, actor, db_user, reason, rows::pg_catalog.text, error,
-                    prev_hash, hash, seq, next_seq
-             FROM forget.audit WHERE seq IS NOT NULL ORDER BY seq",
-            &[],
-        );
-        // The next_seq of the row before: None before the first row.
-        let mut named_next: Option<Option<i64>> = None;
-        loop {
-            let rows = spi(cursor.fetch(10_000));
-            if rows.is_empty() {
-                break;
-            }
-            for r in rows {
-                let text = |i: usize| spi(r.get::<String>(i));
-                let seq = spi(r.get::<i64>(13));
-                if named_next.is_some_and(|next| next != seq) {
-                    return false;
-                }
-                let prev_hash = text(11);
-                if prev_hash != prev {
-                    return false;
-                }
-                let rows_text = text(9).map(|t| {
-                    serde_json::from_str::<serde_json::Value>(&t)
-                        .map(|v| canonical(&v))
-                        .unwrap_or(t)
-                });
-                let (action, subject, key, actor) = (text(3), text(4), text(5), text(6));
-                let (db_user, reason, error) = (text(7), text(8), text(10));
-                let computed = Row {
-                    id: spi(r.get::<i64>(1)).unwrap_or_default(),
-                    at: spi(r.get::<TimestampWithTimeZone>(2))
-                        .map(|t| t.into_inner())
-                        .unwrap_or_default(),
-                    action: action.as_deref(),
-                    subject: subject.as_deref(),
-                    key: key.as_deref(),
-                    actor: actor.as_deref(),
-                    db_user: db_user.as_deref(),
-                    reason: reason.as_deref(),
-                    rows: rows_text.as_deref(),
-                    error: error.as_deref(),
-                    prev_hash: prev_hash.as_deref(),
-                }
-                .hash();
-                let stored = text(12);
-                if stored.as_deref() != Some(computed.as_str()) {
-                    return false;
-                }
-                prev = stored;
-                named_next = Some(spi(r.get::<i64>(14)));
-            }
-        }
-        // The newest row names no successor.
-        named_next.is_none_or(|next| next.is_none())
-    })
-}
-
 /// The hash of a stored audit row, for verify_audit().
-#[pg_extern(name = "_audit_hash", stable, parallel_safe)]
-#[search_path(pg_catalog, pg_temp)]
+/// It runs no SQL, so it carries no SET search_path: a SET clause costs a
+/// configuration save and restore per call, a third of verify_audit().
+#[pg_extern(name = "_audit_hash", immutable, parallel_safe)]
 #[allow(clippy::too_many_arguments)]
 fn audit_hash(
     id: i64,

@@ -301,15 +301,26 @@ fn a_scheduled_job_runs_in_pg_cron() {
         .contains("forget.deactivate_inactive"));
     // Wait for pg_cron to run it (every minute).
     let started = Instant::now();
+    let mut poked = false;
     loop {
         let done = count(&mut c, "SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.jobname = 'pg_forget_deactivate_inactive' AND d.status IN ('succeeded', 'failed')");
         if done > 0 {
             break;
         }
         // A job rescheduled just before a minute boundary may wait for the
-        // next one after pg_cron reloads its jobs: up to two minutes.
+        // next one after pg_cron reloads its jobs: up to two minutes. Under
+        // the load of the whole suite, pg_cron's launcher has been seen to
+        // miss the reload for a job (it then runs it after the next change
+        // of cron.job): after 75 s, touch the job the way a DBA would.
+        if started.elapsed() > Duration::from_secs(75) && !poked {
+            c.batch_execute(
+                "SELECT cron.alter_job(jobid, active => true) FROM cron.job WHERE jobname = 'pg_forget_deactivate_inactive'",
+            )
+            .unwrap();
+            poked = true;
+        }
         assert!(
-            started.elapsed() < Duration::from_secs(150),
+            started.elapsed() < Duration::from_secs(180),
             "pg_cron never ran the job"
         );
         std::thread::sleep(Duration::from_secs(1));
