@@ -568,16 +568,35 @@ fn cleanup_apply(subject: &str, action: &str, keys: Vec<String>) -> i64 {
     let action = Action::parse(action)
         .unwrap_or_else(|| invalid(format!("unknown cleanup action \"{action}\"")));
     let entry = crate::cache::entry(Some(subject), action);
+    let reason = cleanup_reason(subject, action);
     execute::carry_out(
         &entry,
         &keys,
         &Origin {
-            reason: Some("people_cleanup"),
+            reason: Some(&reason),
             actor: Some("people_cleanup"),
             recovery: None,
         },
     );
     keys.len() as i64
+}
+
+/// Why the cleanup did what it did, for the audit row of each subject: the
+/// fate and the configuration that decided it.
+fn cleanup_reason(subject: &str, action: Action) -> String {
+    let names = spi(crate::catalog::read_one::<String>(
+        "SELECT pg_catalog.string_agg(name, ', ' ORDER BY name) FROM forget.cleanup_conditions WHERE subject = $1",
+        &[subject.into()],
+    ))
+    .unwrap_or_else(|| "none".into());
+    match action {
+        Action::Minimize => format!(
+            "people_cleanup: minimized: every cleanup condition holds ({names}) and minimize_when holds"
+        ),
+        _ => format!(
+            "people_cleanup: destroyed: every cleanup condition holds ({names}) and minimize_when does not"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -339,13 +339,15 @@ fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
         )),
         None => edges,
     };
-    if parsed == Policy::Nullify {
+    // Nullify, and anonymize under delete (the row is kept, masked, and its
+    // reference set to NULL), need a column that may be NULL.
+    if parsed == Policy::Nullify || (parsed == Policy::Anonymize && action == "delete") {
         if let Some(col) = columns
             .iter()
             .find(|c| t.column(c).is_some_and(|x| x.not_null))
         {
             invalid(format!(
-                "cannot nullify column \"{col}\" of \"{}\": it is NOT NULL",
+                "cannot nullify column \"{col}\" of \"{}\" (policy {policy} under {action} sets it to NULL): it is NOT NULL",
                 t.display_name()
             ));
         }

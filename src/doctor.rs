@@ -105,6 +105,33 @@ fn policy_problems(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
                     ),
                 ));
             }
+            // A delete that only unlinks rows leaves what they say about the
+            // subject where no later export or delete can find it.
+            if action == Action::Delete && policy == Policy::Nullify {
+                let personal: Vec<&str> = t
+                    .columns
+                    .iter()
+                    .filter(|c| {
+                        looks_personal(&c.name) && !c.generated && !e.child_cols.contains(&c.name)
+                    })
+                    .map(|c| c.name.as_str())
+                    .collect();
+                if !personal.is_empty() {
+                    out.push(finding(
+                        "warning",
+                        object.clone(),
+                        format!(
+                            "a delete sets this reference to NULL and keeps the rows, with their personal columns ({}): no later export or delete of the subject finds them",
+                            personal.join(", ")
+                        ),
+                        format!(
+                            "SELECT forget.set_policy({}, {}, 'delete', 'delete');",
+                            literal(&t.display_name()),
+                            literal(&e.child_cols[0])
+                        ),
+                    ));
+                }
+            }
             if action == Action::Delete && policy == Policy::Keep {
                 if let Origin::ForeignKey { name, on_delete } = &e.reference.origin {
                     let problem = if *on_delete == OnDelete::Cascade {

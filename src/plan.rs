@@ -22,6 +22,10 @@ pub enum Fate {
     Mask,
     /// The references of the given edge are set to NULL.
     Nullify(usize),
+    /// Kept below a deleted (or destroyed) parent for the business (policy
+    /// `anonymize`): masked with the anonymize masks, and the references of
+    /// the given edge set to NULL.
+    MaskNullify(usize),
 }
 
 impl Fate {
@@ -32,6 +36,7 @@ impl Fate {
             Fate::Keep => "k".into(),
             Fate::Mask => "m".into(),
             Fate::Nullify(edge) => format!("n{edge}"),
+            Fate::MaskNullify(edge) => format!("a{edge}"),
         }
     }
 }
@@ -93,7 +98,32 @@ impl NodePlan {
     }
 
     pub fn masks_rows(&self) -> bool {
-        self.fates.contains(&Fate::Mask)
+        self.fates.contains(&Fate::Mask) || !self.kept_unlinked_edges().is_empty()
+    }
+
+    /// Edges whose rows are masked and unlinked (Fate::MaskNullify).
+    pub fn kept_unlinked_edges(&self) -> Vec<usize> {
+        self.fates
+            .iter()
+            .filter_map(|f| match f {
+                Fate::MaskNullify(e) => Some(*e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The fate tags whose rows the anonymize step changes.
+    pub fn masked_tags(&self) -> Vec<String> {
+        let mut tags: Vec<String> = Vec::new();
+        if self.fates.contains(&Fate::Mask) {
+            tags.push(Fate::Mask.tag());
+        }
+        tags.extend(
+            self.kept_unlinked_edges()
+                .into_iter()
+                .map(|e| Fate::MaskNullify(e).tag()),
+        );
+        tags
     }
 
     pub fn operations(&self) -> Vec<Operation> {
@@ -194,7 +224,12 @@ pub fn branch(edge_index: usize, edge: &Edge, graph: &Graph, s: &Settings) -> Br
             !s.masks.for_table(child_table).is_empty(),
         )
     };
-    let below_deleted = Some(to_fate(explicit.unwrap_or_else(|| delete_default(edge))));
+    // Policy anonymize below a deleted parent keeps the row masked and cuts
+    // its reference (which would otherwise fail the parent's delete).
+    let below_deleted = Some(match explicit.unwrap_or_else(|| delete_default(edge)) {
+        Policy::Anonymize if edge.can_nullify() => Fate::MaskNullify(edge_index),
+        p => to_fate(p),
+    });
     let below_surviving = match s.action {
         Action::Delete => None,
         _ => Some(to_fate(explicit.unwrap_or(Policy::Keep))),
@@ -346,7 +381,9 @@ fn node_plan(
         }
     }
     let table = graph.nodes[node].table;
-    let mask_rows = fates[node].contains(&Fate::Mask);
+    let mask_rows = fates[node]
+        .iter()
+        .any(|f| matches!(f, Fate::Mask | Fate::MaskNullify(_)));
     NodePlan {
         node,
         branches,

@@ -147,7 +147,11 @@ pub fn action_statement(
             .count()
             > 1;
         let n = ctx.node_plan(*node);
-        let one_tag = op != &Operation::Nullify || n.nullified_edges().len() == 1;
+        let one_tag = match op {
+            Operation::Nullify => n.nullified_edges().len() == 1,
+            Operation::Anonymize => n.masked_tags().len() == 1,
+            Operation::Delete => true,
+        };
         if direct_deletes.contains(node) {
             // Each row the DELETE removed, once, with its subject key.
             returned.push(format!(
@@ -563,7 +567,17 @@ fn assignments(ctx: &Ctx, n: &NodePlan) -> (Assignments, Vec<String>) {
         }
         flags.push(tag);
     }
-    if n.masks_rows() {
+    for e in n.kept_unlinked_edges() {
+        let tag = Fate::MaskNullify(e).tag();
+        for col in &ctx.graph.edges[e].child_cols {
+            assign(col, format!("f.forget_{tag}"), "NULL".into());
+        }
+        for (col, expr) in &n.masks {
+            assign(col, format!("f.forget_{tag}"), format!("({expr})"));
+        }
+        flags.push(tag);
+    }
+    if n.fates.contains(&Fate::Mask) {
         for (col, expr) in &n.masks {
             assign(col, "f.forget_m".into(), format!("({expr})"));
         }
@@ -646,7 +660,7 @@ fn count_part(step: usize, node: usize, op: Operation, n: &NodePlan) -> String {
             .into_iter()
             .map(|e| Fate::Nullify(e).tag())
             .collect(),
-        Operation::Anonymize => vec!["m".into()],
+        Operation::Anonymize => n.masked_tags(),
     };
     let tags = tags_in(&tags);
     let op_name = op.name();

@@ -617,6 +617,28 @@ fn the_preview_names_each_candidates_fate_and_the_rules_that_block_it() {
         );
     }
     assert!(exists(&mut c, 11));
+    // Each audit row says which fate the person got and why.
+    let why = |c: &mut postgres::Client, key: &str| -> (String, String) {
+        let r = c
+            .query_one(
+                "SELECT action, reason FROM forget.audit WHERE subject_key = $1 ORDER BY id DESC LIMIT 1",
+                &[&key],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    let (action, reason) = why(&mut c, &destroy[0]);
+    assert_eq!(action, "delete");
+    assert!(
+        reason.contains("destroyed") && reason.contains("no_recent_sign_in"),
+        "{reason}"
+    );
+    let (action, reason) = why(&mut c, &minimize[0]);
+    assert_eq!(action, "minimize");
+    assert!(
+        reason.contains("minimized") && reason.contains("minimize_when holds"),
+        "{reason}"
+    );
     assert_eq!(
         sqlstate(c.query("SELECT * FROM forget.cleanup_preview(-1)", &[])),
         "22023"

@@ -478,3 +478,129 @@ fn check_names_tables_reached_through_two_paths_and_its_hint_protects_them() {
     );
     assert_eq!(count(&mut c, "SELECT 1 FROM tokens"), 0);
 }
+
+/// Issue 20, input 2 (the doctor's part): a delete that only unlinks rows
+/// keeping personal columns is named, with the policy that deletes them.
+#[test]
+fn check_names_unlinked_rows_that_keep_personal_columns() {
+    let db = "e2e_configuration_unlinked";
+    let mut c = fresh_db(db);
+    c.batch_execute(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);
+         CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users ON DELETE SET NULL,
+                              billing_name text, email text, amount numeric);
+         CREATE INDEX ON orders (user_id);
+         INSERT INTO users VALUES (2, 'two@example.com');
+         INSERT INTO orders VALUES (1, 2, 'Two Person', 'two@example.com', 10);
+         SELECT forget.register_subject('user', 'users');",
+    )
+    .unwrap();
+    let found = findings(&mut c, "keeps the rows, with their personal columns");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "public.orders(user_id)");
+    assert!(found[0].1.contains("email"), "{found:?}");
+    c.batch_execute(&found[0].2).unwrap();
+    assert!(findings(&mut c, "keeps the rows, with their personal columns").is_empty());
+    c.batch_execute("SELECT * FROM forget.delete_client(2)")
+        .unwrap();
+    assert_eq!(count(&mut c, "SELECT 1 FROM orders"), 0);
+}
+
+/// Issue 20, input 2: orders a business must keep after a delete. Policy
+/// `anonymize` under `delete` keeps the rows, applies their anonymize masks
+/// and sets the reference to NULL; on a NOT NULL reference it is refused.
+/// With a grace period, restore puts name, email and reference back.
+#[test]
+fn anonymize_under_delete_keeps_the_rows_masked_and_unlinked() {
+    let db = "e2e_configuration_keep_orders";
+    let mut c = fresh_db(db);
+    c.batch_execute(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);
+         CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users,
+                              billing_name text, email text, address text, amount numeric NOT NULL);
+         CREATE TABLE order_lines (id bigint PRIMARY KEY, order_id bigint NOT NULL REFERENCES orders, sku text);
+         CREATE TABLE sessions (id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES users);
+         CREATE INDEX ON orders (user_id); CREATE INDEX ON order_lines (order_id); CREATE INDEX ON sessions (user_id);
+         INSERT INTO users VALUES (2, 'two@example.com'), (3, 'three@example.com');
+         INSERT INTO orders VALUES (1, 2, 'Two Person', 'two@example.com', '2 Road', 10),
+                                   (2, 3, 'Three Person', 'three@example.com', '3 Road', 20);
+         INSERT INTO order_lines VALUES (1, 1, 'A'), (2, 2, 'B');
+         INSERT INTO sessions VALUES (1, 2);
+         SELECT forget.register_subject('user', 'users');
+         SELECT forget.mask('orders', 'billing_name', $$'Deleted customer'$$);
+         SELECT forget.mask('orders', 'email', 'NULL');
+         SELECT forget.mask('orders', 'address', 'NULL');",
+    )
+    .unwrap();
+    assert_eq!(
+        sqlstate(c.batch_execute(
+            "SELECT forget.set_policy('sessions', 'user_id', 'delete', 'anonymize')"
+        )),
+        "22023",
+        "a NOT NULL reference cannot be set to NULL"
+    );
+    c.batch_execute("SELECT forget.set_policy('orders', 'user_id', 'delete', 'anonymize')")
+        .unwrap();
+    let report: Vec<String> = c
+        .query(
+            "SELECT tbl::text || ' ' || operation || ' ' || rows FROM forget.delete_client(2, dry_run => true) ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        report.contains(&"orders anonymize 1".to_string()),
+        "{report:?}"
+    );
+    assert!(
+        !report.iter().any(|r| r.starts_with("order_lines")),
+        "{report:?}"
+    );
+    let before = snapshot(&mut c, "public");
+    c.batch_execute("SELECT * FROM forget.delete_client(2, grace => '30 days')")
+        .unwrap();
+    let kept = c
+        .query_one(
+            "SELECT user_id, billing_name, email, address, amount::text FROM orders WHERE id = 1",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(kept.get::<_, Option<i64>>(0), None, "unlinked");
+    assert_eq!(
+        kept.get::<_, Option<String>>(1).as_deref(),
+        Some("Deleted customer")
+    );
+    assert_eq!(kept.get::<_, Option<String>>(2), None);
+    assert_eq!(kept.get::<_, Option<String>>(3), None);
+    assert_eq!(kept.get::<_, String>(4), "10", "the financial record stays");
+    assert_eq!(
+        count(&mut c, "SELECT 1 FROM order_lines WHERE order_id = 1"),
+        1
+    );
+    assert_eq!(count(&mut c, "SELECT 1 FROM users WHERE id = 2"), 0);
+    assert_eq!(count(&mut c, "SELECT 1 FROM sessions"), 0);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT 1 FROM orders WHERE id = 2 AND user_id = 3 AND email = 'three@example.com'"
+        ),
+        1,
+        "another user's order is untouched"
+    );
+    // What the locate of the deleted email finds: only the recovery data.
+    let found = texts(
+        &mut c,
+        "SELECT tbl::text FROM forget.locate(ARRAY['two@example.com']) ORDER BY 1",
+    );
+    assert!(found.iter().all(|t| t.starts_with("forget.")), "{found:?}");
+    c.batch_execute("SELECT * FROM forget.restore_client(2)")
+        .unwrap();
+    assert_eq!(
+        snapshot(&mut c, "public"),
+        before,
+        "restore puts everything back"
+    );
+    assert!(audit_is_intact(&mut c));
+}
