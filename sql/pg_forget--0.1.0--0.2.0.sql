@@ -1314,7 +1314,10 @@ BEGIN
             RAISE NOTICE 'locate: scanning % (about % rows)', t.oid::regclass, t.reltuples::bigint;
         END IF;
         EXECUTE format('SELECT ARRAY[%s] FROM %s x',
-                       (SELECT string_agg(format('count(*) FILTER (WHERE x.%I::text ILIKE ANY ($1))', c), ', ')
+                       -- format('%s') prints a value with its type's output function,
+                       -- never a cast: a cast from a role's own type to text
+                       -- could run that role's function as the caller.
+                       (SELECT string_agg(format('count(*) FILTER (WHERE pg_catalog.format(''%%s'', x.%I) ILIKE ANY ($1))', c), ', ')
                         FROM unnest(cols) c),
                        t.oid::regclass)
             INTO counts USING patterns;

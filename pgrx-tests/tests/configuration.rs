@@ -604,3 +604,46 @@ fn anonymize_under_delete_keeps_the_rows_masked_and_unlinked() {
     );
     assert!(audit_is_intact(&mut c));
 }
+
+/// locate reads every table the caller may read, often as a superuser: a
+/// role's own type with its own cast to text must not get its function run
+/// by the caller (values are printed by their type's output function).
+#[test]
+fn locate_runs_no_code_of_the_roles_that_own_the_tables() {
+    let db = "e2e_configuration_locate_attack";
+    let mut c = billing_db(db);
+    c.batch_execute(
+        "DROP ROLE IF EXISTS locate_mallory; CREATE ROLE locate_mallory LOGIN;
+         GRANT CREATE ON SCHEMA public TO locate_mallory;",
+    )
+    .unwrap();
+    let mut mallory = connect_as(db, "locate_mallory");
+    mallory
+        .batch_execute(
+            "CREATE TYPE public.sneaky AS (a text);
+             CREATE FUNCTION public.sneaky_text(public.sneaky[]) RETURNS text LANGUAGE sql
+                 AS $$ SELECT pg_catalog.set_config('mallory.ran_as', current_user, false) $$;
+             CREATE CAST (public.sneaky[] AS text) WITH FUNCTION public.sneaky_text(public.sneaky[]);
+             CREATE TABLE public.sneaky_rows (v public.sneaky[]);
+             INSERT INTO public.sneaky_rows VALUES (ARRAY[ROW('needle')::public.sneaky]);
+             GRANT SELECT ON public.sneaky_rows TO PUBLIC;",
+        )
+        .unwrap();
+    let found = texts(
+        &mut c,
+        "SELECT tbl::text || '.' || col FROM forget.locate(ARRAY['needle'])",
+    );
+    assert_eq!(
+        found,
+        vec!["sneaky_rows.v".to_string()],
+        "found by its printed value"
+    );
+    let ran: Option<String> = c
+        .query_one("SELECT current_setting('mallory.ran_as', true)", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        ran.as_deref().unwrap_or("").is_empty(),
+        "the role's cast ran as {ran:?}"
+    );
+}
