@@ -126,8 +126,11 @@ pub fn references() -> Vec<Reference> {
         .collect();
         refs.extend(
             spi(client.select(
-                "SELECT id, child::oid, child_column::text, parent::oid, parent_column::text, condition
-                 FROM forget.links ORDER BY id",
+                "SELECT l.id, l.child::oid, l.child_column::text, l.parent::oid, l.parent_column::text, l.condition,
+                        COALESCE((SELECT t.typcategory = 'A' FROM pg_catalog.pg_attribute a
+                                  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                                  WHERE a.attrelid = l.child AND a.attname = l.child_column), false)
+                 FROM forget.links l ORDER BY l.id",
                 None,
                 &[],
             ))
@@ -136,7 +139,10 @@ pub fn references() -> Vec<Reference> {
                 child_cols: vec![spi(row.get::<String>(3)).unwrap_or_default()],
                 parent: oid_at(&row, 4),
                 parent_cols: vec![spi(row.get::<String>(5)).unwrap_or_default()],
-                origin: Origin::Link { id: spi(row.get::<i64>(1)).unwrap_or_default() },
+                origin: Origin::Link {
+                    id: spi(row.get::<i64>(1)).unwrap_or_default(),
+                    array: spi(row.get::<bool>(7)).unwrap_or(false),
+                },
                 condition: spi(row.get::<String>(6)),
             }),
         );

@@ -250,6 +250,10 @@ fn add_link(
         .unwrap_or_else(|| default_parent_column(&p));
     require_column(&p, &parent_column);
     let child_type = &c.column(child_column).unwrap().type_sql;
+    let parent_type = &p.column(&parent_column).unwrap().type_sql;
+    // An array of the parent's type: the row belongs to every parent whose
+    // value it contains.
+    let array = *child_type == format!("{parent_type}[]");
     let condition = condition.map(|cond| crate::parse::one_expression("link condition", cond));
     // As every role whose subjects reach the parent: the same comparison the
     // generated SQL makes (an impossible cast fails now), and the condition.
@@ -260,13 +264,23 @@ fn add_link(
         };
         checker.check_sql(
             search_path,
-            &format!(
-                "SELECT 1 FROM {} c, {} p WHERE c.{} OPERATOR(pg_catalog.=) CAST(p.{} AS {child_type})",
-                qualified(&c),
-                qualified(&p),
-                ident(child_column),
-                ident(&parent_column)
-            ),
+            &if array {
+                format!(
+                    "SELECT 1 FROM {} c, {} p WHERE p.{} OPERATOR(pg_catalog.=) ANY (c.{})",
+                    qualified(&c),
+                    qualified(&p),
+                    ident(&parent_column),
+                    ident(child_column)
+                )
+            } else {
+                format!(
+                    "SELECT 1 FROM {} c, {} p WHERE c.{} OPERATOR(pg_catalog.=) CAST(p.{} AS {child_type})",
+                    qualified(&c),
+                    qualified(&p),
+                    ident(child_column),
+                    ident(&parent_column)
+                )
+            },
             &[],
         );
         if let Some(cond) = &condition {

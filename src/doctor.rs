@@ -88,7 +88,10 @@ fn policy_problems(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
             let t = &tables[&e.reference.child];
             let object = format!("{}({})", t.display_name(), e.child_cols.join(", "));
             let policy = plan::effective_policy(e, action, &policies);
+            // On an array link, nullify removes the subject's element.
+            let array = matches!(e.reference.origin, Origin::Link { array: true, .. });
             if policy == Policy::Nullify
+                && !array
                 && e.child_cols
                     .iter()
                     .any(|c| t.column(c).is_some_and(|x| x.not_null))
@@ -107,7 +110,7 @@ fn policy_problems(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
             }
             // A delete that only unlinks rows leaves what they say about the
             // subject where no later export or delete can find it.
-            if action == Action::Delete && policy == Policy::Nullify {
+            if action == Action::Delete && policy == Policy::Nullify && !array {
                 let personal: Vec<&str> = t
                     .columns
                     .iter()

@@ -309,7 +309,10 @@ pub mod tests {
             child_cols: vec![col.to_string()],
             parent,
             parent_cols: vec![pcol.to_string()],
-            origin: Origin::Link { id: 1 },
+            origin: Origin::Link {
+                id: 1,
+                array: false,
+            },
             condition: None,
         }
     }

@@ -140,8 +140,17 @@ impl Table {
 /// Where a reference between two tables comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Origin {
-    ForeignKey { name: String, on_delete: OnDelete },
-    Link { id: i64 },
+    ForeignKey {
+        name: String,
+        on_delete: OnDelete,
+    },
+    /// `array`: the child column is an array of the parent column's type
+    /// (`invitee_ids bigint[]`): a row belongs to every parent whose value
+    /// the array contains.
+    Link {
+        id: i64,
+        array: bool,
+    },
 }
 
 /// Rows of `child` whose `child_cols` equal `parent_cols` of a `parent` row

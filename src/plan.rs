@@ -249,9 +249,12 @@ fn edge_child_table(edge: &Edge) -> u32 {
     }
 }
 
-/// The delete action's default: follow the foreign key's ON DELETE rule.
+/// The delete action's default: follow the foreign key's ON DELETE rule; a
+/// row that lists the subject in an array (an invitation of several people)
+/// is kept and loses that element (nullify on an array link).
 pub fn delete_default(edge: &Edge) -> Policy {
     match &edge.reference.origin {
+        Origin::Link { array: true, .. } if !edge.owned => Policy::Nullify,
         Origin::ForeignKey {
             on_delete: OnDelete::SetNull,
             ..

@@ -400,6 +400,12 @@ fn match_condition(ctx: &Ctx, b: &Branch, child_alias: &str, parent_alias: &str)
             let child_type = child.column(cc).map(|c| c.type_sql.as_str()).unwrap_or("");
             let parent_type = parent.column(pc).map(|c| c.type_sql.as_str()).unwrap_or("");
             let value = format!("{parent_alias}.{}", ctx.exposed(e.parent, pc));
+            if is_array_link(e) {
+                return format!(
+                    "{value} OPERATOR(pg_catalog.=) ANY ({child_alias}.{})",
+                    ident(cc)
+                );
+            }
             let value = if child_type == parent_type {
                 value
             } else {
@@ -409,6 +415,15 @@ fn match_condition(ctx: &Ctx, b: &Branch, child_alias: &str, parent_alias: &str)
         })
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// A link whose child column is an array of the parent column's type.
+fn is_array_link(e: &crate::graph::Edge) -> bool {
+    !e.owned
+        && matches!(
+            e.reference.origin,
+            crate::model::Origin::Link { array: true, .. }
+        )
 }
 
 /// Rows of the child table, with the edge's condition applied in a scope that
@@ -562,8 +577,23 @@ fn assignments(ctx: &Ctx, n: &NodePlan) -> (Assignments, Vec<String>) {
     let mut flags = Vec::new();
     for e in n.nullified_edges() {
         let tag = Fate::Nullify(e).tag();
-        for col in &ctx.graph.edges[e].child_cols {
-            assign(col, format!("f.forget_{tag}"), "NULL".into());
+        let edge = &ctx.graph.edges[e];
+        for (col, pc) in edge.child_cols.iter().zip(&edge.parent_cols) {
+            // An array keeps its other elements, in their order: only the
+            // values of the parent rows reached (the subjects') go.
+            let value = if is_array_link(edge) {
+                format!(
+                    "ARRAY(SELECT forget_u.forget_e FROM pg_catalog.unnest(forget_t.{c}) WITH ORDINALITY AS forget_u(forget_e, forget_i) \
+                     WHERE forget_u.forget_e IS NULL OR NOT (forget_u.forget_e OPERATOR(pg_catalog.=) ANY \
+                     (ARRAY(SELECT p.{v} FROM n{parent} p))) ORDER BY forget_u.forget_i)",
+                    c = ident(col),
+                    v = ctx.exposed(edge.parent, pc),
+                    parent = edge.parent
+                )
+            } else {
+                "NULL".into()
+            };
+            assign(col, format!("f.forget_{tag}"), value);
         }
         flags.push(tag);
     }

@@ -647,3 +647,67 @@ fn locate_runs_no_code_of_the_roles_that_own_the_tables() {
         "the role's cast ran as {ran:?}"
     );
 }
+
+/// Issue 20, input 1: an id inside an array. The link is accepted, export
+/// includes the rows, a delete removes that element and keeps the row (the
+/// other ids stay, in their order), and a restore puts it back.
+#[test]
+fn an_array_link_reaches_rows_that_list_the_subject() {
+    let db = "e2e_configuration_array_link";
+    let mut c = fresh_db(db);
+    c.batch_execute(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);
+         CREATE TABLE invitations (id bigint PRIMARY KEY, title text, invitee_ids bigint[] NOT NULL);
+         INSERT INTO users VALUES (2, 'two@example.com'), (3, 'three@example.com'), (4, 'four@example.com');
+         INSERT INTO invitations VALUES (1, 'party', '{3,2,4}'), (2, 'lunch', '{3}'), (3, 'solo', '{2}');
+         SELECT forget.register_subject('user', 'users');
+         SELECT forget.add_link('invitations', 'invitee_ids', 'users');",
+    )
+    .unwrap();
+    let exported: String = c
+        .query_one(
+            "SELECT (forget.export_client(2)->'data'->'public.invitations')::text",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        exported.contains("party") && exported.contains("solo") && !exported.contains("lunch"),
+        "{exported}"
+    );
+    let before = snapshot(&mut c, "public");
+    let report = texts(
+        &mut c,
+        "SELECT tbl::text || ' ' || operation || ' ' || rows FROM forget.delete_client(2, grace => '30 days') ORDER BY 1",
+    );
+    assert!(
+        report.contains(&"invitations nullify 2".to_string()),
+        "{report:?}"
+    );
+    let lists = texts(
+        &mut c,
+        "SELECT id || '=' || invitee_ids::text FROM invitations ORDER BY id",
+    );
+    assert_eq!(
+        lists,
+        vec!["1={3,4}", "2={3}", "3={}"],
+        "the element goes, the rows and the other ids stay"
+    );
+    assert_eq!(count(&mut c, "SELECT 1 FROM users WHERE id = 2"), 0);
+    c.batch_execute("SELECT * FROM forget.restore_client(2)")
+        .unwrap();
+    assert_eq!(
+        snapshot(&mut c, "public"),
+        before,
+        "restore puts the elements back"
+    );
+    // A column of another type is still refused.
+    assert_eq!(
+        sqlstate(c.batch_execute(
+            "CREATE TABLE notes (id int PRIMARY KEY, tags text[]);
+             SELECT forget.add_link('notes', 'tags', 'users');"
+        )),
+        "42846"
+    );
+    assert!(audit_is_intact(&mut c));
+}
