@@ -1,8 +1,9 @@
 -- The association demo: automated people cleanup.
 \pset footer off
 \echo
-\echo '== 1. Who is a candidate, and what would happen (dry run)'
+\echo '== 1. Who is a candidate, and what would happen (dry run, then the first ten by name)'
 SELECT * FROM forget.people_cleanup(dry_run => true);
+SELECT * FROM forget.cleanup_preview(10);
 \echo '== 2. One batch of 10'
 SELECT * FROM forget.people_cleanup(10);
 \echo '== 3. The rest, committing after each batch of 25'

@@ -6,6 +6,10 @@ SET forget.admin_contacts = 'ops@example.com';
 SELECT id, name, forget.last_activity(id) FROM contractors.contractors ORDER BY id;
 \echo '== 2. Who has not invoiced for 6 months (dry run), then the real thing'
 SELECT * FROM forget.deactivate_inactive('6 months', dry_run => true);
+-- A rule for deactivate would keep service accounts active (deactivate_inactive
+-- skips them, deactivate refuses them); tried and removed again:
+SELECT forget.add_rule('service_account', 'SELECT 1 WHERE $1 = 0', 'service accounts stay active', '{deactivate}');
+SELECT forget.drop_rule('service_account');
 SELECT * FROM forget.deactivate_inactive('6 months', reason => 'no invoice for 6 months');
 SELECT id, name, contractor_type, is_active FROM contractors.contractors ORDER BY id;
 \echo '== 3. What Ben sees when he logs in'
