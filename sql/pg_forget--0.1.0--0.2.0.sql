@@ -1278,12 +1278,17 @@ AS $$ SELECT p.key, p.fate, p.blocked_by FROM forget._cleanup_preview(lim, subje
 -- rows shows progress. 22023 without needles.
 CREATE OR REPLACE FUNCTION forget.locate(needles text[], subject text DEFAULT NULL)
 RETURNS TABLE(tbl regclass, col name, matches bigint)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off SET lock_timeout = '10s' AS $$
 DECLARE
     patterns text[];
     t record;
     cols name[];
     counts bigint[];
+    -- Row level security policies are other roles' code: run as the caller,
+    -- they would run with its privileges. Tables with policies that apply
+    -- to the caller are not searched (superusers and BYPASSRLS roles skip
+    -- policies, owners skip them unless forced).
+    exempt boolean := (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user);
 BEGIN
     needles := ARRAY(SELECT n FROM unnest(needles) n WHERE n IS NOT NULL AND n <> '');
     IF cardinality(needles) = 0 THEN
@@ -1293,11 +1298,14 @@ BEGIN
     patterns := ARRAY(SELECT '%' || replace(replace(replace(n, '\', '\\'), '%', '\%'), '_', '\_') || '%'
                       FROM unnest(needles) n);
     FOR t IN
-        SELECT c.oid, c.reltuples, n.nspname
+        SELECT c.oid, c.reltuples, n.nspname,
+               c.relrowsecurity AND NOT exempt
+                 AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')) AS policed
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'm')
+        WHERE c.relkind IN ('r', 'm') AND c.relispopulated
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+          AND has_schema_privilege(n.oid, 'USAGE')
           AND (locate.subject IS NULL
                OR c.oid IN (SELECT g.tbl FROM forget.graph(locate.subject) g)
                OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i
@@ -1310,17 +1318,29 @@ BEGIN
                         AND has_column_privilege(t.oid, a.attnum, 'SELECT')
                       ORDER BY a.attnum);
         CONTINUE WHEN cardinality(cols) = 0;
+        IF t.policed THEN
+            RAISE NOTICE 'locate: % not searched: its row level security policies would run as %',
+                t.oid::regclass, current_user;
+            CONTINUE;
+        END IF;
         IF t.reltuples > 10000 THEN
             RAISE NOTICE 'locate: scanning % (about % rows)', t.oid::regclass, t.reltuples::bigint;
         END IF;
-        EXECUTE format('SELECT ARRAY[%s] FROM %s x',
-                       -- format('%s') prints a value with its type's output function,
-                       -- never a cast: a cast from a role's own type to text
-                       -- could run that role's function as the caller.
-                       (SELECT string_agg(format('count(*) FILTER (WHERE pg_catalog.format(''%%s'', x.%I) ILIKE ANY ($1))', c), ', ')
-                        FROM unnest(cols) c),
-                       t.oid::regclass)
-            INTO counts USING patterns;
+        -- format('%s') prints a value with its type's output function, never
+        -- a cast: a cast from a role's own type to text could run that role's
+        -- function as the caller. COLLATE "default": a column's own
+        -- (nondeterministic) collation would make ILIKE fail. A table that
+        -- cannot be read (a lock held for 10 s) is named, not fatal.
+        BEGIN
+            EXECUTE format('SELECT ARRAY[%s] FROM %s x',
+                           (SELECT string_agg(format('count(*) FILTER (WHERE (pg_catalog.format(''%%s'', x.%I) COLLATE "default") ILIKE ANY ($1))', c), ', ')
+                            FROM unnest(cols) c),
+                           t.oid::regclass)
+                INTO counts USING patterns;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE NOTICE 'locate: % not searched: %', t.oid::regclass, SQLERRM;
+            CONTINUE;
+        END;
         FOR i IN 1 .. cardinality(cols) LOOP
             IF counts[i] > 0 THEN
                 tbl := t.oid; col := cols[i]; matches := counts[i];
@@ -1332,8 +1352,8 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
-                 AND NOT has_table_privilege(c.oid, 'SELECT')
-                 AND NOT has_any_column_privilege(c.oid, 'SELECT')
+                 AND (NOT has_schema_privilege(n.oid, 'USAGE')
+                      OR (NOT has_table_privilege(c.oid, 'SELECT') AND NOT has_any_column_privilege(c.oid, 'SELECT')))
                  AND locate.subject IS NULL) THEN
         RAISE NOTICE 'locate: some tables were not searched: % may not read them', current_user;
     END IF;

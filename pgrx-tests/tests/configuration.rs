@@ -614,7 +614,8 @@ fn locate_runs_no_code_of_the_roles_that_own_the_tables() {
     let mut c = billing_db(db);
     c.batch_execute(
         "DROP ROLE IF EXISTS locate_mallory; CREATE ROLE locate_mallory LOGIN;
-         GRANT CREATE ON SCHEMA public TO locate_mallory;",
+         GRANT CREATE ON SCHEMA public TO locate_mallory;
+         GRANT CREATE ON DATABASE e2e_configuration_locate_attack TO locate_mallory;",
     )
     .unwrap();
     let mut mallory = connect_as(db, "locate_mallory");
@@ -645,6 +646,62 @@ fn locate_runs_no_code_of_the_roles_that_own_the_tables() {
     assert!(
         ran.as_deref().unwrap_or("").is_empty(),
         "the role's cast ran as {ran:?}"
+    );
+    // Row level security policies are the owner's code too: a caller they
+    // apply to does not search such a table (superusers skip policies).
+    // Tables that cannot be searched (a nondeterministic collation, an
+    // unpopulated materialized view, a schema without USAGE) break nothing.
+    c.batch_execute(
+        "DROP ROLE IF EXISTS locate_dba; CREATE ROLE locate_dba LOGIN;
+         GRANT EXECUTE ON FUNCTION forget.locate(text[], text) TO locate_dba;
+         GRANT USAGE ON SCHEMA forget TO locate_dba;",
+    )
+    .unwrap();
+    mallory
+        .batch_execute(
+            "CREATE FUNCTION public.spy() RETURNS boolean LANGUAGE sql
+                 AS $$ SELECT pg_catalog.set_config('mallory.policy_ran', current_user, false) IS NOT NULL $$;
+             CREATE TABLE public.bait (t text); INSERT INTO public.bait VALUES ('needle');
+             ALTER TABLE public.bait ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY p ON public.bait USING (public.spy());
+             GRANT SELECT ON public.bait TO PUBLIC;
+             CREATE COLLATION public.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+             CREATE TABLE public.folded (t text COLLATE public.ci); INSERT INTO public.folded VALUES ('NEEDLE');
+             GRANT SELECT ON public.folded TO PUBLIC;
+             CREATE MATERIALIZED VIEW public.later AS SELECT 'needle'::text AS t WITH NO DATA;
+             CREATE SCHEMA hidden; CREATE TABLE hidden.rows (t text); GRANT SELECT ON hidden.rows TO PUBLIC;",
+        )
+        .unwrap();
+    let mut dba = connect_as(db, "locate_dba");
+    let seen = texts(
+        &mut dba,
+        "SELECT tbl::text || '.' || col FROM forget.locate(ARRAY['needle']) ORDER BY 1",
+    );
+    let ran: Option<String> = dba
+        .query_one("SELECT current_setting('mallory.policy_ran', true)", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        ran.as_deref().unwrap_or("").is_empty(),
+        "the policy ran as {ran:?}"
+    );
+    assert!(!seen.contains(&"bait.t".to_string()), "{seen:?}");
+    assert!(seen.contains(&"folded.t".to_string()), "{seen:?}");
+    let as_superuser = texts(
+        &mut c,
+        "SELECT tbl::text || '.' || col FROM forget.locate(ARRAY['needle']) ORDER BY 1",
+    );
+    assert!(
+        as_superuser.contains(&"bait.t".to_string()),
+        "{as_superuser:?}"
+    );
+    let ran: Option<String> = c
+        .query_one("SELECT current_setting('mallory.policy_ran', true)", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        ran.as_deref().unwrap_or("").is_empty(),
+        "the policy ran as {ran:?}"
     );
 }
 
