@@ -392,13 +392,33 @@ fn reactivate(
     manual(key, actor, reason, subject, false)
 }
 
-/// The login message, exactly as SPEC.md problem 4 words it.
+/// The login message of a deactivated account: `Your account has been
+/// deactivated. Reason: {reason}. Please contact admins to reactivate
+/// {contacts}.` ({reason} `not given` when none was recorded; without
+/// contacts the sentence ends after "reactivate", with no dangling space).
 pub fn deactivated_message(reason: Option<&str>, contacts: Option<&str>) -> String {
+    let contacts = contacts.map(str::trim).filter(|c| !c.is_empty());
     format!(
-        "Your account has been deactivated. Reason: {}. Please contact admins to reactivate {}.",
+        "Your account has been deactivated. Reason: {}. Please contact admins to reactivate{}.",
         reason.unwrap_or("not given"),
-        contacts.unwrap_or("")
+        contacts.map(|c| format!(" {c}")).unwrap_or_default()
     )
+}
+
+/// The login message of an anonymized account: nothing to reactivate, so
+/// nothing offered; with a recovery window still running, until when it
+/// can be recovered.
+pub fn anonymized_message(recoverable_until: Option<&str>, contacts: Option<&str>) -> String {
+    let contacts = contacts.map(str::trim).filter(|c| !c.is_empty());
+    match recoverable_until {
+        Some(until) => format!(
+            "Your account has been anonymized. It can be recovered until {until}{}.",
+            contacts
+                .map(|c| format!(": please contact admins ({c})"))
+                .unwrap_or_default()
+        ),
+        None => "Your account has been anonymized.".to_string(),
+    }
 }
 
 #[pg_extern(name = "_account_status")]
@@ -472,13 +492,57 @@ fn account_status(
         .get_three::<pgrx::datum::TimestampWithTimeZone, String, String>()
         .unwrap_or((None, None, None))
     });
-    let message = deactivated_message(reason.as_deref(), guc("forget.admin_contacts").as_deref());
+    // Anonymized (last recorded so in the audit, and not restored since):
+    // the message offers no reactivation.
+    let anonymized = cache::kept(
+        "SELECT a.action = 'anonymize',
+                (SELECT pg_catalog.to_char(d.retention_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"')
+                   FROM forget.deleted_clients d
+                  WHERE d.subject = $1 AND d.original_key = $2 AND d.state = 'retained' AND d.action = 'anonymize'
+                  ORDER BY d.id DESC LIMIT 1)
+         FROM forget.audit a
+         WHERE a.subject = $1 AND a.subject_key = $2 AND a.action IN ('anonymize', 'restore', 'reactivate')
+         ORDER BY a.id DESC LIMIT 1",
+        &[pg_sys::TEXTOID; 2],
+    );
+    let (was_anonymized, until) = Spi::connect(|client| {
+        spi(client.select(
+            &*anonymized,
+            Some(1),
+            &[subject.name.as_str().into(), canonical.as_str().into()],
+        ))
+        .first()
+        .get_two::<bool, String>()
+        .unwrap_or((None, None))
+    });
+    let contacts = guc("forget.admin_contacts");
+    let message = if was_anonymized.unwrap_or(false) {
+        anonymized_message(until.as_deref(), contacts.as_deref())
+    } else {
+        deactivated_message(reason.as_deref(), contacts.as_deref())
+    };
     TableIterator::new(vec![(false, at, by, reason, Some(message))])
 }
 
 #[cfg(test)]
 mod tests {
     use super::deactivated_message;
+
+    #[test]
+    fn without_contacts_the_message_ends_cleanly() {
+        assert_eq!(
+            deactivated_message(None, None),
+            "Your account has been deactivated. Reason: not given. Please contact admins to reactivate."
+        );
+        assert_eq!(
+            deactivated_message(None, Some("  ")),
+            "Your account has been deactivated. Reason: not given. Please contact admins to reactivate."
+        );
+        assert_eq!(
+            super::anonymized_message(None, Some("ops@example.com")),
+            "Your account has been anonymized."
+        );
+    }
 
     #[test]
     fn the_login_message_is_worded_as_specified() {

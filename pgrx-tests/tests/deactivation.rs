@@ -471,3 +471,43 @@ fn deactivate_rules_keep_service_accounts_active() {
     );
     assert!(audit_is_intact(&mut c));
 }
+
+/// Issue 21, input 5: the login message has no dangling punctuation
+/// without contacts, and an anonymized account is told so, with no offer to
+/// reactivate (until when it can be recovered, during a recovery window).
+#[test]
+fn the_login_message_fits_anonymized_accounts_and_missing_contacts() {
+    let mut c = billing_db("e2e_deact_messages");
+    let message = |c: &mut postgres::Client, key: i64| -> String {
+        c.query_one(
+            "SELECT message FROM forget.account_status($1::bigint)",
+            &[&key],
+        )
+        .unwrap()
+        .get(0)
+    };
+    c.batch_execute("SELECT forget.deactivate(4, 'admin', NULL)")
+        .unwrap();
+    assert_eq!(
+        message(&mut c, 4),
+        "Your account has been deactivated. Reason: not given. Please contact admins to reactivate."
+    );
+    c.batch_execute("SELECT * FROM forget.anonymize_client(3)")
+        .unwrap();
+    assert_eq!(message(&mut c, 3), "Your account has been anonymized.");
+    c.batch_execute("SELECT * FROM forget.anonymize_client(5, grace => '30 days')")
+        .unwrap();
+    let m = message(&mut c, 5);
+    assert!(
+        m.starts_with("Your account has been anonymized. It can be recovered until ")
+            && !m.contains("reactivate"),
+        "{m}"
+    );
+    c.batch_execute("SELECT * FROM forget.restore_client(5)")
+        .unwrap();
+    let active: bool = c
+        .query_one("SELECT active FROM forget.account_status(5)", &[])
+        .unwrap()
+        .get(0);
+    assert!(active, "restored");
+}
