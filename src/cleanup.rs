@@ -37,17 +37,12 @@ impl CleanupSql<'_> {
         }
     }
 
-    /// What FROM adds for is_minimized without a minimized column: the key
-    /// as text, as a plain value (OFFSET 0 keeps it from being flattened
-    /// into a cast), so that the comparison passes into the security-barrier
-    /// view and its index instead of every candidate reading every mark.
+    /// What FROM adds for is_minimized without a minimized column
+    /// (render::key_as_text).
     fn key_as_text(&self) -> String {
         match self.minimized_column {
             Some(_) => String::new(),
-            None => format!(
-                " CROSS JOIN LATERAL (SELECT s.{}::pg_catalog.text AS forget_key OFFSET 0) s_key",
-                ident(self.key)
-            ),
+            None => crate::render::key_as_text(self.key),
         }
     }
 

@@ -68,26 +68,13 @@ fn last_activity_expression(subject: &Subject, key_type: &str) -> String {
             }
         })
         .collect();
-    // The key as text comes from the FROM clause (key_as_text, kept from
-    // being flattened by OFFSET 0): compared as a plain value, the condition
-    // passes into the security-barrier view and its index; a cast inside the
-    // subquery would not (it is not leakproof), and every subject examined
-    // would read the whole deactivation history.
+    // The key as text comes from the FROM clause (render::key_as_text).
     parts.push(format!(
         "(SELECT pg_catalog.max(d.at) FROM forget.deactivations_current d WHERE d.subject OPERATOR(pg_catalog.=) {} \
          AND d.key OPERATOR(pg_catalog.=) s_key.forget_key AND d.action OPERATOR(pg_catalog.=) 'reactivate')",
         literal(&subject.name)
     ));
     format!("GREATEST({})", parts.join(", "))
-}
-
-/// What the FROM clause of a query over the subject table `s` adds for
-/// last_activity_expression.
-fn key_as_text(subject: &Subject) -> String {
-    format!(
-        " CROSS JOIN LATERAL (SELECT s.{}::pg_catalog.text AS forget_key OFFSET 0) s_key",
-        ident(&subject.key_column)
-    )
 }
 
 fn subject_table(subject: &Subject) -> Table {
@@ -131,7 +118,7 @@ fn last_activity(
                 "SELECT {} FROM {} s{} WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
                 last_activity_expression(&subject, &subject.key_type),
                 qualified(&subject_table(&subject)),
-                key_as_text(&subject),
+                crate::render::key_as_text(&subject.key_column),
                 subject.key_type,
                 key = ident(&subject.key_column),
             )
@@ -282,7 +269,7 @@ fn deactivate_inactive(
          ORDER BY c.key_value",
         last_activity_expression(&subject, &subject.key_type),
         qualified(&table),
-        key_as_text(&subject),
+        crate::render::key_as_text(&subject.key_column),
         key = ident(&subject.key_column),
         col = ident(&col),
     );

@@ -417,6 +417,19 @@ fn match_condition(ctx: &Ctx, b: &Branch, child_alias: &str, parent_alias: &str)
         .join(" AND ")
 }
 
+/// What FROM adds after a subject table aliased `s`: its key as text,
+/// `s_key.forget_key`, kept from being flattened into a cast (OFFSET 0). A
+/// comparison with this plain value passes into a security-barrier view
+/// (forget.deactivations_current, forget.minimized_current) and its index;
+/// a cast inside the view's subquery is not leakproof and would not, and
+/// every subject examined would read every row of the view.
+pub fn key_as_text(key_column: &str) -> String {
+    format!(
+        " CROSS JOIN LATERAL (SELECT s.{}::pg_catalog.text AS forget_key OFFSET 0) s_key",
+        ident(key_column)
+    )
+}
+
 /// A link whose child column is an array of the parent column's type.
 fn is_array_link(e: &crate::graph::Edge) -> bool {
     !e.owned

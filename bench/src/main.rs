@@ -83,7 +83,8 @@ fn psql(port: &str, db: &str, file: &str, vars: &[(&str, String)]) {
     );
 }
 
-fn fresh_db(port: &str, db: &str, example: &str, vars: &[(&str, String)]) -> Client {
+/// A new, empty database `db` (dropped first if it exists).
+fn recreate_db(port: &str, db: &str) -> Client {
     let mut admin = connect(port, "postgres");
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
@@ -91,7 +92,21 @@ fn fresh_db(port: &str, db: &str, example: &str, vars: &[(&str, String)]) -> Cli
     admin
         .batch_execute(&format!("CREATE DATABASE {db}"))
         .unwrap();
-    let mut c = connect(port, db);
+    connect(port, db)
+}
+
+/// How many people the next cleanup would handle, all at once.
+fn backlog(c: &mut Client) -> i64 {
+    c.query_one(
+        "SELECT candidates FROM forget.people_cleanup(10000000, dry_run => true)",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+fn fresh_db(port: &str, db: &str, example: &str, vars: &[(&str, String)]) -> Client {
+    let mut c = recreate_db(port, db);
     c.batch_execute("CREATE EXTENSION pg_forget").unwrap();
     let started = Instant::now();
     for f in ["schema.sql", "data.sql", "config.sql"] {
@@ -329,13 +344,7 @@ fn cleanup_workloads(a: &Args) -> Vec<Row> {
         // The example's household hook runs once per person; measure the engine.
         c.batch_execute("DELETE FROM forget.hooks").unwrap();
     }
-    let backlog: i64 = assoc
-        .query_one(
-            "SELECT candidates FROM forget.people_cleanup(10000000, dry_run => true)",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let backlog = backlog(&mut assoc);
     // delete_client once per person, each committed, on the highest candidates.
     let singles: Vec<i64> = assoc
         .query(

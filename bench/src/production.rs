@@ -32,20 +32,7 @@ pub fn workloads(a: &Args) -> Vec<Row> {
 }
 
 fn fresh(a: &Args, db: &str, setup: &str) -> Client {
-    let mut admin = connect(&a.port, "postgres");
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {db} WITH (FORCE); CREATE DATABASE {db}"
-        ))
-        .unwrap_or_else(|_| {
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                .unwrap();
-            admin
-                .batch_execute(&format!("CREATE DATABASE {db}"))
-                .unwrap();
-        });
-    let mut c = connect(&a.port, db);
+    let mut c = crate::recreate_db(&a.port, db);
     let started = Instant::now();
     c.batch_execute("CREATE EXTENSION pg_forget").unwrap();
     c.batch_execute(setup).unwrap();
@@ -403,13 +390,7 @@ fn throttled_cleanup(a: &Args) -> Vec<Row> {
     )
     .unwrap();
     c.batch_execute("VACUUM ANALYZE public.oltp").unwrap();
-    let backlog: i64 = c
-        .query_one(
-            "SELECT candidates FROM forget.people_cleanup(10000000, dry_run => true)",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let backlog = crate::backlog(&mut c);
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..2)
