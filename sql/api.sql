@@ -78,6 +78,26 @@ AS $$ SELECT g.tbl::regclass, g.via, g.parent::regclass, g.depth, g.source, g.on
 -- with a SET clause is never inlined and parses and plans its body again on
 -- every call, while PL/pgSQL keeps the plan of its one statement for the
 -- session (pgbench: account_status 0.13 ms as SQL, 0.10 ms as PL/pgSQL).
+-- Raises the refusal the Rust function just returned from (src/errors.rs,
+-- Refusal): PL/pgSQL sets the CONSTRAINT field, which pgrx cannot.
+CREATE OR REPLACE FUNCTION forget._refused() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT * FROM forget._take_refusal() LOOP
+        -- An option may not be NULL: refusals by rules have DETAIL and HINT,
+        -- the others neither.
+        IF r.detail IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state', MESSAGE = r.message,
+                CONSTRAINT = r.constraint_name;
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state', MESSAGE = r.message,
+            DETAIL = r.detail, HINT = r.hint, CONSTRAINT = r.constraint_name;
+    END LOOP;
+END
+$$;
+
 DO $generate$
 DECLARE
     f record;
@@ -88,48 +108,48 @@ BEGIN
          'action text DEFAULT ''delete'', subject text DEFAULT NULL',
          'TABLE(rule text, ok boolean, blocking bigint, message text)',
          'SELECT e.rule, e.ok, e.blocking, e.message FROM forget._eligibility(key::pg_catalog.text, action, subject) e',
-         true),
+         true, false),
         ('delete_client',
          'reason text DEFAULT NULL, actor text DEFAULT NULL, dry_run boolean DEFAULT false, grace interval DEFAULT NULL, subject text DEFAULT NULL',
          'TABLE(tbl regclass, operation text, rows bigint)',
          'SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''delete'', key::pg_catalog.text, reason, actor, dry_run, grace::pg_catalog.text, subject) a',
-         true),
+         true, true),
         ('anonymize_client',
          'reason text DEFAULT NULL, actor text DEFAULT NULL, dry_run boolean DEFAULT false, grace interval DEFAULT NULL, subject text DEFAULT NULL',
          'TABLE(tbl regclass, operation text, rows bigint)',
          'SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''anonymize'', key::pg_catalog.text, reason, actor, dry_run, grace::pg_catalog.text, subject) a',
-         true),
+         true, true),
         ('export_client',
          'subject text DEFAULT NULL',
          'jsonb',
          'SELECT forget._export(key::pg_catalog.text, subject)',
-         true),
+         true, false),
         ('last_activity',
          'subject text DEFAULT NULL',
          'timestamptz',
          'SELECT forget._last_activity(key::pg_catalog.text, subject)',
-         true),
+         true, false),
         ('deactivate',
          'actor text, reason text, subject text DEFAULT NULL',
          'boolean',
          'SELECT forget._deactivate(key::pg_catalog.text, actor, reason, subject)',
-         true),
+         true, true),
         ('reactivate',
          'actor text, reason text DEFAULT NULL, subject text DEFAULT NULL',
          'boolean',
          'SELECT forget._reactivate(key::pg_catalog.text, actor, reason, subject)',
-         true),
+         true, false),
         ('restore_client',
          'actor text DEFAULT NULL, subject text DEFAULT NULL',
          'TABLE(tbl regclass, operation text, rows bigint)',
          'SELECT r.tbl::pg_catalog.regclass, r.operation, r.rows FROM forget._restore(key::pg_catalog.text, actor, subject) r',
-         true),
+         true, true),
         ('account_status',
          'subject text DEFAULT NULL',
          'TABLE(active boolean, deactivated_at timestamptz, deactivated_by text, reason text, message text)',
          'SELECT a.active, a.deactivated_at, a.deactivated_by, a.reason, a.message FROM forget._account_status(key::pg_catalog.text, subject) a',
-         true)
-    ) AS v(name, params, result, body, definer)
+         true, false)
+    ) AS v(name, params, result, body, definer, refuses)
     LOOP
         FOREACH key_type IN ARRAY ARRAY['bigint', 'text', 'uuid'] LOOP
             EXECUTE pg_catalog.format(
@@ -137,7 +157,11 @@ BEGIN
                 'SET search_path = pg_catalog, pg_temp SET jit = off SET plan_cache_mode = force_generic_plan AS %L',
                 f.name, key_type, f.params, f.result,
                 CASE WHEN f.definer THEN 'SECURITY DEFINER' ELSE '' END,
-                CASE WHEN f.result LIKE 'TABLE(%' THEN 'BEGIN RETURN QUERY ' || f.body || '; END'
+                CASE WHEN f.result LIKE 'TABLE(%' AND f.refuses
+                         THEN 'BEGIN RETURN QUERY ' || f.body || '; PERFORM forget._refused(); END'
+                     WHEN f.result LIKE 'TABLE(%' THEN 'BEGIN RETURN QUERY ' || f.body || '; END'
+                     WHEN f.refuses
+                         THEN 'DECLARE r ' || f.result || '; BEGIN r := (' || f.body || '); PERFORM forget._refused(); RETURN r; END'
                      ELSE 'BEGIN RETURN (' || f.body || '); END' END);
         END LOOP;
     END LOOP;
@@ -723,6 +747,7 @@ BEGIN
                                 THEN 'replayed' ELSE 'already_gone' END;
             ELSE
                 PERFORM 1 FROM forget._act(e.action, e.key, why, 'replay_erasures', dry_run, NULL, e.subject);
+                PERFORM forget._refused();
                 outcome := 'replayed';
             END IF;
         EXCEPTION

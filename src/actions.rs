@@ -93,7 +93,8 @@ fn act_sql(
         grace,
         subject,
     };
-    TableIterator::new(act(&req))
+    // A refusal is raised by the SQL-facing function (forget._refused).
+    TableIterator::new(crate::errors::refusable(|| act(&req)).unwrap_or_default())
 }
 
 #[pg_extern(name = "_eligibility")]
@@ -112,9 +113,13 @@ fn eligibility_sql(
     ),
 > {
     let action = action.unwrap_or("delete");
+    if action == "deactivate" {
+        let key = key.unwrap_or_else(|| null_key());
+        return TableIterator::new(crate::deactivation::deactivation_verdicts(subject, key));
+    }
     let action = Action::parse(action).unwrap_or_else(|| {
         crate::errors::invalid(format!(
-            "unknown action \"{action}\": use delete, anonymize or minimize"
+            "unknown action \"{action}\": use delete, anonymize, minimize or deactivate"
         ))
     });
     let entry = cache::entry(subject, action);

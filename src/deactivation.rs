@@ -346,15 +346,29 @@ fn manual(
         if let Some(rules) =
             crate::rules::deactivation_blocked(&subject, std::slice::from_ref(&key)).remove(&key)
         {
-            let lines: Vec<String> = rules.iter().map(|(r, m)| format!("{r}: {m}")).collect();
-            crate::errors::not_allowed(format!(
-                "cannot deactivate {} {key}: {}",
-                subject.name,
-                lines.join("; ")
-            ));
+            crate::execute::refuse_by_rules("deactivate", &subject.name, &key, &rules);
         }
     }
     !change_state(&subject, &table, &[key], deactivate, actor, reason).is_empty()
+}
+
+/// eligibility(key, 'deactivate'): (rule, ok, blocking rows, message) for
+/// every rule declared for `deactivate`, in rule order; P0002 when the key
+/// names no subject row. Read-only.
+pub fn deactivation_verdicts(subject: Option<&str>, key: &str) -> Vec<(String, bool, i64, String)> {
+    let subject = crate::cache::subject(subject);
+    let table = crate::cache::table(subject.table);
+    let key = crate::execute::lock_subject(&subject, &table, key, false);
+    let blocked = crate::rules::deactivation_blocked(&subject, std::slice::from_ref(&key))
+        .remove(&key)
+        .unwrap_or_default();
+    crate::catalog::rules(&subject.name, "deactivate")
+        .into_iter()
+        .map(|rule| {
+            let n = blocked.iter().filter(|(r, _)| *r == rule.name).count() as i64;
+            (rule.name, n == 0, n, rule.message)
+        })
+        .collect()
 }
 
 #[pg_extern(name = "_deactivate")]
@@ -365,7 +379,8 @@ fn deactivate(
     reason: Option<&str>,
     subject: Option<&str>,
 ) -> bool {
-    manual(key, actor, reason, subject, true)
+    // A refusal is raised by the SQL-facing function (forget._refused).
+    crate::errors::refusable(|| manual(key, actor, reason, subject, true)).unwrap_or(false)
 }
 
 #[pg_extern(name = "_reactivate")]

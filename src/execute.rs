@@ -4,7 +4,7 @@
 
 use crate::cache::Entry;
 use crate::catalog::{self, Subject};
-use crate::errors::{not_allowed, not_found, spi};
+use crate::errors::{not_found, spi};
 use crate::graph::{self, Graph};
 use crate::identity::{as_subject, with_settings, NO_JIT};
 use crate::model::{Action, Oid, Table};
@@ -131,21 +131,33 @@ pub fn key_datum(subject: &Subject, key: &str) -> pgrx::datum::DatumWithOid<'sta
     }
 }
 
-/// 55000 with every failing rule's message when any rule blocks.
+/// 55000 when any rule blocks: the message joins every failing rule's
+/// message, CONSTRAINT is the first failing rule, DETAIL one line per
+/// failing rule (`rule: message`), HINT the `eligibility` call.
 pub fn enforce(entry: &Entry, key: &str) {
-    let failing: Vec<String> = crate::rules::evaluate(entry, key)
+    let failing: Vec<(String, String)> = crate::rules::evaluate(entry, key)
         .into_iter()
         .filter(|v| v.blocking > 0)
-        .map(|v| v.message)
+        .map(|v| (v.rule, v.message))
         .collect();
-    if !failing.is_empty() {
-        let action = entry.prepared.plan.action.name();
-        not_allowed(format!(
-            "cannot {action} {} {key}: {}",
-            entry.prepared.subject.name,
-            failing.join("; ")
-        ));
-    }
+    let action = entry.prepared.plan.action.name();
+    refuse_by_rules(action, &entry.prepared.subject.name, key, &failing);
+}
+
+/// Refuses `action` on `subject` `key` when `failing` (rule, message) is
+/// not empty; see `enforce`.
+pub fn refuse_by_rules(action: &str, subject: &str, key: &str, failing: &[(String, String)]) {
+    let Some((first, _)) = failing.first() else {
+        return;
+    };
+    let messages: Vec<&str> = failing.iter().map(|(_, m)| m.as_str()).collect();
+    let lines: Vec<String> = failing.iter().map(|(r, m)| format!("{r}: {m}")).collect();
+    crate::errors::refuse(crate::errors::Refusal {
+        message: format!("cannot {action} {subject} {key}: {}", messages.join("; ")),
+        detail: Some(lines.join("\n")),
+        hint: Some(crate::render::eligibility_call(key, action, subject)),
+        constraint: first.clone(),
+    });
 }
 
 /// Calls every function hooked to `event` with (subject, key, context).

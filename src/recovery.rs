@@ -48,10 +48,15 @@ pub fn refuse_second_recovery(subject: &str, key: &str) {
         &[subject.into(), key.into()],
     ));
     if let Some(until) = until {
-        not_allowed(format!(
-            "{subject} {key} already has a pending deletion until {until}: restore_client first, \
-             or delete without a grace period"
-        ));
+        crate::errors::refuse(crate::errors::Refusal {
+            message: format!(
+                "{subject} {key} already has a pending deletion until {until}: restore_client first, \
+                 or delete without a grace period"
+            ),
+            detail: None,
+            hint: None,
+            constraint: "pending_deletion".into(),
+        });
     }
 }
 
@@ -236,6 +241,19 @@ fn restore(
         name!(rows, i64),
     ),
 > {
+    // A refusal is raised by the SQL-facing function (forget._refused).
+    TableIterator::new(
+        crate::errors::refusable(|| restore_flow(key, actor, subject)).unwrap_or_default(),
+    )
+}
+
+/// Puts back what the retained recovery record of `key` holds: (table,
+/// operation, rows) per step.
+fn restore_flow(
+    key: Option<&str>,
+    actor: Option<&str>,
+    subject: Option<&str>,
+) -> Vec<(pg_sys::Oid, String, i64)> {
     let subject = catalog::subject(subject);
     let key = key.unwrap_or_else(|| null_key());
     let canonical = spi(crate::catalog::read_one::<String>(
@@ -250,10 +268,15 @@ fn restore(
     let retained: Vec<&Record> = all.iter().filter(|r| r.state == "retained").collect();
     let gone = all.iter().any(|r| r.state == "purged");
     if retained.iter().any(|r| r.expired) || (retained.is_empty() && gone) {
-        not_allowed(format!(
-            "cannot restore {} {canonical}: Recovery window has expired",
-            subject.name
-        ));
+        crate::errors::refuse(crate::errors::Refusal {
+            message: format!(
+                "cannot restore {} {canonical}: Recovery window has expired",
+                subject.name
+            ),
+            detail: None,
+            hint: None,
+            constraint: "recovery_window".into(),
+        });
     }
     if retained.is_empty() {
         not_found(&subject.name, key);
@@ -305,5 +328,5 @@ fn restore(
         None,
         vec![serde_json::Value::Object(rows)],
     );
-    TableIterator::new(done)
+    done
 }

@@ -34,6 +34,33 @@ pub fn literal(text: &str) -> String {
     format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// The `eligibility` call that lists why `action` on subject `subject`
+/// `key` is refused: the HINT of a refusal, for a person to run. An integer
+/// key is written as a number, any other as a string literal (the text
+/// overload casts it to the subject's key type).
+pub fn eligibility_call(key: &str, action: &str, subject: &str) -> String {
+    let key = if key.parse::<i64>().map(|n| n.to_string() == key) == Ok(true) {
+        key.to_string()
+    } else {
+        plain_literal(key)
+    };
+    format!(
+        "SELECT * FROM forget.eligibility({key}, {}, {});",
+        plain_literal(action),
+        plain_literal(subject)
+    )
+}
+
+/// A standard string literal, for text shown to people (hints): quotes
+/// doubled, so it reads as written when standard_conforming_strings is on.
+fn plain_literal(text: &str) -> String {
+    if text.contains('\\') {
+        literal(text)
+    } else {
+        format!("'{}'", text.replace('\'', "''"))
+    }
+}
+
 /// The subject table and key, as rendering needs them.
 pub struct SubjectSql<'a> {
     pub table: &'a Table,

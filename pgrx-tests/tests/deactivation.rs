@@ -451,8 +451,20 @@ fn deactivate_rules_keep_service_accounts_active() {
     let text = message(c.query("SELECT forget.deactivate(2, 'admin', 'by hand')", &[]));
     assert_eq!(sqlstate(refused), "55000");
     assert!(
-        text.contains("service_account") && text.contains("service accounts stay active"),
+        text.starts_with("cannot deactivate contractor 2:")
+            && text.contains("service accounts stay active"),
         "{text}"
+    );
+    let e = common::db_error(c.query("SELECT forget.deactivate(2, 'admin', 'by hand')", &[]));
+    assert_eq!(e.constraint(), Some("service_account"));
+    assert!(
+        e.detail().unwrap().starts_with("service_account: "),
+        "{e:?}"
+    );
+    let hint = e.hint().unwrap().trim_end_matches(';').to_string();
+    assert_eq!(
+        texts(&mut c, &format!("SELECT rule FROM ({hint}) e WHERE NOT ok")),
+        ["service_account"]
     );
     // The rule does not touch delete: it was declared for deactivate only.
     let rules = texts(&mut c, "SELECT rule FROM forget.eligibility(2)");

@@ -158,6 +158,35 @@ fn rules_report_every_blocker_and_block_the_delete() {
     ] {
         assert!(msg.contains(m), "{msg} names {m}");
     }
+    // Fields an application maps without parsing the message: CONSTRAINT
+    // is the first failing rule, DETAIL one failing rule per line, HINT
+    // the eligibility call, which lists the same rules as blocking.
+    let e = common::db_error(c.query("SELECT * FROM forget.delete_client(1)", &[]));
+    assert_eq!(e.constraint(), Some("active_services"));
+    assert_eq!(
+        e.detail(),
+        Some(
+            "active_services: client has active services\n\
+             open_invoices: client has open invoices\n\
+             recurring_invoices: client has recurring invoices"
+        )
+    );
+    let hint = e.hint().expect("a hint").to_string();
+    assert_eq!(
+        hint,
+        "SELECT * FROM forget.eligibility(1, 'delete', 'client');"
+    );
+    let blocking: Vec<String> = c
+        .query(hint.trim_end_matches(';'), &[])
+        .unwrap()
+        .iter()
+        .filter(|r| !r.get::<_, bool>("ok"))
+        .map(|r| r.get("rule"))
+        .collect();
+    assert_eq!(
+        blocking,
+        ["active_services", "open_invoices", "recurring_invoices"]
+    );
     assert_eq!(snapshot(&mut c, "billing"), before);
 }
 

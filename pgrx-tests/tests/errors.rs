@@ -171,3 +171,64 @@ fn privileges_are_not_public_and_are_granted_separately() {
         admin.batch_execute(sql).unwrap();
     }
 }
+
+/// A refusal's HINT is a statement that runs as shown, whatever the key and
+/// subject name hold (quotes, a backslash, a minus sign that is no number),
+/// and its CONSTRAINT and DETAIL name the rules; the refusal comes whole from
+/// deactivate as from delete and anonymize.
+#[test]
+fn refusals_carry_fields_an_application_can_map() {
+    let mut c = fresh_db("e2e_errors_refusals");
+    c.batch_execute(
+        r#"CREATE TABLE public.members (handle text PRIMARY KEY, active boolean NOT NULL DEFAULT true);
+           INSERT INTO public.members VALUES ('o''brien\x'), ('-5'), ('--5'), ('7');
+           SELECT forget.register_subject('it''s', 'public.members', active_column => 'active');
+           SELECT forget.add_rule('b_always', $$SELECT 1 WHERE $1 IS NOT NULL$$, 'always blocked',
+                                  '{delete,anonymize,deactivate}');
+           SELECT forget.add_rule('a_never', $$SELECT 1 WHERE $1 IS NULL$$, 'never blocked',
+                                  '{delete,anonymize,deactivate}');"#,
+    )
+    .unwrap();
+    for key in ["o'brien\\x", "-5", "--5", "7"] {
+        for (call, action) in [
+            ("SELECT * FROM forget.delete_client($1::text)", "delete"),
+            (
+                "SELECT * FROM forget.anonymize_client($1::text)",
+                "anonymize",
+            ),
+            (
+                "SELECT forget.deactivate($1::text, 'admin', 'test')",
+                "deactivate",
+            ),
+        ] {
+            let e = db_error(c.query(call, &[&key]));
+            assert_eq!(e.code().code(), "55000");
+            assert_eq!(
+                e.message(),
+                format!("cannot {action} it's {key}: always blocked")
+            );
+            assert_eq!(e.constraint(), Some("b_always"), "the failing rule only");
+            assert_eq!(e.detail(), Some("b_always: always blocked"));
+            let hint = e.hint().unwrap().trim_end_matches(';').to_string();
+            let rows = c
+                .query(
+                    &format!("SELECT rule, ok FROM ({hint}) e ORDER BY rule"),
+                    &[],
+                )
+                .unwrap_or_else(|err| panic!("{hint}: {err}"));
+            let got: Vec<(String, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            assert_eq!(
+                got,
+                [
+                    ("a_never".to_string(), true),
+                    ("b_always".to_string(), false)
+                ],
+                "{hint}"
+            );
+        }
+    }
+    assert_eq!(
+        count(&mut c, "SELECT * FROM public.members WHERE active"),
+        4
+    );
+}

@@ -419,6 +419,8 @@ fn a_second_soft_action_is_refused_and_restore_brings_back_the_original() {
     let msg = message(c.query(again, &[]));
     assert_eq!(sqlstate(c.query(again, &[])), "55000");
     assert!(msg.contains("pending deletion"), "{msg}");
+    let e = common::db_error(c.query(again, &[]));
+    assert_eq!(e.constraint(), Some("pending_deletion"));
     assert_eq!(snapshot(&mut c, "market"), anonymized);
 
     let del = "SELECT * FROM forget.delete_client(7, grace => '1 day')";

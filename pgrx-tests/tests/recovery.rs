@@ -140,6 +140,8 @@ fn after_the_window_restore_fails_and_purge_leaves_no_personal_data() {
             .contains("Recovery window has expired")
     );
     assert_eq!(sqlstate(result), "55000");
+    let e = common::db_error(c.query("SELECT * FROM forget.restore_client(11)", &[]));
+    assert_eq!(e.constraint(), Some("recovery_window"));
     let purged: i64 = c
         .query_one("SELECT forget.purge_expired()", &[])
         .unwrap()

@@ -115,6 +115,17 @@ pub fn sqlstate(result: Result<impl Sized, postgres::Error>) -> String {
     }
 }
 
+/// The server's fields of a failed statement (CONSTRAINT, DETAIL, HINT…).
+pub fn db_error(result: Result<impl Sized, postgres::Error>) -> postgres::error::DbError {
+    match result {
+        Ok(_) => panic!("the statement succeeded"),
+        Err(e) => e
+            .as_db_error()
+            .cloned()
+            .unwrap_or_else(|| panic!("no server error: {e}")),
+    }
+}
+
 /// The message of a failed statement.
 pub fn message(result: Result<impl Sized, postgres::Error>) -> String {
     match result {
