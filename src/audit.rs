@@ -255,13 +255,13 @@ fn write(batch: &Batch) -> Option<i64> {
              FROM ROWS FROM (pg_catalog.unnest($6::pg_catalog.text[]), pg_catalog.unnest($7::pg_catalog.text[]))
                   WITH ORDINALITY AS u(k, r, n)
              ORDER BY u.n
-             RETURNING id, subject_key),
+             RETURNING id, subject_key, at),
          pending AS (INSERT INTO forget._pending_chain (txid, first_id)
                      SELECT pg_catalog.txid_current(), pg_catalog.min(w.id) FROM written w ON CONFLICT DO NOTHING)
-         SELECT w.id, w.subject_key FROM written w ORDER BY w.id",
+         SELECT w.id, w.subject_key, w.at FROM written w ORDER BY w.id",
         &[TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID],
     );
-    let written: Vec<(i64, String)> = Spi::connect_mut(|client| {
+    let written: Vec<(i64, String, Option<TimestampWithTimeZone>)> = Spi::connect_mut(|client| {
         spi(client.update(
             plan.as_ref(),
             None,
@@ -279,14 +279,16 @@ fn write(batch: &Batch) -> Option<i64> {
             (
                 spi(r.get::<i64>(1)).unwrap_or_default(),
                 spi(r.get::<String>(2)).unwrap_or_default(),
+                spi(r.get::<TimestampWithTimeZone>(3)),
             )
         })
         .collect()
     });
-    for (id, key) in &written {
-        notify(&notice(batch, key, *id));
+    for (id, key, at) in &written {
+        let at = at.and_then(crate::time::from_datum);
+        notify(&notice(batch, key, *id, at));
     }
-    written.last().map(|(id, _)| *id)
+    written.last().map(|(id, _, _)| *id)
 }
 
 /// Links this transaction's audit rows into the hash chain, in id order,
@@ -393,11 +395,13 @@ fn link_rows(head: Head) -> i64 {
 }
 
 /// The payload json_build_object('action', .., 'subject', .., 'key', ..,
-/// 'audit_id', ..) prints (serde_json escapes strings as PostgreSQL does).
-fn notice(batch: &Batch, key: &str, id: i64) -> String {
+/// 'audit_id', .., 'at', ..) prints (serde_json escapes strings as
+/// PostgreSQL does); `at` is the audit row's time in RFC 3339 (UTC).
+fn notice(batch: &Batch, key: &str, id: i64, at: Option<chrono::DateTime<chrono::Utc>>) -> String {
     let quoted = |s: &str| serde_json::Value::from(s).to_string();
+    let at = at.map_or("null".to_string(), |at| quoted(&crate::time::rfc3339(at)));
     format!(
-        "{{\"action\" : {}, \"subject\" : {}, \"key\" : {}, \"audit_id\" : {id}}}",
+        "{{\"action\" : {}, \"subject\" : {}, \"key\" : {}, \"audit_id\" : {id}, \"at\" : {at}}}",
         quoted(batch.action),
         quoted(batch.subject),
         quoted(key)
@@ -479,13 +483,18 @@ mod tests {
             rows: vec![None],
             error: None,
         };
-        let expected = Spi::get_one_with_args::<String>(
-            "SELECT json_build_object('action', $1, 'subject', $2, 'key', $3, 'audit_id', 42::bigint)::text",
-            &["delete".into(), "cli\"ent".into(), key.into()],
+        // PostgreSQL prints a timestamptz in json as RFC 3339 in the
+        // session's time zone: UTC here, as the payload always is.
+        Spi::run("SET LOCAL TimeZone = 'UTC'").unwrap();
+        let at = "2026-11-30 16:20:00.000042+00";
+        let (expected, micros) = Spi::get_two_with_args::<String, pgrx::datum::TimestampWithTimeZone>(
+            "SELECT json_build_object('action', $1, 'subject', $2, 'key', $3, 'audit_id', 42::bigint,
+                                      'at', $4::timestamptz)::text, $4::timestamptz",
+            &["delete".into(), "cli\"ent".into(), key.into(), at.into()],
         )
-        .unwrap()
         .unwrap();
-        assert_eq!(super::notice(&batch, key, 42), expected);
+        let at = crate::time::from_datum(micros.unwrap());
+        assert_eq!(super::notice(&batch, key, 42, at), expected.unwrap());
     }
 
     #[pg_test]

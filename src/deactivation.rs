@@ -423,6 +423,70 @@ pub fn anonymized_message(recoverable_until: Option<&str>, contacts: Option<&str
     }
 }
 
+/// The login message of an account deleted with a grace period: nothing to
+/// reactivate, but until when it can be recovered, and whom to ask.
+pub fn deleted_message(recoverable_until: &str, contacts: Option<&str>) -> String {
+    let contacts = contacts.map(str::trim).filter(|c| !c.is_empty());
+    format!(
+        "Your account has been deleted. It can be recovered until {recoverable_until}{}.",
+        contacts
+            .map(|c| format!(": please contact admins ({c})"))
+            .unwrap_or_default()
+    )
+}
+
+/// account_status of a key whose subject row is gone: the row of a delete
+/// whose recovery record is still retained (active false, when, by whom,
+/// why, until when it can be recovered), else P0002.
+#[allow(clippy::type_complexity)]
+fn deleted_status(
+    subject: &Subject,
+    key: &str,
+) -> (
+    bool,
+    Option<pgrx::datum::TimestampWithTimeZone>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
+    let plan = cache::statement(
+        format!("account_status deleted {}", subject.name),
+        &[pg_sys::TEXTOID; 2],
+        || {
+            format!(
+                "SELECT d.deleted_at, d.initiated_by, d.reason, d.retention_until
+                   FROM forget.deleted_clients d
+                  WHERE d.subject = $1 AND d.original_key = CAST($2 AS {})::pg_catalog.text
+                    AND d.state = 'retained' AND d.action = 'delete' AND d.retention_until > pg_catalog.now()
+                  ORDER BY d.id DESC LIMIT 1",
+                subject.key_type
+            )
+        },
+    );
+    let found = Spi::connect(|client| {
+        spi(client.select(&*plan, Some(1), &[subject.name.as_str().into(), key.into()]))
+            .into_iter()
+            .next()
+            .map(|r| {
+                (
+                    spi(r.get::<pgrx::datum::TimestampWithTimeZone>(1)),
+                    spi(r.get::<String>(2)),
+                    spi(r.get::<String>(3)),
+                    spi(r.get::<pgrx::datum::TimestampWithTimeZone>(4)),
+                )
+            })
+    });
+    let Some((at, by, reason, until)) = found else {
+        not_found(&subject.name, key)
+    };
+    let until = until
+        .and_then(crate::time::from_datum)
+        .map(crate::time::for_people)
+        .unwrap_or_else(|| "further notice".into());
+    let message = deleted_message(&until, guc("forget.admin_contacts").as_deref());
+    (false, at, by, reason, Some(message))
+}
+
 #[pg_extern(name = "_account_status")]
 #[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::type_complexity)]
@@ -471,7 +535,9 @@ fn account_status(
                 .unwrap_or_default()
         })
     });
-    let canonical = canonical.unwrap_or_else(|| not_found(&subject.name, key));
+    let Some(canonical) = canonical else {
+        return TableIterator::new(vec![deleted_status(&subject, key)]);
+    };
     crate::execute::require_visible_to_caller(&subject, &subject_table(&subject), &canonical);
     if active.unwrap_or(false) {
         return TableIterator::new(vec![(true, None, None, None, None)]);
@@ -498,7 +564,7 @@ fn account_status(
     // the message offers no reactivation.
     let anonymized = cache::kept(
         "SELECT a.action = 'anonymize',
-                (SELECT pg_catalog.to_char(d.retention_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"')
+                (SELECT d.retention_until
                    FROM forget.deleted_clients d
                   WHERE d.subject = $1 AND d.original_key = $2 AND d.state = 'retained' AND d.action = 'anonymize'
                   ORDER BY d.id DESC LIMIT 1)
@@ -514,9 +580,12 @@ fn account_status(
             &[subject.name.as_str().into(), canonical.as_str().into()],
         ))
         .first()
-        .get_two::<bool, String>()
+        .get_two::<bool, pgrx::datum::TimestampWithTimeZone>()
         .unwrap_or((None, None))
     });
+    let until = until
+        .and_then(crate::time::from_datum)
+        .map(crate::time::for_people);
     let contacts = guc("forget.admin_contacts");
     let message = if was_anonymized.unwrap_or(false) {
         anonymized_message(until.as_deref(), contacts.as_deref())

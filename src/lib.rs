@@ -29,6 +29,7 @@ mod plan;
 mod recovery;
 mod render;
 mod rules;
+mod time;
 
 // Install order: trigger functions, the tables as 0.1.0 created them, each
 // version's changes to them, the Rust functions, the public interface. An

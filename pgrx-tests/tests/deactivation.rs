@@ -522,4 +522,62 @@ fn the_login_message_fits_anonymized_accounts_and_missing_contacts() {
         .unwrap()
         .get(0);
     assert!(active, "restored");
+
+    // Deleted with a grace period: the row is gone, the recovery record is
+    // retained, so there is a row saying until when (to the minute, UTC,
+    // as PostgreSQL computes it) and whom to ask; no reactivation offered.
+    c.batch_execute(
+        "SET forget.admin_contacts = 'dpo@example.com';
+         SELECT * FROM forget.delete_client(2, reason => 'asked by mail', actor => 'alice', grace => '30 days')",
+    )
+    .unwrap();
+    let row = c
+        .query_one(
+            "SELECT s.active, s.deactivated_at = d.deleted_at, s.deactivated_by, s.reason, s.message,
+                    to_char(d.retention_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
+             FROM forget.account_status(2) s, forget.deleted_clients d
+             WHERE d.original_key = '2' AND d.state = 'retained'",
+            &[],
+        )
+        .unwrap();
+    assert!(!row.get::<_, bool>(0));
+    assert!(row.get::<_, bool>(1), "when it was deleted");
+    assert_eq!(row.get::<_, String>(2), "alice");
+    assert_eq!(row.get::<_, String>(3), "asked by mail");
+    let until: String = row.get(5);
+    assert_eq!(
+        row.get::<_, String>(4),
+        format!(
+            "Your account has been deleted. It can be recovered until {until} UTC: please contact admins (dpo@example.com)."
+        )
+    );
+    // The text overload finds it too; once the window has passed, or after
+    // a restore, it is an ordinary key again.
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.account_status('2'::text) WHERE NOT active"
+        ),
+        1
+    );
+    c.batch_execute("SELECT * FROM forget.restore_client(2)")
+        .unwrap();
+    assert!(c
+        .query_one("SELECT active FROM forget.account_status(2)", &[])
+        .unwrap()
+        .get::<_, bool>(0));
+    c.batch_execute(
+        "SELECT * FROM forget.delete_client(2, grace => '30 days');
+         UPDATE forget.deleted_clients SET retention_until = now() - interval '1 second' WHERE state = 'retained'",
+    )
+    .unwrap();
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.account_status(2)", &[])),
+        "P0002",
+        "expired: nothing can be recovered"
+    );
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.account_status(999)", &[])),
+        "P0002"
+    );
 }
