@@ -83,7 +83,7 @@ DELETE FROM assoc.people p USING cand c WHERE NOT c.minimize AND p.id = c.id;
 -- candidate query finds them (the same conditions as cleanup_association).
 CREATE TABLE floor_cand AS
 SELECT row_number() OVER (ORDER BY k.id) AS n, k.id, k.minimize
-FROM forget._cleanup_candidates('person', 2147483647, NULL, false) c
+FROM forget_internal._cleanup_candidates('person', 2147483647, NULL, false) c
 CROSS JOIN LATERAL (SELECT m::bigint, true FROM unnest(c.minimize) m
                     UNION ALL SELECT d::bigint, false FROM unnest(c.delete) d) AS k(id, minimize)
 WHERE k.id >= 1000;

@@ -12,7 +12,7 @@ CREATE OR REPLACE FUNCTION forget.register_subject(
     active_value text DEFAULT 'true', inactive_value text DEFAULT 'false', identity name[] DEFAULT NULL,
     minimized_column name DEFAULT NULL, run_as regrole DEFAULT NULL)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._register_subject(name, tbl::pg_catalog.oid, key_column::pg_catalog.text,
+AS $$ SELECT forget_internal._register_subject(name, tbl::pg_catalog.oid, key_column::pg_catalog.text,
         active_column::pg_catalog.text, active_value, inactive_value, identity::pg_catalog.text[],
         minimized_column::pg_catalog.text, pg_catalog.current_setting('search_path'),
         run_as::pg_catalog.oid) $$;
@@ -20,22 +20,22 @@ AS $$ SELECT forget._register_subject(name, tbl::pg_catalog.oid, key_column::pg_
 CREATE OR REPLACE FUNCTION forget.add_link(
     child regclass, child_column name, parent regclass, parent_column name DEFAULT NULL, condition text DEFAULT NULL)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._add_link(child::pg_catalog.oid, child_column::pg_catalog.text, parent::pg_catalog.oid,
+AS $$ SELECT forget_internal._add_link(child::pg_catalog.oid, child_column::pg_catalog.text, parent::pg_catalog.oid,
         parent_column::pg_catalog.text, condition, pg_catalog.current_setting('search_path')) $$;
 
 CREATE OR REPLACE FUNCTION forget.set_policy(tbl regclass, via name, action text, policy text)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._set_policy(tbl::pg_catalog.oid, via::pg_catalog.text, action, policy) $$;
+AS $$ SELECT forget_internal._set_policy(tbl::pg_catalog.oid, via::pg_catalog.text, action, policy) $$;
 
 CREATE OR REPLACE FUNCTION forget.mask(tbl regclass, col name, expression text, action text DEFAULT 'anonymize')
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._mask(tbl::pg_catalog.oid, col::pg_catalog.text, expression, action,
+AS $$ SELECT forget_internal._mask(tbl::pg_catalog.oid, col::pg_catalog.text, expression, action,
         pg_catalog.current_setting('search_path')) $$;
 
 CREATE OR REPLACE FUNCTION forget.add_rule(
     name text, query text, message text, actions text[] DEFAULT '{delete,anonymize}', subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._add_rule(name, query, message, actions, subject, pg_catalog.current_setting('search_path')) $$;
+AS $$ SELECT forget_internal._add_rule(name, query, message, actions, subject, pg_catalog.current_setting('search_path')) $$;
 
 -- fn: a name ('app.queue_files', resolved with the caller's search_path
 -- for the hook signature (text, text, jsonb)) or a signature
@@ -55,7 +55,7 @@ BEGIN
         RAISE EXCEPTION 'hook function % does not exist (it must take (subject text, key text, context jsonb))', fn
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM forget._on(event, found);
+    PERFORM forget_internal._on(event, found);
 END
 $$;
 
@@ -64,7 +64,7 @@ RETURNS TABLE(tbl regclass, via text, parent regclass, depth int, source text,
               on_delete text, on_anonymize text, on_minimize text)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp SET jit = off
 AS $$ SELECT g.tbl::regclass, g.via, g.parent::regclass, g.depth, g.source, g.on_delete, g.on_anonymize,
-             g.on_minimize FROM forget._graph(subject) g $$;
+             g.on_minimize FROM forget_internal._graph(subject) g $$;
 
 
 -- No statement of the extension is JIT-compiled: each touches a few rows
@@ -80,12 +80,12 @@ AS $$ SELECT g.tbl::regclass, g.via, g.parent::regclass, g.depth, g.source, g.on
 -- session (pgbench: account_status 0.13 ms as SQL, 0.10 ms as PL/pgSQL).
 -- Raises the refusal the Rust function just returned from (src/errors.rs,
 -- Refusal): PL/pgSQL sets the CONSTRAINT field, which pgrx cannot.
-CREATE OR REPLACE FUNCTION forget._refused() RETURNS void
+CREATE OR REPLACE FUNCTION forget_internal._refused() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT * FROM forget._take_refusal() LOOP
+    FOR r IN SELECT * FROM forget_internal._take_refusal() LOOP
         -- An option may not be NULL: refusals by rules have DETAIL and HINT,
         -- the others neither.
         IF r.detail IS NULL THEN
@@ -107,47 +107,47 @@ BEGIN
         ('eligibility',
          'action text DEFAULT ''delete'', subject text DEFAULT NULL',
          'TABLE(rule text, ok boolean, blocking bigint, message text)',
-         'SELECT e.rule, e.ok, e.blocking, e.message FROM forget._eligibility(key::pg_catalog.text, action, subject) e',
+         'SELECT e.rule, e.ok, e.blocking, e.message FROM forget_internal._eligibility(key::pg_catalog.text, action, subject) e',
          true, false),
         ('delete_client',
          'reason text DEFAULT NULL, actor text DEFAULT NULL, dry_run boolean DEFAULT false, grace interval DEFAULT NULL, subject text DEFAULT NULL',
          'TABLE(tbl regclass, operation text, rows bigint)',
-         'SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''delete'', key::pg_catalog.text, reason, actor, dry_run, grace::pg_catalog.text, subject) a',
+         'SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget_internal._act(''delete'', key::pg_catalog.text, reason, actor, dry_run, grace::pg_catalog.text, subject) a',
          true, true),
         ('anonymize_client',
          'reason text DEFAULT NULL, actor text DEFAULT NULL, dry_run boolean DEFAULT false, grace interval DEFAULT NULL, subject text DEFAULT NULL',
          'TABLE(tbl regclass, operation text, rows bigint)',
-         'SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget._act(''anonymize'', key::pg_catalog.text, reason, actor, dry_run, grace::pg_catalog.text, subject) a',
+         'SELECT a.tbl::pg_catalog.regclass, a.operation, a.rows FROM forget_internal._act(''anonymize'', key::pg_catalog.text, reason, actor, dry_run, grace::pg_catalog.text, subject) a',
          true, true),
         ('export_client',
          'subject text DEFAULT NULL',
          'jsonb',
-         'SELECT forget._export(key::pg_catalog.text, subject)',
+         'SELECT forget_internal._export(key::pg_catalog.text, subject)',
          true, false),
         ('last_activity',
          'subject text DEFAULT NULL',
          'timestamptz',
-         'SELECT forget._last_activity(key::pg_catalog.text, subject)',
+         'SELECT forget_internal._last_activity(key::pg_catalog.text, subject)',
          true, false),
         ('deactivate',
          'actor text, reason text, subject text DEFAULT NULL',
          'boolean',
-         'SELECT forget._deactivate(key::pg_catalog.text, actor, reason, subject)',
+         'SELECT forget_internal._deactivate(key::pg_catalog.text, actor, reason, subject)',
          true, true),
         ('reactivate',
          'actor text, reason text DEFAULT NULL, subject text DEFAULT NULL',
          'boolean',
-         'SELECT forget._reactivate(key::pg_catalog.text, actor, reason, subject)',
+         'SELECT forget_internal._reactivate(key::pg_catalog.text, actor, reason, subject)',
          true, false),
         ('restore_client',
          'actor text DEFAULT NULL, subject text DEFAULT NULL',
          'TABLE(tbl regclass, operation text, rows bigint)',
-         'SELECT r.tbl::pg_catalog.regclass, r.operation, r.rows FROM forget._restore(key::pg_catalog.text, actor, subject) r',
+         'SELECT r.tbl::pg_catalog.regclass, r.operation, r.rows FROM forget_internal._restore(key::pg_catalog.text, actor, subject) r',
          true, true),
         ('account_status',
          'subject text DEFAULT NULL',
          'TABLE(active boolean, deactivated_at timestamptz, deactivated_by text, reason text, message text)',
-         'SELECT a.active, a.deactivated_at, a.deactivated_by, a.reason, a.message FROM forget._account_status(key::pg_catalog.text, subject) a',
+         'SELECT a.active, a.deactivated_at, a.deactivated_by, a.reason, a.message FROM forget_internal._account_status(key::pg_catalog.text, subject) a',
          true, false)
     ) AS v(name, params, result, body, definer, refuses)
     LOOP
@@ -158,10 +158,10 @@ BEGIN
                 f.name, key_type, f.params, f.result,
                 CASE WHEN f.definer THEN 'SECURITY DEFINER' ELSE '' END,
                 CASE WHEN f.result LIKE 'TABLE(%' AND f.refuses
-                         THEN 'BEGIN RETURN QUERY ' || f.body || '; PERFORM forget._refused(); END'
+                         THEN 'BEGIN RETURN QUERY ' || f.body || '; PERFORM forget_internal._refused(); END'
                      WHEN f.result LIKE 'TABLE(%' THEN 'BEGIN RETURN QUERY ' || f.body || '; END'
                      WHEN f.refuses
-                         THEN 'DECLARE r ' || f.result || '; BEGIN r := (' || f.body || '); PERFORM forget._refused(); RETURN r; END'
+                         THEN 'DECLARE r ' || f.result || '; BEGIN r := (' || f.body || '); PERFORM forget_internal._refused(); RETURN r; END'
                      ELSE 'BEGIN RETURN (' || f.body || '); END' END);
         END LOOP;
     END LOOP;
@@ -212,36 +212,36 @@ AS $$ SELECT pg_catalog.repeat(filler, GREATEST(pg_catalog.length(value) OPERATO
 CREATE OR REPLACE FUNCTION forget."check"(subject text DEFAULT NULL)
 RETURNS TABLE(severity text, object text, problem text, hint text)
 LANGUAGE sql SET search_path = pg_catalog, pg_temp SET jit = off
-AS $$ SELECT c.severity, c.object, c.problem, c.hint FROM forget._check(subject) c $$;
+AS $$ SELECT c.severity, c.object, c.problem, c.hint FROM forget_internal._check(subject) c $$;
 
 -- people_cleanup ------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION forget.add_cleanup_condition(name text, predicate text, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._add_cleanup_condition(name, predicate, subject, pg_catalog.current_setting('search_path')) $$;
+AS $$ SELECT forget_internal._add_cleanup_condition(name, predicate, subject, pg_catalog.current_setting('search_path')) $$;
 
 CREATE OR REPLACE FUNCTION forget.drop_cleanup_condition(name text, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._drop_cleanup_condition(name, subject) $$;
+AS $$ SELECT forget_internal._drop_cleanup_condition(name, subject) $$;
 
 CREATE OR REPLACE FUNCTION forget.set_cleanup(enabled boolean, minimize_when text DEFAULT NULL, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._set_cleanup(enabled, minimize_when, subject, pg_catalog.current_setting('search_path')) $$;
+AS $$ SELECT forget_internal._set_cleanup(enabled, minimize_when, subject, pg_catalog.current_setting('search_path')) $$;
 
 CREATE OR REPLACE FUNCTION forget.add_activity(tbl regclass, ts_column name, via name DEFAULT NULL, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._add_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.text, via::pg_catalog.text, subject) $$;
+AS $$ SELECT forget_internal._add_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.text, via::pg_catalog.text, subject) $$;
 
 -- One batch: at most batch_size candidates after after_key (keyset order),
 -- handled set-based; if that fails, one subject at a time so that only the
 -- failing ones are skipped, each recorded in the audit as 'failed'.
-CREATE OR REPLACE FUNCTION forget._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text,
+CREATE OR REPLACE FUNCTION forget_internal._cleanup_batch(batch_size int, dry_run boolean, subject text, after_key text,
                                       count_remaining boolean DEFAULT true)
 RETURNS TABLE(candidates bigint, minimized bigint, deleted bigint, failed bigint, remaining bigint, last_key text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     size   int := COALESCE(batch_size, NULLIF(current_setting('forget.batch_size', true), '')::int, 1000);
-    name   text := forget._subject_name(subject);
+    name   text := forget_internal._subject_name(subject);
     mins   text[];
     dels   text[];
     one    record;
@@ -254,7 +254,7 @@ BEGIN
     minimized := 0; deleted := 0; failed := 0;
     SELECT c.minimize, c.delete, c.last_key, cardinality(c.minimize) + cardinality(c.delete) + c.blocked
       INTO mins, dels, last_key, found
-      FROM forget._cleanup_candidates(name, size, after_key, NOT dry_run) c;
+      FROM forget_internal._cleanup_candidates(name, size, after_key, NOT dry_run) c;
     candidates := cardinality(mins) + cardinality(dels);
     -- Counting every candidate costs a full evaluation of the conditions
     -- over the whole table: skip it when this batch already holds them all,
@@ -264,7 +264,7 @@ BEGIN
     ELSIF after_key IS NULL AND found < size THEN
         total := found;
     ELSE
-        total := forget._cleanup_count(name);
+        total := forget_internal._cleanup_count(name);
     END IF;
     IF dry_run THEN
         minimized := cardinality(mins);
@@ -274,36 +274,102 @@ BEGIN
         RETURN;
     END IF;
     BEGIN
-        minimized := forget._cleanup_apply(name, 'minimize', mins);
-        deleted := forget._cleanup_apply(name, 'delete', dels);
+        minimized := forget_internal._cleanup_apply(name, 'minimize', mins);
+        deleted := forget_internal._cleanup_apply(name, 'delete', dels);
     EXCEPTION WHEN OTHERS THEN
         -- One subject at a time, each in its own subtransaction.
         minimized := 0; deleted := 0;
         FOR one IN SELECT m.k, 'minimize' AS a FROM unnest(mins) m(k)
                    UNION ALL SELECT d.k, 'delete' FROM unnest(dels) d(k) LOOP
             BEGIN
-                PERFORM forget._cleanup_apply(name, one.a, ARRAY[one.k]);
+                PERFORM forget_internal._cleanup_apply(name, one.a, ARRAY[one.k]);
                 IF one.a = 'minimize' THEN minimized := minimized + 1; ELSE deleted := deleted + 1; END IF;
             EXCEPTION WHEN OTHERS THEN
                 failed := failed + 1;
-                PERFORM forget._write_audit('failed', name, ARRAY[one.k], 'people_cleanup', one.a, NULL, SQLERRM);
+                PERFORM forget_internal._write_audit('failed', name, ARRAY[one.k], 'people_cleanup', one.a, NULL, SQLERRM);
             END;
         END LOOP;
     END;
     remaining := total - minimized - deleted;
+    IF NOT count_remaining THEN
+        PERFORM forget_internal._tally_cleanup_run(after_key IS NULL, name, candidates, minimized, deleted, failed);
+    END IF;
     RETURN NEXT;
 END
 $$;
 
--- One row of forget.runs: what a scheduled (or manual) job did.
-CREATE OR REPLACE FUNCTION forget._record_run(job text, subject text, started_at timestamptz,
+-- What a run did, in one line of the server log (LOG: written whatever
+-- log_min_messages says up to WARNING, and not sent to clients by default),
+-- since pg_cron's return_message holds only a command tag and NOTICEs reach
+-- no log.
+CREATE OR REPLACE FUNCTION forget_internal._log_run(run forget.runs) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE LOG '%', format('pg_forget run %s: %s%s: %s in %s s', run.id, run.job,
+        CASE WHEN run.subject IS NULL THEN '' ELSE format(' of %s', run.subject) END,
+        COALESCE(NULLIF(concat_ws(', ',
+            run.candidates || ' candidates', run.minimized || ' minimized', run.deleted || ' deleted',
+            run.deactivated || ' deactivated', run.failed || ' failed', 'error: ' || run.error), ''),
+            'nothing to do'),
+        round(extract(epoch FROM run.finished_at - run.started_at), 3));
+END
+$$;
+
+-- One row of forget.runs: what a scheduled (or manual) job did; logged.
+CREATE OR REPLACE FUNCTION forget_internal._record_run(job text, subject text, started_at timestamptz,
                                               candidates bigint, minimized bigint, deleted bigint,
                                               deactivated bigint, failed bigint, error text)
-RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ INSERT INTO forget.runs (job, subject, started_at, finished_at, candidates, minimized, deleted,
-                               deactivated, failed, error)
-      VALUES (job, subject, started_at, clock_timestamp(), candidates, minimized, deleted, deactivated,
-              failed, error) $$;
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    run forget.runs;
+BEGIN
+    INSERT INTO forget.runs (job, subject, started_at, finished_at, candidates, minimized, deleted,
+                             deactivated, failed, error)
+    VALUES (job, subject, started_at, clock_timestamp(), candidates, minimized, deleted, deactivated,
+            failed, error)
+    RETURNING * INTO run;
+    PERFORM forget_internal._log_run(run);
+END
+$$;
+
+-- run_people_cleanup's row of forget.runs, kept by its batches (the
+-- extension's own code, so a role that may run the cleanup cannot write
+-- other counts): the first batch inserts it, each later one adds its counts
+-- in the same committed transaction, so an interrupted run still shows what
+-- it did. The row's id lives in the backend (src/cleanup.rs), out of the
+-- caller's reach.
+CREATE OR REPLACE FUNCTION forget_internal._tally_cleanup_run(first boolean, subject text, c bigint, m bigint,
+                                                               d bigint, f bigint)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    run_id bigint := CASE WHEN first THEN NULL ELSE forget_internal._cleanup_run_id() END;
+BEGIN
+    IF run_id IS NULL THEN
+        INSERT INTO forget.runs (job, subject, started_at, finished_at, candidates, minimized, deleted, failed)
+        VALUES ('run_people_cleanup', subject, now(), clock_timestamp(), c, m, d, f)
+        RETURNING id INTO run_id;
+        PERFORM forget_internal._set_cleanup_run_id(run_id);
+    ELSE
+        UPDATE forget.runs SET candidates = candidates + c, minimized = minimized + m, deleted = deleted + d,
+                               failed = failed + f, finished_at = clock_timestamp()
+        WHERE id = run_id;
+    END IF;
+END
+$$;
+
+-- The end of run_people_cleanup: its row, logged (see _log_run).
+CREATE OR REPLACE FUNCTION forget_internal._finish_cleanup_run() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    run forget.runs;
+BEGIN
+    SELECT * INTO run FROM forget.runs WHERE id = forget_internal._cleanup_run_id();
+    IF FOUND THEN
+        PERFORM forget_internal._log_run(run);
+    END IF;
+    PERFORM forget_internal._set_cleanup_run_id(NULL);
+END
+$$;
 
 -- One batch in the caller's transaction; recorded in forget.runs unless a
 -- dry run (which only reads).
@@ -314,11 +380,11 @@ DECLARE
     started timestamptz := clock_timestamp();
     b       record;
 BEGIN
-    SELECT * INTO b FROM forget._cleanup_batch(batch_size, dry_run, subject, NULL, true);
+    SELECT * INTO b FROM forget_internal._cleanup_batch(batch_size, dry_run, subject, NULL, true);
     candidates := b.candidates; minimized := b.minimized; deleted := b.deleted; failed := b.failed;
     remaining := b.remaining;
     IF NOT dry_run THEN
-        PERFORM forget._record_run('people_cleanup', forget._subject_name(subject), started, b.candidates,
+        PERFORM forget_internal._record_run('people_cleanup', forget_internal._subject_name(subject), started, b.candidates,
                                    b.minimized, b.deleted, NULL, b.failed, NULL);
     END IF;
     RETURN NEXT;
@@ -330,7 +396,7 @@ $$;
 CREATE OR REPLACE FUNCTION forget.cleanup_preview(lim int DEFAULT 100, subject text DEFAULT NULL)
 RETURNS TABLE(key text, fate text, blocked_by text[])
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off
-AS $$ SELECT p.key, p.fate, p.blocked_by FROM forget._cleanup_preview(lim, subject) p $$;
+AS $$ SELECT p.key, p.fate, p.blocked_by FROM forget_internal._cleanup_preview(lim, subject) p $$;
 -- Where values (an email, a username, a name) still appear: every column of
 -- a text type (text, varchar, char, name, json, jsonb, xml) or an array type
 -- whose text contains one of the needles, case-insensitively, in every
@@ -435,8 +501,6 @@ DECLARE
     r          record;
     after      text;
     batches    int := 0;
-    started    timestamptz := pg_catalog.clock_timestamp();
-    found_n    bigint := 0;
     minimized  bigint := 0;
     deleted    bigint := 0;
     failed     bigint := 0;
@@ -450,11 +514,10 @@ BEGIN
     LOOP
         -- No count of what remains: that would read the whole table once
         -- more; the loop ends when a batch finds nobody.
-        SELECT * INTO r FROM forget._cleanup_batch(batch_size, false, subject, after, false);
+        SELECT * INTO r FROM forget_internal._cleanup_batch(batch_size, false, subject, after, false);
         EXIT WHEN r.last_key IS NULL;
         after := r.last_key;
         batches := batches OPERATOR(pg_catalog.+) 1;
-        found_n := found_n OPERATOR(pg_catalog.+) r.candidates;
         minimized := minimized OPERATOR(pg_catalog.+) r.minimized;
         deleted := deleted OPERATOR(pg_catalog.+) r.deleted;
         failed := failed OPERATOR(pg_catalog.+) r.failed;
@@ -465,8 +528,7 @@ BEGIN
             PERFORM pg_catalog.pg_sleep(pause);
         END IF;
     END LOOP;
-    PERFORM forget._record_run('run_people_cleanup', forget._subject_name(subject), started, found_n,
-                               minimized, deleted, NULL, failed, NULL);
+    PERFORM forget_internal._finish_cleanup_run();
 END
 $$;
 
@@ -483,10 +545,10 @@ DECLARE
     n       bigint;
 BEGIN
     RETURN QUERY SELECT d.key, d.last_activity
-        FROM forget._deactivate_inactive(inactive_for::text, actor, reason, dry_run, subject) d;
+        FROM forget_internal._deactivate_inactive(inactive_for::text, actor, reason, dry_run, subject) d;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF NOT dry_run THEN
-        PERFORM forget._record_run('deactivate_inactive', forget._subject_name(subject), started, NULL, NULL,
+        PERFORM forget_internal._record_run('deactivate_inactive', forget_internal._subject_name(subject), started, NULL, NULL,
                                    NULL, n, NULL, NULL);
     END IF;
 END
@@ -496,12 +558,13 @@ $$;
 
 -- The command each job runs (settings come from GUCs: ALTER DATABASE ...
 -- SET); 22023 for an unknown job.
-CREATE OR REPLACE FUNCTION forget._job_command(job text) RETURNS text
+CREATE OR REPLACE FUNCTION forget_internal._job_command(job text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     command text := CASE job
         WHEN 'people_cleanup' THEN 'CALL forget.run_people_cleanup()'
-        WHEN 'deactivate_inactive' THEN 'SELECT count(*) FROM forget.deactivate_inactive(NULL)'
+        -- pg_cron's return_message is the command tag: SELECT <subjects deactivated>.
+        WHEN 'deactivate_inactive' THEN 'SELECT key, last_activity FROM forget.deactivate_inactive(NULL)'
         WHEN 'purge_expired' THEN 'SELECT forget.purge_expired()'
     END;
 BEGIN
@@ -513,7 +576,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION forget._require_pg_cron(in_cron_db text) RETURNS void
+CREATE OR REPLACE FUNCTION forget_internal._require_pg_cron(in_cron_db text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cron_db text := current_setting('cron.database_name', true);
@@ -539,17 +602,17 @@ $$;
 -- pg_cron lives in another database (cron.schedule_in_database there).
 CREATE OR REPLACE FUNCTION forget.cron_command(job text) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT forget._job_command(job) $$;
+AS $$ SELECT forget_internal._job_command(job) $$;
 
 -- Registers (or reschedules: same name, replaced) a job with pg_cron. The job
 -- runs as the calling role, which needs EXECUTE on what the job calls.
 CREATE OR REPLACE FUNCTION forget.schedule(job text, cron text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    command text := forget._job_command(job);
+    command text := forget_internal._job_command(job);
     id      bigint;
 BEGIN
-    PERFORM forget._require_pg_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+    PERFORM forget_internal._require_pg_cron(format('SELECT cron.schedule_in_database(%L, %L, %L, %L);',
                                            'pg_forget_' || job, cron, command, current_database()));
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING 'pg_forget_' || job, cron, command;
     RETURN id;
@@ -561,8 +624,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     found boolean;
 BEGIN
-    PERFORM forget._job_command(job);
-    PERFORM forget._require_pg_cron(format('SELECT cron.unschedule(%L);', 'pg_forget_' || job));
+    PERFORM forget_internal._job_command(job);
+    PERFORM forget_internal._require_pg_cron(format('SELECT cron.unschedule(%L);', 'pg_forget_' || job));
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found USING 'pg_forget_' || job;
     IF NOT found THEN
         RAISE EXCEPTION 'job "%" is not scheduled', job USING ERRCODE = 'invalid_parameter_value';
@@ -601,8 +664,8 @@ BEGIN
         SELECT p.subject, array_agg(p.original_key ORDER BY p.id) AS keys FROM purged p GROUP BY p.subject
     )
     SELECT COALESCE(sum(cardinality(s.keys)), 0)::bigint INTO n
-    FROM per_subject s, LATERAL forget._write_audit('purge', s.subject, s.keys, 'purge_expired', NULL, NULL, NULL) a;
-    PERFORM forget._record_run('purge_expired', NULL, started, NULL, NULL, n, NULL, NULL, NULL);
+    FROM per_subject s, LATERAL forget_internal._write_audit('purge', s.subject, s.keys, 'purge_expired', NULL, NULL, NULL) a;
+    PERFORM forget_internal._record_run('purge_expired', NULL, started, NULL, NULL, n, NULL, NULL, NULL);
     RETURN n;
 END
 $purge$;
@@ -620,7 +683,7 @@ AS $$
     -- is the hash before it, the recorded base for the first of a pruned
     -- chain, and each row names the next one's position, the newest none,
     -- which reveals removal of the newest rows), reading only those
-    -- columns; and every hash recomputed by forget._audit_hash
+    -- columns; and every hash recomputed by forget_internal._audit_hash
     -- (src/audit.rs, the one definition), a scan PostgreSQL may run in
     -- parallel.
     SELECT COALESCE((
@@ -633,7 +696,7 @@ AS $$
                      WINDOW w AS (ORDER BY a.seq)) c), true)
            AND (SELECT pg_catalog.count(*) FROM forget.audit a
                 WHERE a.seq IS NOT NULL
-                  AND a.hash IS DISTINCT FROM forget._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
+                  AND a.hash IS DISTINCT FROM forget_internal._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
                                                                  a.db_user, a.reason, a.rows, a.error, a.prev_hash)) = 0
 $$;
 
@@ -690,7 +753,7 @@ $$;
 -- Purges the retained recovery records of one key (state purged, identity
 -- and undo data gone, audited as purge); true when there were any. With
 -- dry_run only tells.
-CREATE OR REPLACE FUNCTION forget._purge_retained(subject text, key text, actor text, reason text, dry_run boolean)
+CREATE OR REPLACE FUNCTION forget_internal._purge_retained(subject text, key text, actor text, reason text, dry_run boolean)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     retained bigint[];
@@ -703,7 +766,7 @@ BEGIN
     IF NOT dry_run THEN
         UPDATE forget.deleted_clients d SET state = 'purged', identity = NULL WHERE d.id = ANY (retained);
         DELETE FROM forget.undo u WHERE u.deletion_id = ANY (retained);
-        PERFORM forget._write_audit('purge', _purge_retained.subject, ARRAY[_purge_retained.key], actor, reason, NULL, NULL);
+        PERFORM forget_internal._write_audit('purge', _purge_retained.subject, ARRAY[_purge_retained.key], actor, reason, NULL, NULL);
     END IF;
     RETURN true;
 END
@@ -743,18 +806,18 @@ BEGIN
         why := 'replay of audit ' || e.audit_id;
         BEGIN
             IF e.action = 'purge' THEN
-                outcome := CASE WHEN forget._purge_retained(e.subject, e.key, 'replay_erasures', why, dry_run)
+                outcome := CASE WHEN forget_internal._purge_retained(e.subject, e.key, 'replay_erasures', why, dry_run)
                                 THEN 'replayed' ELSE 'already_gone' END;
             ELSE
-                PERFORM 1 FROM forget._act(e.action, e.key, why, 'replay_erasures', dry_run, NULL, e.subject);
-                PERFORM forget._refused();
+                PERFORM 1 FROM forget_internal._act(e.action, e.key, why, 'replay_erasures', dry_run, NULL, e.subject);
+                PERFORM forget_internal._refused();
                 outcome := 'replayed';
             END IF;
         EXCEPTION
             WHEN no_data_found THEN
                 -- Soft-deleted in the backup: what the delete would purge.
                 outcome := CASE WHEN e.action = 'delete'
-                                     AND forget._purge_retained(e.subject, e.key, 'replay_erasures', why, dry_run)
+                                     AND forget_internal._purge_retained(e.subject, e.key, 'replay_erasures', why, dry_run)
                                 THEN 'replayed' ELSE 'already_gone' END;
             WHEN object_not_in_prerequisite_state THEN
                 outcome := 'blocked';
@@ -771,17 +834,17 @@ $$;
 
 CREATE OR REPLACE FUNCTION forget.trust(role regrole, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._trust(role::pg_catalog.oid, subject, true) $$;
+AS $$ SELECT forget_internal._trust(role::pg_catalog.oid, subject, true) $$;
 
 CREATE OR REPLACE FUNCTION forget.distrust(role regrole, subject text DEFAULT NULL)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._trust(role::pg_catalog.oid, subject, false) $$;
+AS $$ SELECT forget_internal._trust(role::pg_catalog.oid, subject, false) $$;
 
 -- Capabilities ---------------------------------------------------------------
 
 -- What each capability needs: the routines (every key overload) and table
 -- privileges. 22023 for an unknown capability.
-CREATE OR REPLACE FUNCTION forget._capability(capability text)
+CREATE OR REPLACE FUNCTION forget_internal._capability(capability text)
 RETURNS TABLE(privilege text, object text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -793,7 +856,8 @@ DECLARE
         WHEN 'eligibility' THEN ARRAY['eligibility']
         WHEN 'status' THEN ARRAY['account_status', 'last_activity']
         WHEN 'deactivate' THEN ARRAY['deactivate', 'reactivate', 'deactivate_inactive']
-        WHEN 'cleanup' THEN ARRAY['people_cleanup', 'run_people_cleanup', 'cleanup_preview', '_cleanup_batch']
+        WHEN 'cleanup' THEN ARRAY['people_cleanup', 'run_people_cleanup', 'cleanup_preview', '_cleanup_batch',
+                                  '_finish_cleanup_run']
         WHEN 'audit' THEN ARRAY['verify_audit', 'erasure_log']
     END;
 BEGIN
@@ -805,7 +869,8 @@ BEGIN
         SELECT CASE p.prokind WHEN 'p' THEN 'EXECUTE ON PROCEDURE' ELSE 'EXECUTE ON FUNCTION' END,
                p.oid::regprocedure::text
         FROM pg_proc p
-        WHERE p.pronamespace = 'forget'::regnamespace AND p.proname = ANY (routines)
+        WHERE p.pronamespace IN ('forget'::regnamespace, 'forget_internal'::regnamespace)
+          AND p.proname = ANY (routines)
         ORDER BY 2;
     IF capability = 'audit' THEN
         RETURN QUERY VALUES ('SELECT ON TABLE', 'forget.audit'), ('SELECT ON TABLE', 'forget.runs');
@@ -816,12 +881,12 @@ $$;
 -- grant(capability, role) / revoke(capability, role): give a role (or take
 -- back) what one capability needs, for every key overload. Needs the right
 -- to grant them (the extension's owner, a superuser).
-CREATE OR REPLACE FUNCTION forget._apply_capability(capability text, role regrole, give boolean)
+CREATE OR REPLACE FUNCTION forget_internal._apply_capability(capability text, role regrole, give boolean)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     o record;
 BEGIN
-    FOR o IN SELECT * FROM forget._capability(capability) LOOP
+    FOR o IN SELECT * FROM forget_internal._capability(capability) LOOP
         EXECUTE CASE WHEN give THEN format('GRANT %s %s TO %s', o.privilege, o.object, role)
                      ELSE format('REVOKE %s %s FROM %s', o.privilege, o.object, role) END;
     END LOOP;
@@ -830,32 +895,32 @@ $$;
 
 CREATE OR REPLACE FUNCTION forget."grant"(capability text, role regrole)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._apply_capability(capability, role, true) $$;
+AS $$ SELECT forget_internal._apply_capability(capability, role, true) $$;
 
 CREATE OR REPLACE FUNCTION forget."revoke"(capability text, role regrole)
 RETURNS void LANGUAGE sql
-AS $$ SELECT forget._apply_capability(capability, role, false) $$;
+AS $$ SELECT forget_internal._apply_capability(capability, role, false) $$;
 
 -- Removing configuration -----------------------------------------------------
 -- Each removes one declaration (22023 when it names nothing declared).
 
 CREATE OR REPLACE FUNCTION forget.drop_link(child regclass, child_column name) RETURNS void LANGUAGE sql
-AS $$ SELECT forget._drop_link(child::pg_catalog.oid, child_column::pg_catalog.text) $$;
+AS $$ SELECT forget_internal._drop_link(child::pg_catalog.oid, child_column::pg_catalog.text) $$;
 
 CREATE OR REPLACE FUNCTION forget.drop_policy(tbl regclass, via name, action text) RETURNS void LANGUAGE sql
-AS $$ SELECT forget._drop_policy(tbl::pg_catalog.oid, via::pg_catalog.text, action) $$;
+AS $$ SELECT forget_internal._drop_policy(tbl::pg_catalog.oid, via::pg_catalog.text, action) $$;
 
 CREATE OR REPLACE FUNCTION forget.drop_mask(tbl regclass, col name, action text DEFAULT 'anonymize') RETURNS void LANGUAGE sql
-AS $$ SELECT forget._drop_mask(tbl::pg_catalog.oid, col::pg_catalog.text, action) $$;
+AS $$ SELECT forget_internal._drop_mask(tbl::pg_catalog.oid, col::pg_catalog.text, action) $$;
 
 CREATE OR REPLACE FUNCTION forget.drop_rule(name text, subject text DEFAULT NULL) RETURNS void LANGUAGE sql
-AS $$ SELECT forget._drop_rule(name, subject) $$;
+AS $$ SELECT forget_internal._drop_rule(name, subject) $$;
 
 CREATE OR REPLACE FUNCTION forget.drop_activity(tbl regclass, ts_column name, subject text DEFAULT NULL) RETURNS void LANGUAGE sql
-AS $$ SELECT forget._drop_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.text, subject) $$;
+AS $$ SELECT forget_internal._drop_activity(tbl::pg_catalog.oid, ts_column::pg_catalog.text, subject) $$;
 
 CREATE OR REPLACE FUNCTION forget.unregister_subject(name text) RETURNS void LANGUAGE sql
-AS $$ SELECT forget._unregister_subject(name) $$;
+AS $$ SELECT forget_internal._unregister_subject(name) $$;
 
 -- fn as on() takes it: a name (for the hook signature) or a signature.
 CREATE OR REPLACE FUNCTION forget.off(event text, fn text)
@@ -869,7 +934,7 @@ BEGIN
     IF found IS NULL THEN
         RAISE EXCEPTION 'hook function % does not exist', fn USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM forget._off(event, found);
+    PERFORM forget_internal._off(event, found);
 END
 $$;
 
@@ -880,6 +945,13 @@ $$;
 REVOKE ALL ON ALL TABLES IN SCHEMA forget FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA forget FROM PUBLIC;
 REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA forget FROM PUBLIC;
+-- Internal helpers: executable by the extension's own functions (their
+-- owner) alone, but for the few granted below, which run with their
+-- caller's rights and are called by name as the subject's run-as role
+-- (hence USAGE on the schema).
+REVOKE ALL ON SCHEMA forget_internal FROM PUBLIC;
+GRANT USAGE ON SCHEMA forget_internal TO PUBLIC;
+REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA forget_internal FROM PUBLIC;
 GRANT USAGE ON SCHEMA forget TO PUBLIC;
 GRANT EXECUTE ON FUNCTION forget.random_email(), forget.random_string(int), forget.pseudonym(text, text),
     forget.keep_prefix(text, int, text), forget.keep_suffix(text, int, text) TO PUBLIC;
@@ -890,7 +962,7 @@ DO $guard$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'forget_drop_guard') THEN
         CREATE EVENT TRIGGER forget_drop_guard ON ddl_command_start WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
-            EXECUTE FUNCTION forget._drop_guard();
+            EXECUTE FUNCTION forget_internal._drop_guard();
     END IF;
 END
 $guard$;
@@ -903,20 +975,20 @@ $guard$;
 -- nothing; the tables themselves stay the extension owner's alone.
 CREATE OR REPLACE VIEW forget.undo_current WITH (security_barrier) AS
     SELECT u.deletion_id, u.tbl, u.operation, u.row_data FROM forget.undo u
-    WHERE u.deletion_id OPERATOR(pg_catalog.=) forget._acting_recovery()
+    WHERE u.deletion_id OPERATOR(pg_catalog.=) forget_internal._acting_recovery()
     WITH CASCADED CHECK OPTION;
 CREATE OR REPLACE VIEW forget.deactivations_current WITH (security_barrier) AS
     SELECT d.subject, d.key, d.action, d.at FROM forget.deactivations d
-    WHERE d.subject OPERATOR(pg_catalog.=) forget._acting_subject();
+    WHERE d.subject OPERATOR(pg_catalog.=) forget_internal._acting_subject();
 CREATE OR REPLACE VIEW forget.minimized_current WITH (security_barrier) AS
     SELECT m.subject, m.key, m.at FROM forget.minimized m
-    WHERE m.subject OPERATOR(pg_catalog.=) forget._acting_subject();
+    WHERE m.subject OPERATOR(pg_catalog.=) forget_internal._acting_subject();
 REVOKE ALL ON forget.undo_current, forget.deactivations_current, forget.minimized_current FROM PUBLIC;
 GRANT SELECT, INSERT ON forget.undo_current TO PUBLIC;
 GRANT SELECT ON forget.deactivations_current, forget.minimized_current TO PUBLIC;
-GRANT EXECUTE ON FUNCTION forget._acting_subject(), forget._acting_recovery() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION forget_internal._acting_subject(), forget_internal._acting_recovery() TO PUBLIC;
 -- Declarations are checked as the run-as role that will run them: the mask
 -- check runs the given SQL with its caller's own privileges, no more.
-GRANT EXECUTE ON FUNCTION forget._mask_problem(regclass, name, text, text, boolean),
-                          forget._candidate_plan(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION forget_internal._mask_problem(regclass, name, text, text, boolean),
+                          forget_internal._candidate_plan(text, text) TO PUBLIC;
 

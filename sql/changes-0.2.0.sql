@@ -10,7 +10,7 @@
 ALTER TABLE forget.undo ALTER COLUMN tbl TYPE regclass USING tbl::regclass;
 
 -- The doctor's mask check takes a trial flag (functions.sql).
-DROP FUNCTION IF EXISTS forget._mask_problem(regclass, name, text, text);
+DROP FUNCTION IF EXISTS forget_internal._mask_problem(regclass, name, text, text);
 
 -- A 0.1.0 dump restored into a 0.1.0 installation could not load its chain
 -- head (0.1.0's install script had inserted one): the head is empty while
@@ -23,7 +23,7 @@ WHERE h.last_id IS NULL;
 -- privileges its actions use for user code; register_subject takes it.
 ALTER TABLE forget.subjects ADD COLUMN run_as regrole;
 DROP FUNCTION IF EXISTS forget.register_subject(text, regclass, name, name, text, text, name[], name);
-DROP FUNCTION IF EXISTS forget._register_subject(text, oid, text, text, text, text, text[], text, text);
+DROP FUNCTION IF EXISTS forget_internal._register_subject(text, oid, text, text, text, text, text[], text, text);
 
 -- Roles a subject trusts: its graph may reach their tables, and call their
 -- hook functions, running their code with the run-as role's privileges.
@@ -34,7 +34,7 @@ CREATE TABLE forget.trusted (
 );
 SELECT pg_catalog.pg_extension_config_dump('forget.trusted', '');
 CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON forget.trusted
-    FOR EACH STATEMENT EXECUTE FUNCTION forget._config_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION forget_internal._config_changed();
 
 -- on() takes a function name or signature as text.
 DROP FUNCTION IF EXISTS forget."on"(text, regprocedure);
@@ -94,20 +94,20 @@ SELECT pg_catalog.setval('forget.audit_id_seq', COALESCE((SELECT max(id) FROM fo
 SELECT pg_catalog.pg_extension_config_dump('forget.audit_id_seq', '');
 CREATE TABLE forget._pending_chain (txid bigint PRIMARY KEY);
 CREATE CONSTRAINT TRIGGER chain_at_commit AFTER INSERT ON forget._pending_chain
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget._chain_at_commit();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget_internal._chain_at_commit();
 
 -- DDL moves the configuration version only when it may matter (see
--- forget._ddl_changed): ALTER TABLE is fingerprinted before it runs, drops
+-- forget_internal._ddl_changed): ALTER TABLE is fingerprinted before it runs, drops
 -- are judged on their own.
 CREATE EVENT TRIGGER forget_ddl_started ON ddl_command_start
-    WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE') EXECUTE FUNCTION forget._ddl_started();
-CREATE EVENT TRIGGER forget_ddl_dropped ON sql_drop EXECUTE FUNCTION forget._ddl_dropped();
+    WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE') EXECUTE FUNCTION forget_internal._ddl_started();
+CREATE EVENT TRIGGER forget_ddl_dropped ON sql_drop EXECUTE FUNCTION forget_internal._ddl_dropped();
 
 -- Undo rows are removed with their recovery record by a statement-level
--- trigger (forget._undo_cascade) instead of a foreign key checked per row.
+-- trigger (forget_internal._undo_cascade) instead of a foreign key checked per row.
 ALTER TABLE forget.undo DROP CONSTRAINT undo_deletion_id_fkey;
 CREATE TRIGGER undo_cascade AFTER DELETE ON forget.deleted_clients
-    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION forget._undo_cascade();
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION forget_internal._undo_cascade();
 
 -- The chain's end is its newest linked row, not a row updated by every
 -- commit (under a long-held snapshot its dead versions slowed every commit):
@@ -127,4 +127,4 @@ ALTER TABLE forget.masks DROP CONSTRAINT masks_action_check;
 ALTER TABLE forget.masks ADD CONSTRAINT masks_action_check CHECK (action IN ('anonymize', 'minimize', 'export'));
 
 -- _require_pg_cron takes the statement its HINT shows.
-DROP FUNCTION IF EXISTS forget._require_pg_cron();
+DROP FUNCTION IF EXISTS forget_internal._require_pg_cron();

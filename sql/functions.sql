@@ -2,6 +2,35 @@
 -- first) and helpers of the doctor. Every routine is CREATE OR REPLACE: an
 -- upgrade script runs this file again (see scripts/upgrade-script.sh).
 
+-- Internal helpers live in schema forget_internal (created by pgrx from
+-- src/lib.rs just before this file), so that \df forget.*
+-- lists the documented interface only; nobody but the extension may call
+-- them (privileges at the end of sql/api.sql). An upgrade from 0.1.0 moves
+-- its helpers there first (their OIDs, and what depends on them, such as
+-- the activity triggers on user tables, stay); every CREATE OR REPLACE
+-- below then finds them in their new schema.
+
+DO $move$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN SELECT p.oid::pg_catalog.regprocedure AS old,
+                    pg_catalog.to_regprocedure(pg_catalog.format('forget_internal.%I(%s)', p.proname,
+                        pg_catalog.pg_get_function_identity_arguments(p.oid))) AS moved
+             FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace OPERATOR(pg_catalog.=) 'forget'::pg_catalog.regnamespace
+               AND p.proname OPERATOR(pg_catalog.~~) '\_%' LOOP
+        -- Already created in its new schema earlier in this script (the
+        -- order of what pgrx generates is not fixed): the old one goes.
+        IF f.moved IS NULL THEN
+            EXECUTE pg_catalog.format('ALTER ROUTINE %s SET SCHEMA forget_internal', f.old);
+        ELSE
+            EXECUTE pg_catalog.format('DROP ROUTINE %s', f.old);
+        END IF;
+    END LOOP;
+END
+$move$;
+
 -- Why a mask cannot work, or NULL when it can: mask() refuses such a mask
 -- (22023, naming the column) and check() reports one that stopped working.
 -- It cannot work when the column is generated or gone, when PostgreSQL
@@ -14,7 +43,7 @@
 -- that is always rolled back, which finds what only data shows: a value
 -- too long for the column, a CHECK constraint, a collision. The table's
 -- triggers fire during the trial and are rolled back with it.
-CREATE OR REPLACE FUNCTION forget._mask_problem(tbl regclass, col name, expression text, path text,
+CREATE OR REPLACE FUNCTION forget_internal._mask_problem(tbl regclass, col name, expression text, path text,
                                                 trial boolean DEFAULT true) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -105,7 +134,7 @@ $$;
 -- PostgreSQL gives when a condition no longer plans (a dropped column). The
 -- caller sets the planner settings a batch uses; the EXCEPTION block keeps
 -- an error from ending the doctor's report.
-CREATE OR REPLACE FUNCTION forget._candidate_plan(query text, path text, OUT plan json, OUT problem text)
+CREATE OR REPLACE FUNCTION forget_internal._candidate_plan(query text, path text, OUT plan json, OUT problem text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM pg_catalog.set_config('search_path', path, true);
@@ -118,7 +147,7 @@ $$;
 -- Statement trigger placed on activity tables by add_activity: a new row
 -- (a role, a participation) clears its subject's minimized mark.
 -- TG_ARGV: subject name, the column linking the row to the subject.
-CREATE OR REPLACE FUNCTION forget._activity_inserted() RETURNS trigger
+CREATE OR REPLACE FUNCTION forget_internal._activity_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     keys text[];
@@ -129,12 +158,12 @@ BEGIN
     EXECUTE format('SELECT array_agg(DISTINCT %I::text) FROM forget_new_rows', TG_ARGV[1]) INTO keys;
     -- The subject table is updated as the subject's run-as role (its
     -- triggers never run with this function's owner's rights).
-    PERFORM forget._clear_minimized(TG_ARGV[0], keys);
+    PERFORM forget_internal._clear_minimized(TG_ARGV[0], keys);
     RETURN NULL;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION forget._bump_now() RETURNS void
+CREATE OR REPLACE FUNCTION forget_internal._bump_now() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM pg_catalog.nextval('forget.config_version'::pg_catalog.regclass);
@@ -149,7 +178,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION forget._bump_at_commit() RETURNS trigger
+CREATE OR REPLACE FUNCTION forget_internal._bump_at_commit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM pg_catalog.nextval('forget.config_version'::pg_catalog.regclass);
@@ -158,10 +187,10 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION forget._config_changed() RETURNS trigger
+CREATE OR REPLACE FUNCTION forget_internal._config_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM forget._bump_now();
+    PERFORM forget_internal._bump_now();
     RETURN NULL;
 END
 $$;
@@ -176,11 +205,11 @@ $$;
 --   * functions, views and types whose name no declaration or hook refers
 --     to (a look-alike of a bound name moves it), and new schemas.
 -- Anything else moves it (triggers, policies, grants, extensions...): when in
--- doubt, replan. Drops are judged by forget._ddl_dropped (sql_drop).
+-- doubt, replan. Drops are judged by forget_internal._ddl_dropped (sql_drop).
 
 -- Every name the configuration refers to, as one text to search: the
 -- objects each declaration was bound to, the hook functions.
-CREATE OR REPLACE FUNCTION forget._declared_names() RETURNS text
+CREATE OR REPLACE FUNCTION forget_internal._declared_names() RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT COALESCE(string_agg(b, ' '), '') FROM (
         SELECT unnest(bound) FROM forget.masks
@@ -193,10 +222,10 @@ $$;
 
 -- The same, or NULL while the configuration tables are not all there yet
 -- (DDL of the extension's own upgrade script).
-CREATE OR REPLACE FUNCTION forget._declared_names_or_null() RETURNS text
+CREATE OR REPLACE FUNCTION forget_internal._declared_names_or_null() RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN forget._declared_names();
+    RETURN forget_internal._declared_names();
 EXCEPTION WHEN undefined_column OR undefined_table THEN
     RETURN NULL;
 END
@@ -204,7 +233,7 @@ $$;
 
 -- Whether a table can be part of a subject's graph: named by the
 -- configuration, a foreign key either way, or inheritance either way.
-CREATE OR REPLACE FUNCTION forget._table_related(rel oid) RETURNS boolean
+CREATE OR REPLACE FUNCTION forget_internal._table_related(rel oid) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT EXISTS (SELECT 1 FROM forget.subjects WHERE tbl = rel)
         OR EXISTS (SELECT 1 FROM forget.links WHERE rel IN (child, parent))
@@ -218,20 +247,20 @@ $$;
 -- A fingerprint of every inheritance link: ALTER TABLE ... NO INHERIT (or
 -- DETACH PARTITION named on the child) leaves no trace on the table itself,
 -- so the fingerprint is taken before ALTER TABLE and compared after.
-CREATE OR REPLACE FUNCTION forget._inherits_fingerprint() RETURNS text
+CREATE OR REPLACE FUNCTION forget_internal._inherits_fingerprint() RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT count(*) || ':' || COALESCE(sum(hashint8(inhrelid::int8 * 4294967296 + inhparent::int8)::int8), 0)
       FROM pg_inherits
 $$;
 
-CREATE OR REPLACE FUNCTION forget._ddl_started() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION forget_internal._ddl_started() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM set_config('forget_ddl.inherits', forget._inherits_fingerprint(), true);
+    PERFORM set_config('forget_ddl.inherits', forget_internal._inherits_fingerprint(), true);
 END
 $$;
 
-CREATE OR REPLACE FUNCTION forget._ddl_changed() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION forget_internal._ddl_changed() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c record;
@@ -244,7 +273,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()) THEN
         -- Nothing created or altered: a drop, judged by _ddl_dropped.
         IF dropped IS DISTINCT FROM 'judged' THEN
-            PERFORM forget._bump_now();
+            PERFORM forget_internal._bump_now();
         END IF;
         RETURN;
     END IF;
@@ -252,11 +281,11 @@ BEGIN
         CONTINUE WHEN c.schema_name LIKE 'pg\_temp%';
         IF c.classid = 'pg_class'::regclass THEN
             rel := COALESCE((SELECT indrelid FROM pg_index WHERE indexrelid = c.objid), c.objid);
-            IF forget._table_related(rel)
+            IF forget_internal._table_related(rel)
                OR (c.command_tag IN ('ALTER TABLE', 'ALTER FOREIGN TABLE')
                    AND current_setting('forget_ddl.inherits', true)
-                       IS DISTINCT FROM forget._inherits_fingerprint()) THEN
-                PERFORM forget._bump_now();
+                       IS DISTINCT FROM forget_internal._inherits_fingerprint()) THEN
+                PERFORM forget_internal._bump_now();
                 RETURN;
             END IF;
             name := (SELECT relname FROM pg_class WHERE oid = c.objid);
@@ -267,12 +296,12 @@ BEGIN
         ELSIF c.classid = 'pg_namespace'::regclass AND c.command_tag = 'CREATE SCHEMA' THEN
             CONTINUE;
         ELSE
-            PERFORM forget._bump_now();
+            PERFORM forget_internal._bump_now();
             RETURN;
         END IF;
-        names := COALESCE(names, forget._declared_names_or_null());
+        names := COALESCE(names, forget_internal._declared_names_or_null());
         IF name IS NULL OR names IS NULL OR strpos(names, name) > 0 THEN
-            PERFORM forget._bump_now();
+            PERFORM forget_internal._bump_now();
             RETURN;
         END IF;
     END LOOP;
@@ -282,10 +311,10 @@ $$;
 -- Drops: temporary objects, indexes, and functions, views, sequences and
 -- types no declaration refers to keep the version; anything else (a table,
 -- a column, a constraint, a trigger...) moves it.
-CREATE OR REPLACE FUNCTION forget._ddl_dropped() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION forget_internal._ddl_dropped() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    names text := forget._declared_names_or_null();
+    names text := forget_internal._declared_names_or_null();
 BEGIN
     PERFORM set_config('forget_ddl.dropped', 'judged', true);
     IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
@@ -296,17 +325,17 @@ BEGIN
                                              'materialized view', 'sequence', 'type')
                        OR names IS NULL
                        OR strpos(names, d.address_names[array_length(d.address_names, 1)]) > 0)) THEN
-        PERFORM forget._bump_now();
+        PERFORM forget_internal._bump_now();
     END IF;
 END
 $$;
 
 -- At commit (deferred trigger on forget._pending_chain, one row per writing
 -- transaction): link the transaction's audit rows into the hash chain.
-CREATE OR REPLACE FUNCTION forget._chain_at_commit() RETURNS trigger
+CREATE OR REPLACE FUNCTION forget_internal._chain_at_commit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM forget._link_chain();
+    PERFORM forget_internal._link_chain();
     RETURN NULL;
 END
 $$;
@@ -314,7 +343,7 @@ $$;
 -- forget.undo rows go with their recovery record (forget.deleted_clients):
 -- one statement-level trigger instead of a foreign key, whose per-row check
 -- cost more than the copy itself when a big subject is deleted with grace.
-CREATE OR REPLACE FUNCTION forget._undo_cascade() RETURNS trigger
+CREATE OR REPLACE FUNCTION forget_internal._undo_cascade() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM forget.undo u USING gone g WHERE u.deletion_id OPERATOR(pg_catalog.=) g.id;

@@ -211,7 +211,7 @@ CREATE SEQUENCE forget.config_version;
 CREATE TABLE forget._pending_bump (x int);
 
 CREATE CONSTRAINT TRIGGER bump_at_commit AFTER INSERT ON forget._pending_bump
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget._bump_at_commit();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION forget_internal._bump_at_commit();
 
 DO $$
 DECLARE
@@ -220,9 +220,9 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['subjects', 'links', 'policies', 'masks', 'rules', 'hooks', 'activities',
                              'cleanup_conditions', 'cleanup_settings'] LOOP
         EXECUTE format('CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON forget.%I '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION forget._config_changed()', t);
+                       'FOR EACH STATEMENT EXECUTE FUNCTION forget_internal._config_changed()', t);
     END LOOP;
 END
 $$;
 
-CREATE EVENT TRIGGER forget_ddl_changed ON ddl_command_end EXECUTE FUNCTION forget._ddl_changed();
+CREATE EVENT TRIGGER forget_ddl_changed ON ddl_command_end EXECUTE FUNCTION forget_internal._ddl_changed();

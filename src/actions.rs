@@ -61,7 +61,7 @@ pub fn act(req: &Request) -> Vec<(pg_sys::Oid, String, i64)> {
         .collect()
 }
 
-#[pg_extern(name = "_act")]
+#[pg_extern(schema = "forget_internal", name = "_act")]
 #[search_path(pg_catalog, pg_temp)]
 fn act_sql(
     action: &str,
@@ -93,11 +93,11 @@ fn act_sql(
         grace,
         subject,
     };
-    // A refusal is raised by the SQL-facing function (forget._refused).
+    // A refusal is raised by the SQL-facing function (forget_internal._refused).
     TableIterator::new(crate::errors::refusable(|| act(&req)).unwrap_or_default())
 }
 
-#[pg_extern(name = "_eligibility")]
+#[pg_extern(schema = "forget_internal", name = "_eligibility")]
 #[search_path(pg_catalog, pg_temp)]
 fn eligibility_sql(
     key: Option<&str>,
@@ -133,7 +133,7 @@ fn eligibility_sql(
     TableIterator::new(rows)
 }
 
-#[pg_extern(name = "_export")]
+#[pg_extern(schema = "forget_internal", name = "_export")]
 #[search_path(pg_catalog, pg_temp)]
 fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
     let key = key.unwrap_or_else(|| null_key());
@@ -166,7 +166,7 @@ fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
     }))
 }
 
-#[pg_extern(name = "_graph")]
+#[pg_extern(schema = "forget_internal", name = "_graph")]
 #[search_path(pg_catalog, pg_temp)]
 fn graph_sql(
     subject: Option<&str>,

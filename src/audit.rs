@@ -1,7 +1,7 @@
 //! The one place that records actions: extends the hash chain under a lock
 //! of its head, inserts the rows in one statement and sends one NOTIFY per
 //! row (delivered at commit). A row's hash is defined here only:
-//! verify_audit() (sql/api.sql) calls the same code as forget._audit_hash.
+//! verify_audit() (sql/api.sql) calls the same code as forget_internal._audit_hash.
 
 use crate::errors::spi;
 use pgrx::datum::TimestampWithTimeZone;
@@ -32,7 +32,7 @@ pub fn record_many(
 /// For SQL callers (a failed cleanup subject, the purged records of one
 /// subject): one row per key, each with the same rows map. Returns the last
 /// row's id.
-#[pg_extern(name = "_write_audit", security_definer)]
+#[pg_extern(schema = "forget_internal", name = "_write_audit", security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn write_audit(
     action: &str,
@@ -149,7 +149,12 @@ fn canonical(value: &serde_json::Value) -> String {
 /// The hash of a stored audit row, for verify_audit().
 /// It runs no SQL, so it carries no SET search_path: a SET clause costs a
 /// configuration save and restore per call, a third of verify_audit().
-#[pg_extern(name = "_audit_hash", immutable, parallel_safe)]
+#[pg_extern(
+    schema = "forget_internal",
+    name = "_audit_hash",
+    immutable,
+    parallel_safe
+)]
 #[allow(clippy::too_many_arguments)]
 fn audit_hash(
     id: i64,
@@ -296,7 +301,7 @@ fn write(batch: &Batch) -> Option<i64> {
 /// deferred trigger on forget._pending_chain; the head lock is held only
 /// from there to the end of the commit, so an open transaction that ran an
 /// action stalls no other. Returns how many rows it linked.
-#[pg_extern(name = "_link_chain", security_definer)]
+#[pg_extern(schema = "forget_internal", name = "_link_chain", security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn link_chain() -> i64 {
     link_rows(lock_head())
@@ -519,7 +524,7 @@ mod tests {
             vec![serde_json::json!({}); 2],
         );
         // A #[pg_test] never commits: link the chain as a commit would.
-        Spi::run("SELECT forget._link_chain()").unwrap();
+        Spi::run("SELECT forget_internal._link_chain()").unwrap();
         assert_eq!(
             Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap(),
             Some(true)

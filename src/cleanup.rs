@@ -1,7 +1,7 @@
 //! people_cleanup: finding the subjects nobody needs any more, and handing
 //! each batch, set-based, to the same execution as delete and minimize.
 //! The batch loop with its failure isolation is PL/pgSQL (sql/api.sql,
-//! forget._cleanup_batch): its EXCEPTION blocks are the subtransactions that
+//! forget_internal._cleanup_batch): its EXCEPTION blocks are the subtransactions that
 //! let one failing subject be skipped while the others proceed.
 
 use crate::cache::Entry;
@@ -186,7 +186,7 @@ fn check_predicate(
     (predicate, bound)
 }
 
-#[pg_extern(name = "_add_cleanup_condition")]
+#[pg_extern(schema = "forget_internal", name = "_add_cleanup_condition")]
 #[search_path(pg_catalog, pg_temp)]
 fn add_cleanup_condition(name: &str, predicate: &str, subject: Option<&str>, search_path: &str) {
     let subject = catalog::subject(subject);
@@ -204,7 +204,7 @@ fn add_cleanup_condition(name: &str, predicate: &str, subject: Option<&str>, sea
     ));
 }
 
-#[pg_extern(name = "_drop_cleanup_condition")]
+#[pg_extern(schema = "forget_internal", name = "_drop_cleanup_condition")]
 #[search_path(pg_catalog, pg_temp)]
 fn drop_cleanup_condition(name: &str, subject: Option<&str>) {
     let subject = catalog::subject(subject);
@@ -221,7 +221,7 @@ fn drop_cleanup_condition(name: &str, subject: Option<&str>) {
     }
 }
 
-#[pg_extern(name = "_set_cleanup")]
+#[pg_extern(schema = "forget_internal", name = "_set_cleanup")]
 #[search_path(pg_catalog, pg_temp)]
 fn set_cleanup(
     enabled: Option<bool>,
@@ -245,7 +245,7 @@ fn set_cleanup(
     ));
 }
 
-#[pg_extern(name = "_add_activity")]
+#[pg_extern(schema = "forget_internal", name = "_add_activity")]
 #[search_path(pg_catalog, pg_temp)]
 fn add_activity(tbl: pg_sys::Oid, ts_column: &str, via: Option<&str>, subject: Option<&str>) {
     let subject = catalog::subject(subject);
@@ -276,7 +276,7 @@ fn add_activity(tbl: pg_sys::Oid, ts_column: &str, via: Option<&str>, subject: O
         let name = ident(&format!("forget_activity_{}_{}", subject.name, col));
         spi(Spi::run(&format!(
             "CREATE OR REPLACE TRIGGER {name} AFTER INSERT ON {} REFERENCING NEW TABLE AS forget_new_rows \
-             FOR EACH STATEMENT EXECUTE FUNCTION forget._activity_inserted('{}', '{}')",
+             FOR EACH STATEMENT EXECUTE FUNCTION forget_internal._activity_inserted('{}', '{}')",
             qualified(&t),
             subject.name.replace('\'', "''"),
             col.replace('\'', "''")
@@ -287,7 +287,7 @@ fn add_activity(tbl: pg_sys::Oid, ts_column: &str, via: Option<&str>, subject: O
 /// Clears the minimized mark of `keys` (a new role, a participation): the
 /// subject's minimized_column, set to NULL as its run-as role, or the rows
 /// of forget.minimized. Called by the activity trigger.
-#[pg_extern(name = "_clear_minimized")]
+#[pg_extern(schema = "forget_internal", name = "_clear_minimized")]
 #[search_path(pg_catalog, pg_temp)]
 fn clear_minimized(subject: &str, keys: Option<Vec<String>>) {
     let keys = keys.unwrap_or_default();
@@ -316,7 +316,7 @@ fn clear_minimized(subject: &str, keys: Option<Vec<String>>) {
     }
 }
 
-#[pg_extern(name = "_subject_name")]
+#[pg_extern(schema = "forget_internal", name = "_subject_name")]
 #[search_path(pg_catalog, pg_temp)]
 fn subject_name(subject: Option<&str>) -> String {
     crate::cache::subject(subject).name
@@ -356,7 +356,7 @@ struct Batch {
 /// The next candidates after `after_key` in key order (at most `limit`),
 /// locked when asked, as keys to minimize and keys to delete; candidates
 /// that a rule blocks for their action are counted, not returned. One row.
-#[pg_extern(name = "_cleanup_candidates")]
+#[pg_extern(schema = "forget_internal", name = "_cleanup_candidates")]
 #[search_path(pg_catalog, pg_temp)]
 fn cleanup_candidates(
     subject: &str,
@@ -468,7 +468,7 @@ fn next_batch(subject: &str, limit: i32, after_key: Option<&str>, lock: bool) ->
 /// block it). Read-only (no lock, no transaction id): a DBA's look before
 /// the first run, or before switching cleanup on. 22023 for a negative
 /// `lim` or an unknown subject.
-#[pg_extern(name = "_cleanup_preview")]
+#[pg_extern(schema = "forget_internal", name = "_cleanup_preview")]
 #[search_path(pg_catalog, pg_temp)]
 fn cleanup_preview(
     lim: Option<i32>,
@@ -525,7 +525,7 @@ pub fn candidate_plan(subject: &str) -> Option<Result<serde_json::Value, String>
     let (plan, problem) = as_subject(subject, None, || {
         with_settings(&planning, || {
             spi(crate::catalog::read_two::<pgrx::Json, String>(
-                "SELECT plan, problem FROM forget._candidate_plan($1, $2)",
+                "SELECT plan, problem FROM forget_internal._candidate_plan($1, $2)",
                 &[
                     sql.candidates(false, false).as_str().into(),
                     subject.search_path.as_str().into(),
@@ -540,7 +540,7 @@ pub fn candidate_plan(subject: &str) -> Option<Result<serde_json::Value, String>
 }
 
 /// How many subjects are candidates now (before rules).
-#[pg_extern(name = "_cleanup_count")]
+#[pg_extern(schema = "forget_internal", name = "_cleanup_count")]
 #[search_path(pg_catalog, pg_temp)]
 fn cleanup_count(subject: &str) -> i64 {
     let entry = crate::cache::entry(Some(subject), Action::Delete);
@@ -554,7 +554,7 @@ fn cleanup_count(subject: &str) -> i64 {
 }
 
 /// Minimizes or deletes a set of locked candidates in one statement.
-#[pg_extern(name = "_cleanup_apply")]
+#[pg_extern(schema = "forget_internal", name = "_cleanup_apply")]
 #[search_path(pg_catalog, pg_temp)]
 fn cleanup_apply(subject: &str, action: &str, keys: Vec<String>) -> i64 {
     if keys.is_empty() {
@@ -639,4 +639,22 @@ mod tests {
             .contains("WHERE (s.a) AND NOT ((EXISTS (SELECT 1 FROM forget.minimized_current m"));
         assert!(count.ends_with(") AND (s.c))"));
     }
+}
+
+thread_local! {
+    /// The forget.runs row of the run_people_cleanup running in this
+    /// backend (forget_internal._tally_cleanup_run).
+    static CLEANUP_RUN: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The forget.runs id of this backend's running run_people_cleanup.
+#[pg_extern(schema = "forget_internal", name = "_cleanup_run_id", volatile)]
+fn cleanup_run_id() -> Option<i64> {
+    CLEANUP_RUN.with(|r| r.get())
+}
+
+/// Sets (NULL: forgets) this backend's running run_people_cleanup row.
+#[pg_extern(schema = "forget_internal", name = "_set_cleanup_run_id", volatile)]
+fn set_cleanup_run_id(id: Option<i64>) {
+    CLEANUP_RUN.with(|r| r.set(id));
 }

@@ -105,7 +105,7 @@ pub fn checkers_of_table(table: Oid) -> Vec<(Oid, String)> {
 }
 
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(name = "_register_subject")]
+#[pg_extern(schema = "forget_internal", name = "_register_subject")]
 #[search_path(pg_catalog, pg_temp)]
 fn register_subject(
     name: Option<&str>,
@@ -233,7 +233,7 @@ fn default_parent_column(parent: &Table) -> String {
         })
 }
 
-#[pg_extern(name = "_add_link")]
+#[pg_extern(schema = "forget_internal", name = "_add_link")]
 #[search_path(pg_catalog, pg_temp)]
 fn add_link(
     child: pg_sys::Oid,
@@ -320,7 +320,7 @@ fn parse_action(action: &str, allowed: &[&str]) {
     }
 }
 
-#[pg_extern(name = "_set_policy")]
+#[pg_extern(schema = "forget_internal", name = "_set_policy")]
 #[search_path(pg_catalog, pg_temp)]
 fn set_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str, policy: &str) {
     parse_action(action, &["delete", "anonymize", "minimize"]);
@@ -391,7 +391,7 @@ fn require_in_a_graph(t: &Table, what: &str) {
 }
 
 /// Checks a mask: one expression that can work for the column (see
-/// forget._mask_problem: known names, a fitting type, no NULL for a NOT NULL
+/// forget_internal._mask_problem: known names, a fitting type, no NULL for a NOT NULL
 /// column, no constant for a unique one, no generated column). 22023 naming
 /// the column otherwise. Returns the expression as it is to be stored.
 pub fn validate_mask(t: &Table, col: &str, expression: &str, search_path: &str) -> String {
@@ -413,7 +413,7 @@ pub fn validate_mask(t: &Table, col: &str, expression: &str, search_path: &str) 
 }
 
 /// Why a mask cannot work for a column, or None when it can (see
-/// forget._mask_problem). With `trial` it is also tried on some of the
+/// forget_internal._mask_problem). With `trial` it is also tried on some of the
 /// table's rows, in a subtransaction that is rolled back.
 pub fn mask_problem(
     table: Oid,
@@ -423,7 +423,7 @@ pub fn mask_problem(
     trial: bool,
 ) -> Option<String> {
     spi(crate::catalog::read_one::<String>(
-        "SELECT forget._mask_problem($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5)",
+        "SELECT forget_internal._mask_problem($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4, $5)",
         &[
             pg_sys::Oid::from(table).into(),
             col.into(),
@@ -442,7 +442,7 @@ pub fn may_try() -> bool {
     !read_only && unsafe { !pg_sys::RecoveryInProgress() }
 }
 
-#[pg_extern(name = "_mask")]
+#[pg_extern(schema = "forget_internal", name = "_mask")]
 #[search_path(pg_catalog, pg_temp)]
 fn mask(tbl: pg_sys::Oid, col: &str, expression: &str, action: &str, search_path: &str) {
     parse_action(action, &["anonymize", "minimize", "export"]);
@@ -481,7 +481,7 @@ fn mask(tbl: pg_sys::Oid, col: &str, expression: &str, action: &str, search_path
     ));
 }
 
-#[pg_extern(name = "_add_rule")]
+#[pg_extern(schema = "forget_internal", name = "_add_rule")]
 #[search_path(pg_catalog, pg_temp)]
 fn add_rule(
     name: &str,
@@ -540,7 +540,7 @@ pub const HOOKED_ACTIONS: [&str; 6] = [
     "restore",
 ];
 
-#[pg_extern(name = "_on")]
+#[pg_extern(schema = "forget_internal", name = "_on")]
 #[search_path(pg_catalog, pg_temp)]
 fn on(event: &str, function: pg_sys::Oid) {
     let known = HOOKED_ACTIONS;
@@ -576,7 +576,7 @@ fn on(event: &str, function: pg_sys::Oid) {
 /// trust / distrust: lets the subject's graph reach tables (and call hooks)
 /// owned by `role`, whose code then runs with the run-as role's privileges;
 /// or stops it again. Needs membership in the run-as role.
-#[pg_extern(name = "_trust")]
+#[pg_extern(schema = "forget_internal", name = "_trust")]
 #[search_path(pg_catalog, pg_temp)]
 fn trust(role: pg_sys::Oid, subject: Option<&str>, trusted: bool) {
     let s = catalog::subject(subject);
@@ -619,7 +619,7 @@ fn remove(what: String, delete: &str, args: &[pgrx::datum::DatumWithOid]) {
     }
 }
 
-#[pg_extern(name = "_drop_link")]
+#[pg_extern(schema = "forget_internal", name = "_drop_link")]
 #[search_path(pg_catalog, pg_temp)]
 fn drop_link(child: pg_sys::Oid, child_column: &str) {
     remove(
@@ -633,7 +633,7 @@ fn drop_link(child: pg_sys::Oid, child_column: &str) {
     );
 }
 
-#[pg_extern(name = "_drop_policy")]
+#[pg_extern(schema = "forget_internal", name = "_drop_policy")]
 #[search_path(pg_catalog, pg_temp)]
 fn drop_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str) {
     remove(
@@ -648,7 +648,7 @@ fn drop_policy(tbl: pg_sys::Oid, via: Option<&str>, action: &str) {
     );
 }
 
-#[pg_extern(name = "_drop_mask")]
+#[pg_extern(schema = "forget_internal", name = "_drop_mask")]
 #[search_path(pg_catalog, pg_temp)]
 fn drop_mask(tbl: pg_sys::Oid, col: &str, action: &str) {
     remove(
@@ -662,7 +662,7 @@ fn drop_mask(tbl: pg_sys::Oid, col: &str, action: &str) {
     );
 }
 
-#[pg_extern(name = "_drop_rule")]
+#[pg_extern(schema = "forget_internal", name = "_drop_rule")]
 #[search_path(pg_catalog, pg_temp)]
 fn drop_rule(name: &str, subject: Option<&str>) {
     remove(
@@ -675,7 +675,7 @@ fn drop_rule(name: &str, subject: Option<&str>) {
     );
 }
 
-#[pg_extern(name = "_off")]
+#[pg_extern(schema = "forget_internal", name = "_off")]
 #[search_path(pg_catalog, pg_temp)]
 fn off(event: &str, function: pg_sys::Oid) {
     remove(
@@ -692,7 +692,7 @@ fn off(event: &str, function: pg_sys::Oid) {
     );
 }
 
-#[pg_extern(name = "_drop_activity")]
+#[pg_extern(schema = "forget_internal", name = "_drop_activity")]
 #[search_path(pg_catalog, pg_temp)]
 fn drop_activity(tbl: pg_sys::Oid, ts_column: &str, subject: Option<&str>) {
     let s = catalog::subject(subject);
@@ -713,7 +713,7 @@ fn drop_activity(tbl: pg_sys::Oid, ts_column: &str, subject: Option<&str>) {
 /// masks and hooks belong to tables and functions and stay. Refused
 /// (55000) while a recovery window of the subject runs: restore_client
 /// needs the subject. Needs membership in its run-as role.
-#[pg_extern(name = "_unregister_subject")]
+#[pg_extern(schema = "forget_internal", name = "_unregister_subject")]
 #[search_path(pg_catalog, pg_temp)]
 fn unregister_subject(name: &str) {
     let s = catalog::subject(Some(name));

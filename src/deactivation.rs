@@ -101,7 +101,7 @@ fn active_column(subject: &Subject, table: &Table) -> (String, String) {
     (col, ty)
 }
 
-#[pg_extern(name = "_last_activity")]
+#[pg_extern(schema = "forget_internal", name = "_last_activity")]
 #[search_path(pg_catalog, pg_temp)]
 fn last_activity(
     key: Option<&str>,
@@ -237,7 +237,7 @@ fn guc(name: &str) -> Option<String> {
     crate::identity::current_setting(name).filter(|v| !v.is_empty())
 }
 
-#[pg_extern(name = "_deactivate_inactive")]
+#[pg_extern(schema = "forget_internal", name = "_deactivate_inactive")]
 #[search_path(pg_catalog, pg_temp)]
 fn deactivate_inactive(
     inactive_for: Option<&str>,
@@ -371,7 +371,7 @@ pub fn deactivation_verdicts(subject: Option<&str>, key: &str) -> Vec<(String, b
         .collect()
 }
 
-#[pg_extern(name = "_deactivate")]
+#[pg_extern(schema = "forget_internal", name = "_deactivate")]
 #[search_path(pg_catalog, pg_temp)]
 fn deactivate(
     key: Option<&str>,
@@ -379,11 +379,11 @@ fn deactivate(
     reason: Option<&str>,
     subject: Option<&str>,
 ) -> bool {
-    // A refusal is raised by the SQL-facing function (forget._refused).
+    // A refusal is raised by the SQL-facing function (forget_internal._refused).
     crate::errors::refusable(|| manual(key, actor, reason, subject, true)).unwrap_or(false)
 }
 
-#[pg_extern(name = "_reactivate")]
+#[pg_extern(schema = "forget_internal", name = "_reactivate")]
 #[search_path(pg_catalog, pg_temp)]
 fn reactivate(
     key: Option<&str>,
@@ -487,7 +487,7 @@ fn deleted_status(
     (false, at, by, reason, Some(message))
 }
 
-#[pg_extern(name = "_account_status")]
+#[pg_extern(schema = "forget_internal", name = "_account_status")]
 #[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::type_complexity)]
 fn account_status(

@@ -872,7 +872,7 @@ fn loose_references(subject: &catalog::Subject, refs: &[Reference]) -> Vec<Findi
         .collect()
 }
 
-#[pg_extern(name = "_check")]
+#[pg_extern(schema = "forget_internal", name = "_check")]
 #[search_path(pg_catalog, pg_temp)]
 fn check(
     subject: Option<&str>,

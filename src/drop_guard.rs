@@ -33,7 +33,7 @@ pub unsafe extern "C-unwind" fn forget_drop_guard(
         ereport!(
             ERROR,
             PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-            "forget._drop_guard() runs only as an event trigger"
+            "forget_internal._drop_guard() runs only as an event trigger"
         );
     }
     let data = context as *mut pg_sys::EventTriggerData;
@@ -136,6 +136,7 @@ fn guard() {
 /// Declares the event trigger function; the trigger itself is created in
 /// sql/api.sql.
 #[pg_extern(
-    sql = "CREATE OR REPLACE FUNCTION forget._drop_guard() RETURNS event_trigger LANGUAGE c AS '@MODULE_PATHNAME@', 'forget_drop_guard';"
+    requires = [forget_internal],
+    sql = "CREATE OR REPLACE FUNCTION forget_internal._drop_guard() RETURNS event_trigger LANGUAGE c AS '@MODULE_PATHNAME@', 'forget_drop_guard';"
 )]
 fn drop_guard_declaration() {}

@@ -116,7 +116,7 @@ pub fn refusable<T>(f: impl FnOnce() -> T) -> Option<T> {
 
 /// The refusal `refusable` kept, taken (at most one row): what
 /// `forget_internal._refused()` raises.
-#[pg_extern(name = "_take_refusal", volatile)]
+#[pg_extern(schema = "forget_internal", name = "_take_refusal", volatile)]
 fn take_refusal() -> TableIterator<
     'static,
     (

@@ -133,14 +133,24 @@ thread_local! {
 
 /// The subject whose action's user code is running in this backend, else
 /// NULL (forget.*_current views).
-#[pg_extern(name = "_acting_subject", stable, parallel_restricted)]
+#[pg_extern(
+    schema = "forget_internal",
+    name = "_acting_subject",
+    stable,
+    parallel_restricted
+)]
 fn acting_subject() -> Option<String> {
     ACTING.with(|a| a.borrow().as_ref().map(|a| a.subject.clone()))
 }
 
 /// The recovery record of the action whose user code is running in this
 /// backend, else NULL (forget.undo_current).
-#[pg_extern(name = "_acting_recovery", stable, parallel_restricted)]
+#[pg_extern(
+    schema = "forget_internal",
+    name = "_acting_recovery",
+    stable,
+    parallel_restricted
+)]
 fn acting_recovery() -> Option<i64> {
     ACTING.with(|a| a.borrow().as_ref().and_then(|a| a.recovery))
 }

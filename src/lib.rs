@@ -31,11 +31,20 @@ mod render;
 mod rules;
 mod time;
 
+/// The schema of the internal helpers (`#[pg_extern(schema = "forget_internal")]`):
+/// created first by sql/functions.sql, declared here so pgrx knows it.
+#[pg_schema]
+mod forget_internal {}
+
 // Install order: trigger functions, the tables as 0.1.0 created them, each
 // version's changes to them, the Rust functions, the public interface. An
 // upgrade script is the same minus the tables and the changes already
 // applied (scripts/upgrade-script.sh), so both end with the same schema.
-extension_sql_file!("../sql/functions.sql", name = "functions", bootstrap);
+extension_sql_file!(
+    "../sql/functions.sql",
+    name = "functions",
+    requires = [forget_internal]
+);
 extension_sql_file!(
     "../sql/schema.sql",
     name = "schema",
@@ -156,7 +165,7 @@ mod tests {
         Spi::run("SELECT * FROM forget.delete_client(2)").unwrap();
         Spi::run("SELECT * FROM forget.delete_client(1)").unwrap();
         // A #[pg_test] never commits: link the chain as a commit would.
-        Spi::run("SELECT forget._link_chain()").unwrap();
+        Spi::run("SELECT forget_internal._link_chain()").unwrap();
         assert!(Spi::get_one::<bool>("SELECT forget.verify_audit()")
             .unwrap()
             .unwrap());

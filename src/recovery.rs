@@ -227,7 +227,7 @@ fn undo_record(subject: &Subject, key: &str, id: i64) -> Vec<(pg_sys::Oid, Strin
     })
 }
 
-#[pg_extern(name = "_restore")]
+#[pg_extern(schema = "forget_internal", name = "_restore")]
 #[search_path(pg_catalog, pg_temp)]
 fn restore(
     key: Option<&str>,
@@ -241,7 +241,7 @@ fn restore(
         name!(rows, i64),
     ),
 > {
-    // A refusal is raised by the SQL-facing function (forget._refused).
+    // A refusal is raised by the SQL-facing function (forget_internal._refused).
     TableIterator::new(
         crate::errors::refusable(|| restore_flow(key, actor, subject)).unwrap_or_default(),
     )

@@ -478,7 +478,7 @@ fn cleanup_workloads(a: &Args) -> Vec<Row> {
         target: "reference (2b needs >= 20)".into(),
         ok: None,
         note: format!(
-            "the best ratio 2b could reach if only what the spec asks for cost anything: the floor's row changes, the candidate search (forget._cleanup_candidates, rows not even locked) and one audit row per subject (forget._write_audit), together {per_person_required:.4} ms per person above the floor; no probes of related tables, no glue"
+            "the best ratio 2b could reach if only what the spec asks for cost anything: the floor's row changes, the candidate search (forget_internal._cleanup_candidates, rows not even locked) and one audit row per subject (forget_internal._write_audit), together {per_person_required:.4} ms per person above the floor; no probes of related tables, no glue"
         ),
     });
     let quarter = (rss.len() / 4).max(1);
@@ -547,7 +547,7 @@ fn search_and_audit_per_person(db: &mut Client) -> f64 {
             let row = tx
                 .query_one(
                     "SELECT last_key, minimize, delete, blocked \
-                     FROM forget._cleanup_candidates('person', 1000, $1, false)",
+                     FROM forget_internal._cleanup_candidates('person', 1000, $1, false)",
                     &[&after],
                 )
                 .unwrap();
@@ -556,7 +556,7 @@ fn search_and_audit_per_person(db: &mut Client) -> f64 {
                 let keys: Vec<String> = row.get(column);
                 batch += keys.len() as i64;
                 tx.execute(
-                    "SELECT forget._write_audit($1, 'person', $2, 'bench', NULL, \
+                    "SELECT forget_internal._write_audit($1, 'person', $2, 'bench', NULL, \
                      '{\"assoc.people\": 1, \"assoc.phone_numbers\": 1}', NULL)",
                     &[&action, &keys],
                 )

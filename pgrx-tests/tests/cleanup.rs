@@ -456,7 +456,7 @@ fn a_batch_reads_what_its_subjects_own_not_whole_tables() {
     let before: Vec<i64> = tables.iter().map(|t| rows_read(&mut c, t)).collect();
     let r = c
         .query_one(
-            "SELECT candidates, minimized + deleted FROM forget._cleanup_batch(50, false, NULL, '12000', false)",
+            "SELECT candidates, minimized + deleted FROM forget_internal._cleanup_batch(50, false, NULL, '12000', false)",
             &[],
         )
         .unwrap();

@@ -143,8 +143,8 @@ fn privileges_are_not_public_and_are_granted_separately() {
         "SELECT * FROM forget.eligibility(2)",
         "SELECT * FROM forget.audit",
         "SELECT forget.register_subject('x', 'billing.clients')",
-        "SELECT forget._write_audit('delete', 'client', '{1}', NULL, NULL, NULL, NULL)",
-        "SELECT * FROM forget._act('delete', '2', NULL, NULL, false, NULL, NULL)",
+        "SELECT forget_internal._write_audit('delete', 'client', '{1}', NULL, NULL, NULL, NULL)",
+        "SELECT * FROM forget_internal._act('delete', '2', NULL, NULL, false, NULL, NULL)",
     ] {
         assert_eq!(sqlstate(nobody.query(sql, &[])), "42501", "{sql}");
     }
@@ -231,4 +231,97 @@ fn refusals_carry_fields_an_application_can_map() {
         count(&mut c, "SELECT * FROM public.members WHERE active"),
         4
     );
+}
+
+/// `\df forget.*` is the documented interface: no internal helper there.
+/// The helpers in forget_internal run for the extension alone: a role given
+/// every capability (forget.grant) may execute none of them but the four
+/// that run with their caller's own rights as the subject's run-as role
+/// (the views' acting subject and recovery record, the mask and cleanup
+/// condition checks). Calling one by name fails with 42501.
+#[test]
+fn internal_helpers_are_out_of_the_api_and_executable_by_the_extension_alone() {
+    let db = "e2e_errors_internals";
+    let mut c = billing_db(db);
+    c.batch_execute(
+        "DROP ROLE IF EXISTS forget_everything;
+         CREATE ROLE forget_everything LOGIN;
+         SELECT forget.grant(c, 'forget_everything')
+         FROM unnest('{delete,anonymize,restore,export,eligibility,status,deactivate,cleanup,audit}'::text[]) c;",
+    )
+    .unwrap();
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT proname::text FROM pg_proc WHERE pronamespace = 'forget'::regnamespace AND proname LIKE '\\_%'"
+        ),
+        Vec::<String>::new()
+    );
+    let executable = texts(
+        &mut c,
+        "SELECT p.oid::regprocedure::text FROM pg_proc p
+         WHERE p.pronamespace = 'forget_internal'::regnamespace
+           AND has_function_privilege('forget_everything', p.oid, 'EXECUTE')
+         ORDER BY 1",
+    );
+    assert_eq!(
+        executable,
+        [
+            "forget_internal._acting_recovery()",
+            "forget_internal._acting_subject()",
+            "forget_internal._candidate_plan(text,text)",
+            "forget_internal._cleanup_batch(integer,boolean,text,text,boolean)",
+            "forget_internal._finish_cleanup_run()",
+            "forget_internal._mask_problem(regclass,name,text,text,boolean)",
+        ],
+        "the cleanup capability includes what the committing procedure calls"
+    );
+    let mut role = connect_as(db, "forget_everything");
+    for sql in [
+        "SELECT * FROM forget_internal._act('delete', '2', NULL, NULL, false, NULL, NULL)",
+        "SELECT forget_internal._write_audit('delete', 'client', '{1}', NULL, NULL, NULL, NULL)",
+        "SELECT * FROM forget_internal._take_refusal()",
+        "SELECT forget_internal._link_chain()",
+    ] {
+        assert_eq!(sqlstate(role.query(sql, &[])), "42501", "{sql}");
+    }
+    // What the capabilities give still works through the interface.
+    assert_eq!(
+        sqlstate(role.query("SELECT * FROM forget.delete_client(2)", &[])),
+        "00000 (no error)"
+    );
+    // The committing cleanup runs to its end as that role, and its run is
+    // recorded by the extension: the role cannot write forget.runs itself.
+    c.batch_execute(
+        "CREATE TABLE public.people (id bigint PRIMARY KEY, gone boolean);
+         INSERT INTO public.people SELECT g, g <= 1003 FROM generate_series(1001, 1005) g;
+         SELECT forget.register_subject('person', 'public.people');
+         SELECT forget.add_cleanup_condition('gone', 's.gone', 'person');
+         SELECT forget.set_cleanup(true, subject => 'person');",
+    )
+    .unwrap();
+    role.batch_execute("CALL forget.run_people_cleanup(2, 'person')")
+        .unwrap();
+    assert_eq!(
+        texts(
+            &mut c,
+            "SELECT format('%s %s %s %s', job, subject, candidates, deleted) FROM forget.runs"
+        ),
+        ["run_people_cleanup person 3 3"]
+    );
+    for sql in [
+        "INSERT INTO forget.runs (job, started_at, finished_at) VALUES ('x', now(), now())",
+        "SELECT forget_internal._tally_cleanup_run(false, 'person', 1, 1, 1, 1)",
+        "SELECT forget_internal._set_cleanup_run_id(1)",
+    ] {
+        assert_eq!(sqlstate(role.query(sql, &[])), "42501", "{sql}");
+    }
+    drop((role, c));
+    let mut admin = connect("postgres");
+    for sql in [
+        format!("DROP DATABASE {db} WITH (FORCE)"),
+        "DROP ROLE forget_everything".to_string(),
+    ] {
+        admin.batch_execute(&sql).unwrap();
+    }
 }

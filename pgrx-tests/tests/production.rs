@@ -1481,3 +1481,67 @@ fn every_job_run_is_recorded_and_cleanup_batches_pause() {
     assert_eq!(runs[2].3, Some(15));
     assert_eq!(runs[3].2, Some(0));
 }
+
+/// What a scheduled job did reaches the server log: each run writes one LOG
+/// line with its counts (what forget.runs holds), since pg_cron keeps only a
+/// command tag and NOTICEs reach no log. The commands are the ones the jobs
+/// run (cron_command); LOG lines are fetched here by asking for them.
+#[test]
+fn every_job_run_writes_its_counts_to_the_server_log() {
+    let db = "e2e_prod_runs_log";
+    let mut c = fresh_db(db);
+    c.batch_execute(
+        "CREATE TABLE people (id bigint PRIMARY KEY, gone boolean, active boolean NOT NULL DEFAULT true,
+                             seen_at timestamptz);
+         INSERT INTO people SELECT g, g % 2 = 0, true, now() - interval '1 year' FROM generate_series(1, 8) g;
+         SELECT forget.register_subject('person', 'people', active_column => 'active');
+         SELECT forget.add_activity('people', 'seen_at');
+         SELECT forget.add_cleanup_condition('gone', 's.gone');
+         SELECT forget.set_cleanup(true);",
+    )
+    .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = lines.clone();
+    let mut config: postgres::Config = url(db, "postgres").parse().unwrap();
+    config.notice_callback(move |n| {
+        if n.severity() == "LOG" {
+            seen.lock().unwrap().push(n.message().to_string());
+        }
+    });
+    let mut logged = config.connect(postgres::NoTls).unwrap();
+    logged
+        .batch_execute("SET client_min_messages = log; SET forget.inactive_for = '1 month'")
+        .unwrap();
+    for job in ["people_cleanup", "deactivate_inactive", "purge_expired"] {
+        let command: String = c
+            .query_one("SELECT forget.cron_command($1)", &[&job])
+            .unwrap()
+            .get(0);
+        logged.batch_execute(&command).unwrap();
+    }
+    let expected = texts(
+        &mut c,
+        "SELECT format('pg_forget run %s: %s%s: %s', id, job,
+                       CASE WHEN subject IS NULL THEN '' ELSE ' of ' || subject END,
+                       concat_ws(', ', candidates || ' candidates', minimized || ' minimized',
+                                 deleted || ' deleted', deactivated || ' deactivated', failed || ' failed'))
+         FROM forget.runs ORDER BY id",
+    );
+    assert_eq!(expected.len(), 3, "one run per job");
+    assert!(
+        expected[0].contains("4 candidates, 0 minimized, 4 deleted, 0 failed"),
+        "{expected:?}"
+    );
+    let lines = lines.lock().unwrap().clone();
+    let runs: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("pg_forget run "))
+        .collect();
+    assert_eq!(runs.len(), 3, "{lines:?}");
+    for (line, want) in runs.iter().zip(&expected) {
+        assert!(
+            line.starts_with(&format!("{want} in ")) && line.ends_with(" s"),
+            "{line} / {want}"
+        );
+    }
+}
