@@ -37,8 +37,9 @@
 //! review the diff).
 //!
 //! The other tests have oracles nobody writes by hand: the catalog's list of
-//! public functions against the reference's headings, the words the pages
-//! must not contain, and every relative link.
+//! public functions against the reference's headings, the settings the code
+//! reads against the reference's settings table, the words the pages must
+//! not contain, and every relative link.
 
 mod common;
 use common::*;
@@ -336,7 +337,13 @@ fn run_page(page: &Path) -> (Vec<String>, Vec<((usize, usize), usize, Vec<String
     let text = std::fs::read_to_string(repo_root().join(page)).unwrap();
     let items = parse(&text);
     let segs = segments(&items, &text);
-    let roles = created_roles(&text);
+    let sql: String = segs
+        .iter()
+        .flat_map(|s| s.examples.iter())
+        .flat_map(|e| e.sql.body.iter())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let roles = created_roles(&sql);
     let mut failures = Vec::new();
     let mut blessings = Vec::new();
     let where_ = |line: usize| format!("{}:{}", page.display(), line);
@@ -750,4 +757,56 @@ fn every_relative_link_points_at_a_file_and_anchor_that_exist() {
         }
     }
     assert!(bad.is_empty(), "broken links:\n{}", bad.join("\n"));
+}
+
+/// Every setting the extension's code reads (`guc("forget.…")`,
+/// `current_setting('forget.…'`) is a row of the reference's settings
+/// table, and every row a setting the code reads.
+#[test]
+fn every_setting_the_code_reads_is_in_the_reference() {
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files(&p, out);
+            } else if p.extension().map_or(false, |x| x == "rs" || x == "sql") {
+                out.push(p);
+            }
+        }
+    }
+    let root = repo_root();
+    let mut sources = Vec::new();
+    files(&root.join("src"), &mut sources);
+    files(&root.join("sql"), &mut sources);
+    let mut read = BTreeSet::new();
+    for f in sources {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for call in ["guc(", "current_setting("] {
+            for (at, _) in text.match_indices(call) {
+                let rest = text[at + call.len()..].trim_start();
+                let Some(rest) = rest.strip_prefix(['"', '\'']) else { continue };
+                let Some(name) = rest.strip_prefix("forget.") else { continue };
+                let name: String = name
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                read.insert(format!("forget.{name}"));
+            }
+        }
+    }
+    assert!(read.len() >= 5, "found too few settings in the sources: {read:?}");
+    let reference = std::fs::read_to_string(root.join("docs/reference.md")).unwrap();
+    let documented: BTreeSet<String> = reference
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `forget."))
+        .filter_map(|l| l.split_once('`'))
+        .map(|(name, _)| format!("forget.{name}"))
+        .collect();
+    let missing: Vec<_> = read.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&read).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "docs/reference.md, Settings: settings the code reads but the table lacks: {missing:?}; \
+         rows naming a setting no code reads: {unknown:?}"
+    );
 }
