@@ -30,7 +30,8 @@
 //!   another server). Other fences (```` ```sh ````, ```` ```conf ````,
 //!   ```` ```text ```` on their own) are never run.
 //! - A role a page creates (`CREATE ROLE name`) is dropped before the page
-//!   runs and after it, with the page's databases (`docs_<page>_<n>`).
+//!   runs and after it. Each database is `docs_<page>_<n>`; one whose
+//!   examples failed is kept for inspection.
 //!
 //! `PGFORGET_DOCS_BLESS=1` writes what each block printed into its
 //! ```` ```text ```` block where they differ (a tool for writing pages:
@@ -348,14 +349,21 @@ fn run_page(page: &Path) -> (Vec<String>, Vec<((usize, usize), usize, Vec<String
     let mut blessings = Vec::new();
     let where_ = |line: usize| format!("{}:{}", page.display(), line);
 
+    let db_name = |n: usize| format!("docs_{}_{}", slug(page), n);
+    // The page's databases of an earlier run first: they may hold the roles.
+    for n in 0..segs.len() {
+        drop_db(&db_name(n));
+    }
     drop_roles(&roles);
+    let mut kept = false;
     for (n, seg) in segs.iter().enumerate() {
-        let db = format!("docs_{}_{}", slug(page), n);
+        let db = db_name(n);
         if seg.extension {
             drop(fresh_db(&db));
         } else {
             empty_db(&db);
         }
+        let failures_before = failures.len();
         let mut loaded = true;
         for f in &seg.files {
             let mut cmd = psql_cmd(&db);
@@ -439,7 +447,7 @@ fn run_page(page: &Path) -> (Vec<String>, Vec<((usize, usize), usize, Vec<String
         for (i, ex) in seg.examples.iter().enumerate() {
             let Some(actual) = &outputs[i] else {
                 failures.push(format!(
-                    "{}: not run: psql stopped at an error in an earlier block",
+                    "{}: not run: psql stopped before this block (see the block before)",
                     where_(ex.sql.line)
                 ));
                 continue;
@@ -482,9 +490,17 @@ fn run_page(page: &Path) -> (Vec<String>, Vec<((usize, usize), usize, Vec<String
                 }
             }
         }
-        drop_db(&db);
+        // A database whose examples failed stays, for a look at it.
+        if failures.len() == failures_before {
+            drop_db(&db);
+        } else {
+            kept = true;
+            failures.push(format!("{}: its database {db} is kept for inspection", page.display()));
+        }
     }
-    drop_roles(&roles);
+    if !kept {
+        drop_roles(&roles);
+    }
     (failures, blessings)
 }
 
