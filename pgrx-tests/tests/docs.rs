@@ -64,7 +64,7 @@ fn pages() -> Vec<PathBuf> {
         for p in entries {
             if p.is_dir() {
                 walk(&p, root, out);
-            } else if p.extension().map_or(false, |e| e == "md") {
+            } else if p.extension().is_some_and(|e| e == "md") {
                 out.push(p.strip_prefix(root).unwrap().to_path_buf());
             }
         }
@@ -305,10 +305,10 @@ fn matches(expected: &[String], actual: &[String]) -> bool {
 
 fn normalized(lines: &[String]) -> Vec<String> {
     let mut out: Vec<String> = lines.iter().map(|l| l.trim_end().to_string()).collect();
-    while out.last().map_or(false, |l| l.is_empty()) {
+    while out.last().is_some_and(|l| l.is_empty()) {
         out.pop();
     }
-    while out.first().map_or(false, |l| l.is_empty()) {
+    while out.first().is_some_and(|l| l.is_empty()) {
         out.remove(0);
     }
     out
@@ -334,7 +334,11 @@ fn is_error(line: &str) -> bool {
 
 /// Runs one page; returns its failures and the blessings (file line range
 /// of an output block and what to put there).
-fn run_page(page: &Path) -> (Vec<String>, Vec<((usize, usize), usize, Vec<String>)>) {
+/// Where an output block's content is (its lines in the file), its
+/// indentation, and what to write there.
+type Blessing = ((usize, usize), usize, Vec<String>);
+
+fn run_page(page: &Path) -> (Vec<String>, Vec<Blessing>) {
     let text = std::fs::read_to_string(repo_root().join(page)).unwrap();
     let items = parse(&text);
     let segs = segments(&items, &text);
@@ -495,7 +499,10 @@ fn run_page(page: &Path) -> (Vec<String>, Vec<((usize, usize), usize, Vec<String
             drop_db(&db);
         } else {
             kept = true;
-            failures.push(format!("{}: its database {db} is kept for inspection", page.display()));
+            failures.push(format!(
+                "{}: its database {db} is kept for inspection",
+                page.display()
+            ));
         }
     }
     if !kept {
@@ -504,7 +511,7 @@ fn run_page(page: &Path) -> (Vec<String>, Vec<((usize, usize), usize, Vec<String
     (failures, blessings)
 }
 
-fn bless(page: &Path, mut blessings: Vec<((usize, usize), usize, Vec<String>)>) {
+fn bless(page: &Path, mut blessings: Vec<Blessing>) {
     let path = repo_root().join(page);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -525,7 +532,7 @@ fn bless(page: &Path, mut blessings: Vec<((usize, usize), usize, Vec<String>)>) 
 #[test]
 fn every_sql_example_in_the_docs_runs_and_prints_its_output() {
     let only = std::env::var("PGFORGET_DOCS_PAGE").ok();
-    let bless_mode = std::env::var("PGFORGET_DOCS_BLESS").map_or(false, |v| v == "1");
+    let bless_mode = std::env::var("PGFORGET_DOCS_BLESS").is_ok_and(|v| v == "1");
     let mut failures = Vec::new();
     let mut ran = 0;
     for page in pages() {
@@ -694,7 +701,7 @@ fn no_page_refers_to_the_specification_or_its_numbering() {
             for word in ["problem ", "issue "] {
                 for (at, _) in lower.match_indices(word) {
                     let next = lower[at + word.len()..].chars().next();
-                    if next.map_or(false, |c| c.is_ascii_digit()) {
+                    if next.is_some_and(|c| c.is_ascii_digit()) {
                         hits.push(word.trim());
                     }
                 }
@@ -760,7 +767,7 @@ fn every_relative_link_points_at_a_file_and_anchor_that_exist() {
                 continue;
             }
             if let Some(frag) = frag {
-                if path.extension().map_or(false, |e| e == "md") {
+                if path.extension().is_some_and(|e| e == "md") {
                     let target_text = std::fs::read_to_string(&path).unwrap();
                     if !anchors(&target_text).contains(frag) {
                         bad.push(format!(
@@ -785,7 +792,7 @@ fn every_setting_the_code_reads_is_in_the_reference() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 files(&p, out);
-            } else if p.extension().map_or(false, |x| x == "rs" || x == "sql") {
+            } else if p.extension().is_some_and(|x| x == "rs" || x == "sql") {
                 out.push(p);
             }
         }
@@ -800,8 +807,12 @@ fn every_setting_the_code_reads_is_in_the_reference() {
         for call in ["guc(", "current_setting("] {
             for (at, _) in text.match_indices(call) {
                 let rest = text[at + call.len()..].trim_start();
-                let Some(rest) = rest.strip_prefix(['"', '\'']) else { continue };
-                let Some(name) = rest.strip_prefix("forget.") else { continue };
+                let Some(rest) = rest.strip_prefix(['"', '\'']) else {
+                    continue;
+                };
+                let Some(name) = rest.strip_prefix("forget.") else {
+                    continue;
+                };
                 let name: String = name
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -810,7 +821,10 @@ fn every_setting_the_code_reads_is_in_the_reference() {
             }
         }
     }
-    assert!(read.len() >= 5, "found too few settings in the sources: {read:?}");
+    assert!(
+        read.len() >= 5,
+        "found too few settings in the sources: {read:?}"
+    );
     let reference = std::fs::read_to_string(root.join("docs/reference.md")).unwrap();
     let documented: BTreeSet<String> = reference
         .lines()
