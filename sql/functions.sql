@@ -14,9 +14,14 @@ DO $move$
 DECLARE
     f record;
 BEGIN
+    -- 0.1.0's DDL event trigger calls its helpers by their old names: off
+    -- until the end of this file has replaced it.
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname OPERATOR(pg_catalog.=) 'forget_ddl_changed') THEN
+        ALTER EVENT TRIGGER forget_ddl_changed DISABLE;
+    END IF;
     FOR f IN SELECT p.oid::pg_catalog.regprocedure AS old,
                     pg_catalog.to_regprocedure(pg_catalog.format('forget_internal.%I(%s)', p.proname,
-                        pg_catalog.pg_get_function_identity_arguments(p.oid))) AS moved
+                        pg_catalog.oidvectortypes(p.proargtypes))) AS moved
              FROM pg_catalog.pg_proc p
              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'forget'::pg_catalog.regnamespace
                AND p.proname OPERATOR(pg_catalog.~~) '\_%' LOOP
@@ -350,3 +355,13 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- The DDL event trigger, turned off above during an upgrade, now calls
+-- these helpers by their new names.
+DO $enable$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname OPERATOR(pg_catalog.=) 'forget_ddl_changed') THEN
+        ALTER EVENT TRIGGER forget_ddl_changed ENABLE;
+    END IF;
+END
+$enable$;

@@ -594,8 +594,13 @@ fn trust(role: pg_sys::Oid, subject: Option<&str>, trusted: bool) {
             &[s.name.as_str().into(), role.into()],
         ));
         if removed.unwrap_or(0) == 0 {
+            let name = spi(Spi::get_one_with_args::<String>(
+                "SELECT $1::pg_catalog.oid::pg_catalog.regrole::pg_catalog.text",
+                &[role.into()],
+            ))
+            .unwrap_or_else(|| role.to_string());
             invalid(format!(
-                "role with OID {role} is not trusted by subject \"{}\"",
+                "role {name} is not trusted by subject \"{}\"",
                 s.name
             ));
         }

@@ -735,24 +735,52 @@ fn cut_edges(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
 /// A table the subject references directly that is also reached through
 /// another table: rows reached that other way may belong to another subject
 /// (a workspace reached through a token it holds, owned by someone else).
-/// The hint sets a policy on the indirect edge: nullify where the column
-/// may be NULL, keep otherwise.
-fn two_paths(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
+/// Only where an action takes them along (as its plan says): the other
+/// table's rows are deleted by it and the edge's rows below them are not
+/// kept (a parent the action keeps, nullified say, leaves its children
+/// alone). The hint sets a policy on the indirect edge, for each such
+/// action: nullify where the column may be NULL, keep otherwise.
+fn two_paths(subject: &catalog::Subject, g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
+    let plans: Vec<(Action, plan::Plan)> = [Action::Delete, Action::Anonymize]
+        .into_iter()
+        .map(|a| (a, crate::execute::Prepared::new(subject.clone(), a).plan))
+        .collect();
+    let takes_along = |plan: &plan::Plan, edge: usize, e: &graph::Edge| {
+        let parent_deleted = plan
+            .node(e.parent)
+            .is_some_and(|n| n.fates.contains(&plan::Fate::Delete));
+        let below = plan
+            .node(e.child)
+            .and_then(|n| n.branches.iter().find(|b| b.edge == edge))
+            .and_then(|b| b.below_deleted);
+        parent_deleted && below.is_some_and(|f| f != plan::Fate::Keep)
+    };
     let mut out = Vec::new();
     for (node, n) in g.nodes.iter().enumerate().skip(1) {
-        let incoming: Vec<&graph::Edge> = g
+        let incoming: Vec<(usize, &graph::Edge)> = g
             .incoming(node)
-            .map(|(_, e)| e)
-            .filter(|e| !e.is_self_reference() && !e.owned)
+            .filter(|(_, e)| !e.is_self_reference() && !e.owned)
             .collect();
-        let direct: Vec<&&graph::Edge> = incoming.iter().filter(|e| e.parent == 0).collect();
+        let direct: Vec<&graph::Edge> = incoming
+            .iter()
+            .filter(|(_, e)| e.parent == 0)
+            .map(|(_, e)| *e)
+            .collect();
         if direct.is_empty() {
             continue;
         }
         let Some(table) = tables.get(&n.table) else {
             continue;
         };
-        for e in incoming.iter().filter(|e| e.parent != 0) {
+        for (i, e) in incoming.iter().filter(|(_, e)| e.parent != 0) {
+            let taken: Vec<&str> = plans
+                .iter()
+                .filter(|(_, p)| takes_along(p, *i, e))
+                .map(|(a, _)| a.name())
+                .collect();
+            if taken.is_empty() {
+                continue;
+            }
             let (_, cols) = e.referencing();
             let via = cols.join(", ");
             let parent = tables
@@ -776,10 +804,11 @@ fn two_paths(g: &Graph, tables: &HashMap<u32, Table>) -> Vec<Finding> {
                 "warning",
                 format!("{}({via})", table.display_name()),
                 format!(
-                    "reached through two paths: directly from the subject ({}) and through {parent} ({via}); rows reached through {parent} may belong to another subject, and the delete or anonymization of this one would take them along",
-                    direct.iter().map(|d| d.child_cols.join(", ")).collect::<Vec<_>>().join("; ")
+                    "reached through two paths: directly from the subject ({}) and through {parent} ({via}); rows reached through {parent} may belong to another subject, and the {} of this one would take them along",
+                    direct.iter().map(|d| d.child_cols.join(", ")).collect::<Vec<_>>().join("; "),
+                    taken.iter().map(|a| if *a == "delete" { "delete" } else { "anonymization" }).collect::<Vec<_>>().join(" or ")
                 ),
-                format!("{} {}", statement("delete"), statement("anonymize")),
+                taken.iter().map(|a| statement(a)).collect::<Vec<_>>().join(" "),
             ));
         }
     }
@@ -898,7 +927,7 @@ fn check(
     findings.extend(partition_findings(&g));
     findings.extend(untrusted_owners(&subject, &g));
     findings.extend(cut_edges(&g, &tables));
-    findings.extend(two_paths(&g, &tables));
+    findings.extend(two_paths(&subject, &g, &tables));
     findings.extend(loose_references(&subject, &catalog::references()));
     findings.extend(slow_cleanup_conditions(&subject.name));
     TableIterator::new(findings)

@@ -440,6 +440,38 @@ fn check_names_loose_references_and_its_hint_links_them() {
     );
 }
 
+/// A table reached through two paths is named only where an action takes
+/// the other path's rows along. In the marketplace, payments and disputes
+/// reference the user directly and through projects; a delete sets the
+/// project's reference to NULL (ON DELETE SET NULL) and keeps the project,
+/// so nothing reaches them through it: no finding, and so no hint whose
+/// `keep` would make every delete fail (as the doctor once said).
+#[test]
+fn two_paths_are_named_only_where_an_action_takes_rows_along() {
+    let db = "e2e_configuration_two_paths_kept";
+    let mut c = fresh_db(db);
+    for f in ["schema.sql", "data.sql", "config.sql"] {
+        psql_file(db, &format!("examples/marketplace/{f}"), &[]);
+    }
+    assert_eq!(
+        findings(&mut c, "reached through two paths"),
+        Vec::<(String, String, String)>::new()
+    );
+    // With projects deleted along with their seller, payments are taken
+    // along through them: named, for the delete only.
+    c.batch_execute("SELECT forget.set_policy('market.projects', 'seller_id', 'delete', 'delete')")
+        .unwrap();
+    let two = findings(&mut c, "reached through two paths");
+    assert!(!two.is_empty());
+    for (object, _, hint) in &two {
+        assert!(object.contains("project_id"), "{object}");
+        assert!(
+            hint.contains("'delete'") && !hint.contains("'anonymize'"),
+            "{hint}"
+        );
+    }
+}
+
 /// Issue 20, input 8: a table the subject references directly that is also
 /// reached through another table is named, with the policy that keeps other
 /// subjects' rows; with it set, anonymizing one user leaves another user's

@@ -376,6 +376,11 @@ fn a_table_of_an_untrusted_role_stops_the_action_until_trusted() {
         sqlstate(c.query("SELECT forget.distrust('trust_foreign_evil')", &[])),
         "22023"
     );
+    let text = message(c.query("SELECT forget.distrust('trust_foreign_evil')", &[]));
+    assert!(
+        text.starts_with("role trust_foreign_evil is not trusted by subject"),
+        "named, not numbered: {text}"
+    );
     // A hook owned by an untrusted role is refused the same way.
     c.batch_execute(
         "SET ROLE trust_foreign_evil;

@@ -224,7 +224,13 @@ class PortalTest(unittest.TestCase):
         code, _, body = self.portal.request("POST", "/accounts/9/delete",
                                             {"reason": "closing", "actor": "alice", "grace": "30 days"})
         self.assertEqual((code, body["restorable_for"]), (200, "30 days"), body)
-        self.assertEqual(self.portal.request("POST", "/login", {"client": 9})[0], 404)
+        # Soft-deleted: the login is refused with a message saying until when
+        # the account can be recovered, and no offer to reactivate it.
+        code, _, body = self.portal.request("POST", "/login", {"client": 9})
+        self.assertEqual(code, 403, body)
+        self.assertTrue(body["message"].startswith("Your account has been deleted. It can be recovered until "),
+                        body["message"])
+        self.assertNotIn("reactivate", body["message"])
         code, _, body = self.portal.request("POST", "/accounts/9/restore", {"actor": "alice"})
         self.assertEqual(code, 200, body)
         self.assertGreater(body["rows"], 20)

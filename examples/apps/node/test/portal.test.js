@@ -188,7 +188,11 @@ describe('billing portal on pg_forget', () => {
     test('during the recovery window', async () => {
       let res = await portal.request('POST', '/accounts/9/delete', { reason: 'closing', actor: 'alice', grace: '30 days' });
       assert.deepEqual([res.status, res.body.restorable_for], [200, '30 days']);
-      assert.equal((await portal.request('POST', '/login', { client: 9 })).status, 404);
+      // Soft-deleted: refused with until when it can be recovered, no reactivation offered.
+      const login = await portal.request('POST', '/login', { client: 9 });
+      assert.equal(login.status, 403);
+      assert.match(login.body.message, /^Your account has been deleted\. It can be recovered until /);
+      assert.doesNotMatch(login.body.message, /reactivate/);
       res = await portal.request('POST', '/accounts/9/restore', { actor: 'alice' });
       assert.equal(res.status, 200, JSON.stringify(res.body));
       assert.ok(res.body.rows > 20, `rows put back: ${res.body.rows}`);
