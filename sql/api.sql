@@ -956,6 +956,24 @@ GRANT USAGE ON SCHEMA forget TO PUBLIC;
 GRANT EXECUTE ON FUNCTION forget.random_email(), forget.random_string(int), forget.pseudonym(text, text),
     forget.keep_prefix(text, int, text), forget.keep_suffix(text, int, text) TO PUBLIC;
 
+-- A role that may call the cleanup's batch (granted with 0.1.0, before
+-- run_people_cleanup recorded its run at the end) may also finish a run.
+DO $finish$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+             FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+             WHERE p.pronamespace OPERATOR(pg_catalog.=) 'forget_internal'::pg_catalog.regnamespace
+               AND p.proname OPERATOR(pg_catalog.=) '_cleanup_batch'
+               AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+               AND a.grantee OPERATOR(pg_catalog.<>) 0
+               AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION forget_internal._finish_cleanup_run() TO %s', r.role);
+    END LOOP;
+END
+$finish$;
+
 -- DROP EXTENSION pg_forget refuses while the audit holds rows or recovery
 -- records are retained, unless forget.allow_drop is on (src/drop_guard.rs).
 DO $guard$

@@ -64,9 +64,9 @@ BEGIN
       FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
     IF NOT FOUND THEN
-        RETURN format('column %I of %s does not exist', col, tbl);
+        RETURN pg_catalog.format('column %I of %s does not exist', col, tbl);
     ELSIF generated THEN
-        RETURN format('column %I of %s is generated: PostgreSQL computes it, a mask cannot set it', col, tbl);
+        RETURN pg_catalog.format('column %I of %s is generated: PostgreSQL computes it, a mask cannot set it', col, tbl);
     END IF;
     -- A unique index on the column (or on an expression of it) that no
     -- unique index on its other columns makes safe for a constant.
@@ -83,42 +83,52 @@ BEGIN
                               AND NOT (attnum = ANY (j.indkey::int2[]))
                               AND (j.indkey::int2[]) <@ (i.indkey::int2[])))
       INTO is_unique;
-    PERFORM pg_catalog.set_config('search_path', path, true);
+    -- The declared search_path is in force only while PostgreSQL parses and
+    -- runs the mask (inside each block below, whose end or rollback puts
+    -- this function's own path back): nothing of this function's own is
+    -- evaluated under it, so no look-alike on that path runs here.
     BEGIN
+        PERFORM pg_catalog.set_config('search_path', path, true);
         EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
         -- Planned, not run: assignable to the column (EXPLAIN works in a
         -- read-only transaction and on a standby).
         EXECUTE pg_catalog.format('EXPLAIN UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     EXCEPTION WHEN OTHERS THEN
         RETURN SQLERRM;
     END;
     -- A constant names no column: it evaluates without the row.
     BEGIN
+        PERFORM pg_catalog.set_config('search_path', path, true);
         EXECUTE pg_catalog.format('SELECT (%1$s) IS NULL, (%1$s) IS NOT DISTINCT FROM (%1$s)', expression)
            INTO gives_null, repeats;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         constant := true;
     EXCEPTION WHEN OTHERS THEN
         constant := false;
     END;
     IF NOT constant AND not_null THEN
         BEGIN
+            PERFORM pg_catalog.set_config('search_path', path, true);
             EXECUTE pg_catalog.format(
                 'SELECT COALESCE(pg_catalog.bool_or((%s) IS NULL), false) FROM %s '
                 'WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s LIMIT 100))', expression, tbl, tbl)
                INTO gives_null;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         EXCEPTION WHEN OTHERS THEN
             RETURN SQLERRM;
         END;
     END IF;
     IF not_null AND gives_null THEN
-        RETURN format('column %I of %s is NOT NULL and the mask gives NULL', col, tbl);
+        RETURN pg_catalog.format('column %I of %s is NOT NULL and the mask gives NULL', col, tbl);
     ELSIF constant AND repeats AND NOT gives_null AND is_unique THEN
-        RETURN format('column %I of %s is under a unique constraint and the mask is a constant: '
+        RETURN pg_catalog.format('column %I of %s is under a unique constraint and the mask is a constant: '
                       'the second anonymized row would collide (use forget.random_email(), '
                       'forget.random_string() or a format() of the key)', col, tbl);
     END IF;
     IF trial THEN
         BEGIN
+            PERFORM pg_catalog.set_config('search_path', path, true);
             EXECUTE pg_catalog.format(
                 'UPDATE %1$s SET %2$I = (%3$s) WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s LIMIT 100 FOR UPDATE SKIP LOCKED))',
                 tbl, col, expression);
@@ -141,9 +151,13 @@ $$;
 -- an error from ending the doctor's report.
 CREATE OR REPLACE FUNCTION forget_internal._candidate_plan(query text, path text, OUT plan json, OUT problem text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- Built before the declared path is in force (see _mask_problem).
+    statement text := 'EXPLAIN (FORMAT JSON, VERBOSE, COSTS OFF) ' OPERATOR(pg_catalog.||) query;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', path, true);
-    EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE, COSTS OFF) ' || query INTO plan USING NULL::text, 1000::bigint;
+    EXECUTE statement INTO plan USING NULL::pg_catalog.text, 1000::pg_catalog.int8;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 EXCEPTION WHEN OTHERS THEN
     problem := SQLERRM;
 END

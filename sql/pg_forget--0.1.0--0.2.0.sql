@@ -77,9 +77,9 @@ BEGIN
       FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
     IF NOT FOUND THEN
-        RETURN format('column %I of %s does not exist', col, tbl);
+        RETURN pg_catalog.format('column %I of %s does not exist', col, tbl);
     ELSIF generated THEN
-        RETURN format('column %I of %s is generated: PostgreSQL computes it, a mask cannot set it', col, tbl);
+        RETURN pg_catalog.format('column %I of %s is generated: PostgreSQL computes it, a mask cannot set it', col, tbl);
     END IF;
     -- A unique index on the column (or on an expression of it) that no
     -- unique index on its other columns makes safe for a constant.
@@ -96,42 +96,52 @@ BEGIN
                               AND NOT (attnum = ANY (j.indkey::int2[]))
                               AND (j.indkey::int2[]) <@ (i.indkey::int2[])))
       INTO is_unique;
-    PERFORM pg_catalog.set_config('search_path', path, true);
+    -- The declared search_path is in force only while PostgreSQL parses and
+    -- runs the mask (inside each block below, whose end or rollback puts
+    -- this function's own path back): nothing of this function's own is
+    -- evaluated under it, so no look-alike on that path runs here.
     BEGIN
+        PERFORM pg_catalog.set_config('search_path', path, true);
         EXECUTE pg_catalog.format('SELECT (%s) FROM ONLY %s LIMIT 0', expression, tbl);
         -- Planned, not run: assignable to the column (EXPLAIN works in a
         -- read-only transaction and on a standby).
         EXECUTE pg_catalog.format('EXPLAIN UPDATE ONLY %s SET %I = (%s) WHERE false', tbl, col, expression);
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     EXCEPTION WHEN OTHERS THEN
         RETURN SQLERRM;
     END;
     -- A constant names no column: it evaluates without the row.
     BEGIN
+        PERFORM pg_catalog.set_config('search_path', path, true);
         EXECUTE pg_catalog.format('SELECT (%1$s) IS NULL, (%1$s) IS NOT DISTINCT FROM (%1$s)', expression)
            INTO gives_null, repeats;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         constant := true;
     EXCEPTION WHEN OTHERS THEN
         constant := false;
     END;
     IF NOT constant AND not_null THEN
         BEGIN
+            PERFORM pg_catalog.set_config('search_path', path, true);
             EXECUTE pg_catalog.format(
                 'SELECT COALESCE(pg_catalog.bool_or((%s) IS NULL), false) FROM %s '
                 'WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s LIMIT 100))', expression, tbl, tbl)
                INTO gives_null;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         EXCEPTION WHEN OTHERS THEN
             RETURN SQLERRM;
         END;
     END IF;
     IF not_null AND gives_null THEN
-        RETURN format('column %I of %s is NOT NULL and the mask gives NULL', col, tbl);
+        RETURN pg_catalog.format('column %I of %s is NOT NULL and the mask gives NULL', col, tbl);
     ELSIF constant AND repeats AND NOT gives_null AND is_unique THEN
-        RETURN format('column %I of %s is under a unique constraint and the mask is a constant: '
+        RETURN pg_catalog.format('column %I of %s is under a unique constraint and the mask is a constant: '
                       'the second anonymized row would collide (use forget.random_email(), '
                       'forget.random_string() or a format() of the key)', col, tbl);
     END IF;
     IF trial THEN
         BEGIN
+            PERFORM pg_catalog.set_config('search_path', path, true);
             EXECUTE pg_catalog.format(
                 'UPDATE %1$s SET %2$I = (%3$s) WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s LIMIT 100 FOR UPDATE SKIP LOCKED))',
                 tbl, col, expression);
@@ -154,9 +164,13 @@ $$;
 -- an error from ending the doctor's report.
 CREATE OR REPLACE FUNCTION forget_internal._candidate_plan(query text, path text, OUT plan json, OUT problem text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- Built before the declared path is in force (see _mask_problem).
+    statement text := 'EXPLAIN (FORMAT JSON, VERBOSE, COSTS OFF) ' OPERATOR(pg_catalog.||) query;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', path, true);
-    EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE, COSTS OFF) ' || query INTO plan USING NULL::text, 1000::bigint;
+    EXECUTE statement INTO plan USING NULL::pg_catalog.text, 1000::pg_catalog.int8;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 EXCEPTION WHEN OTHERS THEN
     problem := SQLERRM;
 END
@@ -514,6 +528,193 @@ ALTER TABLE forget.masks ADD CONSTRAINT masks_action_check CHECK (action IN ('an
 -- _require_pg_cron takes the statement its HINT shows.
 DROP FUNCTION IF EXISTS forget_internal._require_pg_cron();
 
+-- pg_forget::config::_set_policy
+CREATE OR REPLACE FUNCTION forget_internal."_set_policy"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"via" TEXT, /* Option < & str > */
+	"action" TEXT, /* & str */
+	"policy" TEXT /* & str */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'set_policy_wrapper';
+
+-- pg_forget::audit::_write_audit
+CREATE OR REPLACE FUNCTION forget_internal."_write_audit"(
+	"action" TEXT, /* & str */
+	"subject" TEXT, /* & str */
+	"keys" TEXT[], /* Vec < String > */
+	"actor" TEXT, /* Option < & str > */
+	"reason" TEXT, /* Option < & str > */
+	"rows" jsonb, /* Option < JsonB > */
+	"error" TEXT /* Option < & str > */
+) RETURNS bigint /* Option < i64 > */
+SECURITY DEFINER  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'write_audit_wrapper';
+
+-- pg_forget::drop_guard::drop_guard_declaration
+CREATE OR REPLACE FUNCTION forget_internal._drop_guard() RETURNS event_trigger LANGUAGE c AS 'pg_forget-0.2.0', 'forget_drop_guard';
+
+-- pg_forget::cleanup::_set_cleanup
+CREATE OR REPLACE FUNCTION forget_internal."_set_cleanup"(
+	"enabled" bool, /* Option < bool > */
+	"minimize_when" TEXT, /* Option < & str > */
+	"subject" TEXT, /* Option < & str > */
+	"search_path" TEXT /* & str */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'set_cleanup_wrapper';
+
+-- pg_forget::deactivation::_account_status
+CREATE OR REPLACE FUNCTION forget_internal."_account_status"(
+	"key" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"active" bool,  /* bool */
+	"deactivated_at" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+	"deactivated_by" TEXT,  /* Option < String > */
+	"reason" TEXT,  /* Option < String > */
+	"message" TEXT  /* Option < String > */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'account_status_wrapper';
+
+-- pg_forget::config::_trust
+CREATE OR REPLACE FUNCTION forget_internal."_trust"(
+	"role" oid, /* pg_sys :: Oid */
+	"subject" TEXT, /* Option < & str > */
+	"trusted" bool /* bool */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'trust_wrapper';
+
+-- pg_forget::cleanup::_cleanup_apply
+CREATE OR REPLACE FUNCTION forget_internal."_cleanup_apply"(
+	"subject" TEXT, /* & str */
+	"action" TEXT, /* & str */
+	"keys" TEXT[] /* Vec < String > */
+) RETURNS bigint /* i64 */
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'cleanup_apply_wrapper';
+
+-- pg_forget::deactivation::_deactivate
+CREATE OR REPLACE FUNCTION forget_internal."_deactivate"(
+	"key" TEXT, /* Option < & str > */
+	"actor" TEXT, /* Option < & str > */
+	"reason" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS bool /* bool */
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'deactivate_wrapper';
+
+-- pg_forget::cleanup::_set_cleanup_run_id
+CREATE OR REPLACE FUNCTION forget_internal."_set_cleanup_run_id"(
+	"id" bigint /* Option < i64 > */
+) RETURNS void
+VOLATILE  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'set_cleanup_run_id_wrapper';
+
+-- pg_forget::config::_off
+CREATE OR REPLACE FUNCTION forget_internal."_off"(
+	"event" TEXT, /* & str */
+	"function" oid /* pg_sys :: Oid */
+) RETURNS void
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'off_wrapper';
+
+-- pg_forget::errors::_take_refusal
+CREATE OR REPLACE FUNCTION forget_internal."_take_refusal"() RETURNS TABLE (
+	"message" TEXT,  /* String */
+	"detail" TEXT,  /* Option < String > */
+	"hint" TEXT,  /* Option < String > */
+	"constraint_name" TEXT  /* String */
+)
+STRICT VOLATILE  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'take_refusal_wrapper';
+
+-- pg_forget::cleanup::_cleanup_candidates
+CREATE OR REPLACE FUNCTION forget_internal."_cleanup_candidates"(
+	"subject" TEXT, /* & str */
+	"limit" INT, /* i32 */
+	"after_key" TEXT, /* Option < & str > */
+	"lock" bool /* bool */
+) RETURNS TABLE (
+	"minimize" TEXT[],  /* Vec < String > */
+	"delete" TEXT[],  /* Vec < String > */
+	"blocked" bigint,  /* i64 */
+	"last_key" TEXT  /* Option < String > */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'cleanup_candidates_wrapper';
+
+-- pg_forget::config::_unregister_subject
+CREATE OR REPLACE FUNCTION forget_internal."_unregister_subject"(
+	"name" TEXT /* & str */
+) RETURNS void
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'unregister_subject_wrapper';
+
+-- pg_forget::cleanup::_cleanup_count
+CREATE OR REPLACE FUNCTION forget_internal."_cleanup_count"(
+	"subject" TEXT /* & str */
+) RETURNS bigint /* i64 */
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'cleanup_count_wrapper';
+
+-- pg_forget::cleanup::_subject_name
+CREATE OR REPLACE FUNCTION forget_internal."_subject_name"(
+	"subject" TEXT /* Option < & str > */
+) RETURNS TEXT /* String */
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'subject_name_wrapper';
+
+-- pg_forget::actions::_eligibility
+CREATE OR REPLACE FUNCTION forget_internal."_eligibility"(
+	"key" TEXT, /* Option < & str > */
+	"action" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"rule" TEXT,  /* String */
+	"ok" bool,  /* bool */
+	"blocking" bigint,  /* i64 */
+	"message" TEXT  /* String */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'eligibility_sql_wrapper';
+
+-- pg_forget::cleanup::_cleanup_run_id
+CREATE OR REPLACE FUNCTION forget_internal."_cleanup_run_id"() RETURNS bigint /* Option < i64 > */
+STRICT VOLATILE  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'cleanup_run_id_wrapper';
+
 -- pg_forget::config::_drop_link
 CREATE OR REPLACE FUNCTION forget_internal."_drop_link"(
 	"child" oid, /* pg_sys :: Oid */
@@ -524,33 +725,47 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'drop_link_wrapper';
 
--- pg_forget::audit::_audit_hash
-CREATE OR REPLACE FUNCTION forget_internal."_audit_hash"(
-	"id" bigint, /* i64 */
-	"at" timestamp with time zone, /* TimestampWithTimeZone */
-	"action" TEXT, /* Option < & str > */
-	"subject" TEXT, /* Option < & str > */
-	"subject_key" TEXT, /* Option < & str > */
+-- pg_forget::deactivation::_reactivate
+CREATE OR REPLACE FUNCTION forget_internal."_reactivate"(
+	"key" TEXT, /* Option < & str > */
 	"actor" TEXT, /* Option < & str > */
-	"db_user" TEXT, /* Option < & str > */
 	"reason" TEXT, /* Option < & str > */
-	"rows" jsonb, /* Option < JsonB > */
-	"error" TEXT, /* Option < & str > */
-	"prev_hash" TEXT /* Option < & str > */
-) RETURNS TEXT /* String */
-IMMUTABLE PARALLEL SAFE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'audit_hash_wrapper';
-
--- pg_forget::cleanup::_drop_cleanup_condition
-CREATE OR REPLACE FUNCTION forget_internal."_drop_cleanup_condition"(
-	"name" TEXT, /* & str */
 	"subject" TEXT /* Option < & str > */
-) RETURNS void
+) RETURNS bool /* bool */
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'drop_cleanup_condition_wrapper';
+AS 'pg_forget-0.2.0', 'reactivate_wrapper';
+
+-- pg_forget::deactivation::_deactivate_inactive
+CREATE OR REPLACE FUNCTION forget_internal."_deactivate_inactive"(
+	"inactive_for" TEXT, /* Option < & str > */
+	"actor" TEXT, /* Option < & str > */
+	"reason" TEXT, /* Option < & str > */
+	"dry_run" bool, /* Option < bool > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"key" TEXT,  /* String */
+	"last_activity" timestamp with time zone  /* pgrx :: datum :: TimestampWithTimeZone */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'deactivate_inactive_wrapper';
+
+-- pg_forget::cleanup::_cleanup_preview
+CREATE OR REPLACE FUNCTION forget_internal."_cleanup_preview"(
+	"lim" INT, /* Option < i32 > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"key" TEXT,  /* String */
+	"fate" TEXT,  /* String */
+	"blocked_by" TEXT[]  /* Vec < String > */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'cleanup_preview_wrapper';
 
 -- pg_forget::actions::_act
 CREATE OR REPLACE FUNCTION forget_internal."_act"(
@@ -571,128 +786,19 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'act_sql_wrapper';
 
--- pg_forget::cleanup::_clear_minimized
-CREATE OR REPLACE FUNCTION forget_internal."_clear_minimized"(
-	"subject" TEXT, /* & str */
-	"keys" TEXT[] /* :: std :: option :: Option < Vec < String > > */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'clear_minimized_wrapper';
-
--- pg_forget::config::_add_rule
-CREATE OR REPLACE FUNCTION forget_internal."_add_rule"(
-	"name" TEXT, /* & str */
-	"query" TEXT, /* & str */
-	"message" TEXT, /* & str */
-	"actions" TEXT[], /* :: std :: option :: Option < Vec < String > > */
-	"subject" TEXT, /* Option < & str > */
-	"search_path" TEXT /* & str */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'add_rule_wrapper';
-
--- pg_forget::audit::_link_chain
-CREATE OR REPLACE FUNCTION forget_internal."_link_chain"() RETURNS bigint /* i64 */
-STRICT SECURITY DEFINER  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'link_chain_wrapper';
-
--- pg_forget::actions::_export
-CREATE OR REPLACE FUNCTION forget_internal."_export"(
-	"key" TEXT, /* Option < & str > */
+-- pg_forget::doctor::_check
+CREATE OR REPLACE FUNCTION forget_internal."_check"(
 	"subject" TEXT /* Option < & str > */
-) RETURNS jsonb /* JsonB */
+) RETURNS TABLE (
+	"severity" TEXT,  /* String */
+	"object" TEXT,  /* String */
+	"problem" TEXT,  /* String */
+	"hint" TEXT  /* String */
+)
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'export_sql_wrapper';
-
--- pg_forget::identity::_acting_subject
-CREATE OR REPLACE FUNCTION forget_internal."_acting_subject"() RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL RESTRICTED  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'acting_subject_wrapper';
-
--- pg_forget::identity::_acting_recovery
-CREATE OR REPLACE FUNCTION forget_internal."_acting_recovery"() RETURNS bigint /* Option < i64 > */
-STRICT STABLE PARALLEL RESTRICTED  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'acting_recovery_wrapper';
-
--- pg_forget::deactivation::_last_activity
-CREATE OR REPLACE FUNCTION forget_internal."_last_activity"(
-	"key" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS timestamp with time zone /* Option < pgrx :: datum :: TimestampWithTimeZone > */
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'last_activity_wrapper';
-
--- pg_forget::config::_mask
-CREATE OR REPLACE FUNCTION forget_internal."_mask"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"col" TEXT, /* & str */
-	"expression" TEXT, /* & str */
-	"action" TEXT, /* & str */
-	"search_path" TEXT /* & str */
-) RETURNS void
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'mask_wrapper';
-
--- pg_forget::deactivation::_reactivate
-CREATE OR REPLACE FUNCTION forget_internal."_reactivate"(
-	"key" TEXT, /* Option < & str > */
-	"actor" TEXT, /* Option < & str > */
-	"reason" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS bool /* bool */
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'reactivate_wrapper';
-
--- pg_forget::cleanup::_add_activity
-CREATE OR REPLACE FUNCTION forget_internal."_add_activity"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"ts_column" TEXT, /* & str */
-	"via" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'add_activity_wrapper';
-
--- pg_forget::cleanup::_add_cleanup_condition
-CREATE OR REPLACE FUNCTION forget_internal."_add_cleanup_condition"(
-	"name" TEXT, /* & str */
-	"predicate" TEXT, /* & str */
-	"subject" TEXT, /* Option < & str > */
-	"search_path" TEXT /* & str */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'add_cleanup_condition_wrapper';
-
--- pg_forget::config::_drop_activity
-CREATE OR REPLACE FUNCTION forget_internal."_drop_activity"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"ts_column" TEXT, /* & str */
-	"subject" TEXT /* Option < & str > */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'drop_activity_wrapper';
+AS 'pg_forget-0.2.0', 'check_wrapper';
 
 -- pg_forget::recovery::_restore
 CREATE OR REPLACE FUNCTION forget_internal."_restore"(
@@ -709,33 +815,16 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'restore_wrapper';
 
--- pg_forget::cleanup::_set_cleanup_run_id
-CREATE OR REPLACE FUNCTION forget_internal."_set_cleanup_run_id"(
-	"id" bigint /* Option < i64 > */
-) RETURNS void
-VOLATILE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'set_cleanup_run_id_wrapper';
-
--- pg_forget::config::_trust
-CREATE OR REPLACE FUNCTION forget_internal."_trust"(
-	"role" oid, /* pg_sys :: Oid */
-	"subject" TEXT, /* Option < & str > */
-	"trusted" bool /* bool */
+-- pg_forget::config::_drop_activity
+CREATE OR REPLACE FUNCTION forget_internal."_drop_activity"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"ts_column" TEXT, /* & str */
+	"subject" TEXT /* Option < & str > */
 ) RETURNS void
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'trust_wrapper';
-
--- pg_forget::config::_unregister_subject
-CREATE OR REPLACE FUNCTION forget_internal."_unregister_subject"(
-	"name" TEXT /* & str */
-) RETURNS void
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'unregister_subject_wrapper';
+AS 'pg_forget-0.2.0', 'drop_activity_wrapper';
 
 -- pg_forget::actions::_graph
 CREATE OR REPLACE FUNCTION forget_internal."_graph"(
@@ -755,57 +844,97 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'graph_sql_wrapper';
 
--- pg_forget::deactivation::_deactivate
-CREATE OR REPLACE FUNCTION forget_internal."_deactivate"(
+-- pg_forget::audit::_link_chain
+CREATE OR REPLACE FUNCTION forget_internal."_link_chain"() RETURNS bigint /* i64 */
+STRICT SECURITY DEFINER  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'link_chain_wrapper';
+
+-- pg_forget::config::_mask
+CREATE OR REPLACE FUNCTION forget_internal."_mask"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"col" TEXT, /* & str */
+	"expression" TEXT, /* & str */
+	"action" TEXT, /* & str */
+	"search_path" TEXT /* & str */
+) RETURNS void
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'mask_wrapper';
+
+-- pg_forget::actions::_export
+CREATE OR REPLACE FUNCTION forget_internal."_export"(
 	"key" TEXT, /* Option < & str > */
-	"actor" TEXT, /* Option < & str > */
-	"reason" TEXT, /* Option < & str > */
 	"subject" TEXT /* Option < & str > */
-) RETURNS bool /* bool */
+) RETURNS jsonb /* JsonB */
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'deactivate_wrapper';
+AS 'pg_forget-0.2.0', 'export_sql_wrapper';
 
--- pg_forget::errors::_take_refusal
-CREATE OR REPLACE FUNCTION forget_internal."_take_refusal"() RETURNS TABLE (
-	"message" TEXT,  /* String */
-	"detail" TEXT,  /* Option < String > */
-	"hint" TEXT,  /* Option < String > */
-	"constraint_name" TEXT  /* String */
-)
-STRICT VOLATILE  
+-- pg_forget::cleanup::_drop_cleanup_condition
+CREATE OR REPLACE FUNCTION forget_internal."_drop_cleanup_condition"(
+	"name" TEXT, /* & str */
+	"subject" TEXT /* Option < & str > */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'take_refusal_wrapper';
+AS 'pg_forget-0.2.0', 'drop_cleanup_condition_wrapper';
 
--- pg_forget::audit::_write_audit
-CREATE OR REPLACE FUNCTION forget_internal."_write_audit"(
-	"action" TEXT, /* & str */
-	"subject" TEXT, /* & str */
-	"keys" TEXT[], /* Vec < String > */
+-- pg_forget::config::_on
+CREATE OR REPLACE FUNCTION forget_internal."_on"(
+	"event" TEXT, /* & str */
+	"function" oid /* pg_sys :: Oid */
+) RETURNS void
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'on_wrapper';
+
+-- pg_forget::cleanup::_add_cleanup_condition
+CREATE OR REPLACE FUNCTION forget_internal."_add_cleanup_condition"(
+	"name" TEXT, /* & str */
+	"predicate" TEXT, /* & str */
+	"subject" TEXT, /* Option < & str > */
+	"search_path" TEXT /* & str */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'add_cleanup_condition_wrapper';
+
+-- pg_forget::audit::_audit_hash
+CREATE OR REPLACE FUNCTION forget_internal."_audit_hash"(
+	"id" bigint, /* i64 */
+	"at" timestamp with time zone, /* TimestampWithTimeZone */
+	"action" TEXT, /* Option < & str > */
+	"subject" TEXT, /* Option < & str > */
+	"subject_key" TEXT, /* Option < & str > */
 	"actor" TEXT, /* Option < & str > */
+	"db_user" TEXT, /* Option < & str > */
 	"reason" TEXT, /* Option < & str > */
 	"rows" jsonb, /* Option < JsonB > */
-	"error" TEXT /* Option < & str > */
-) RETURNS bigint /* Option < i64 > */
-SECURITY DEFINER  
-SET search_path TO pg_catalog, pg_temp
+	"error" TEXT, /* Option < & str > */
+	"prev_hash" TEXT /* Option < & str > */
+) RETURNS TEXT /* String */
+IMMUTABLE PARALLEL SAFE  
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'write_audit_wrapper';
+AS 'pg_forget-0.2.0', 'audit_hash_wrapper';
 
--- pg_forget::cleanup::_cleanup_preview
-CREATE OR REPLACE FUNCTION forget_internal."_cleanup_preview"(
-	"lim" INT, /* Option < i32 > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"key" TEXT,  /* String */
-	"fate" TEXT,  /* String */
-	"blocked_by" TEXT[]  /* Vec < String > */
-)
- 
-SET search_path TO pg_catalog, pg_temp
+-- pg_forget::identity::_acting_recovery
+CREATE OR REPLACE FUNCTION forget_internal."_acting_recovery"() RETURNS bigint /* Option < i64 > */
+STRICT STABLE PARALLEL RESTRICTED  
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'cleanup_preview_wrapper';
+AS 'pg_forget-0.2.0', 'acting_recovery_wrapper';
+
+-- pg_forget::identity::_acting_subject
+CREATE OR REPLACE FUNCTION forget_internal."_acting_subject"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL RESTRICTED  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'acting_subject_wrapper';
 
 -- pg_forget::config::_add_link
 CREATE OR REPLACE FUNCTION forget_internal."_add_link"(
@@ -821,71 +950,6 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'add_link_wrapper';
 
--- pg_forget::config::_drop_mask
-CREATE OR REPLACE FUNCTION forget_internal."_drop_mask"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"col" TEXT, /* & str */
-	"action" TEXT /* & str */
-) RETURNS void
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'drop_mask_wrapper';
-
--- pg_forget::config::_off
-CREATE OR REPLACE FUNCTION forget_internal."_off"(
-	"event" TEXT, /* & str */
-	"function" oid /* pg_sys :: Oid */
-) RETURNS void
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'off_wrapper';
-
--- pg_forget::cleanup::_subject_name
-CREATE OR REPLACE FUNCTION forget_internal."_subject_name"(
-	"subject" TEXT /* Option < & str > */
-) RETURNS TEXT /* String */
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'subject_name_wrapper';
-
--- pg_forget::cleanup::_cleanup_apply
-CREATE OR REPLACE FUNCTION forget_internal."_cleanup_apply"(
-	"subject" TEXT, /* & str */
-	"action" TEXT, /* & str */
-	"keys" TEXT[] /* Vec < String > */
-) RETURNS bigint /* i64 */
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'cleanup_apply_wrapper';
-
--- pg_forget::config::_set_policy
-CREATE OR REPLACE FUNCTION forget_internal."_set_policy"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"via" TEXT, /* Option < & str > */
-	"action" TEXT, /* & str */
-	"policy" TEXT /* & str */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'set_policy_wrapper';
-
--- pg_forget::cleanup::_set_cleanup
-CREATE OR REPLACE FUNCTION forget_internal."_set_cleanup"(
-	"enabled" bool, /* Option < bool > */
-	"minimize_when" TEXT, /* Option < & str > */
-	"subject" TEXT, /* Option < & str > */
-	"search_path" TEXT /* & str */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'set_cleanup_wrapper';
-
 -- pg_forget::config::_drop_rule
 CREATE OR REPLACE FUNCTION forget_internal."_drop_rule"(
 	"name" TEXT, /* & str */
@@ -896,87 +960,29 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'drop_rule_wrapper';
 
--- pg_forget::drop_guard::drop_guard_declaration
-CREATE OR REPLACE FUNCTION forget_internal._drop_guard() RETURNS event_trigger LANGUAGE c AS 'pg_forget-0.2.0', 'forget_drop_guard';
-
--- pg_forget::cleanup::_cleanup_candidates
-CREATE OR REPLACE FUNCTION forget_internal."_cleanup_candidates"(
-	"subject" TEXT, /* & str */
-	"limit" INT, /* i32 */
-	"after_key" TEXT, /* Option < & str > */
-	"lock" bool /* bool */
-) RETURNS TABLE (
-	"minimize" TEXT[],  /* Vec < String > */
-	"delete" TEXT[],  /* Vec < String > */
-	"blocked" bigint,  /* i64 */
-	"last_key" TEXT  /* Option < String > */
-)
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'cleanup_candidates_wrapper';
-
--- pg_forget::doctor::_check
-CREATE OR REPLACE FUNCTION forget_internal."_check"(
-	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"severity" TEXT,  /* String */
-	"object" TEXT,  /* String */
-	"problem" TEXT,  /* String */
-	"hint" TEXT  /* String */
-)
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'check_wrapper';
-
--- pg_forget::config::_on
-CREATE OR REPLACE FUNCTION forget_internal."_on"(
-	"event" TEXT, /* & str */
-	"function" oid /* pg_sys :: Oid */
+-- pg_forget::config::_add_rule
+CREATE OR REPLACE FUNCTION forget_internal."_add_rule"(
+	"name" TEXT, /* & str */
+	"query" TEXT, /* & str */
+	"message" TEXT, /* & str */
+	"actions" TEXT[], /* :: std :: option :: Option < Vec < String > > */
+	"subject" TEXT, /* Option < & str > */
+	"search_path" TEXT /* & str */
 ) RETURNS void
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'on_wrapper';
-
--- pg_forget::deactivation::_deactivate_inactive
-CREATE OR REPLACE FUNCTION forget_internal."_deactivate_inactive"(
-	"inactive_for" TEXT, /* Option < & str > */
-	"actor" TEXT, /* Option < & str > */
-	"reason" TEXT, /* Option < & str > */
-	"dry_run" bool, /* Option < bool > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"key" TEXT,  /* String */
-	"last_activity" timestamp with time zone  /* pgrx :: datum :: TimestampWithTimeZone */
-)
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'deactivate_inactive_wrapper';
+AS 'pg_forget-0.2.0', 'add_rule_wrapper';
 
--- pg_forget::cleanup::_cleanup_run_id
-CREATE OR REPLACE FUNCTION forget_internal."_cleanup_run_id"() RETURNS bigint /* Option < i64 > */
-STRICT VOLATILE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'cleanup_run_id_wrapper';
-
--- pg_forget::deactivation::_account_status
-CREATE OR REPLACE FUNCTION forget_internal."_account_status"(
-	"key" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"active" bool,  /* bool */
-	"deactivated_at" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
-	"deactivated_by" TEXT,  /* Option < String > */
-	"reason" TEXT,  /* Option < String > */
-	"message" TEXT  /* Option < String > */
-)
+-- pg_forget::cleanup::_clear_minimized
+CREATE OR REPLACE FUNCTION forget_internal."_clear_minimized"(
+	"subject" TEXT, /* & str */
+	"keys" TEXT[] /* :: std :: option :: Option < Vec < String > > */
+) RETURNS void
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'account_status_wrapper';
+AS 'pg_forget-0.2.0', 'clear_minimized_wrapper';
 
 -- pg_forget::config::_drop_policy
 CREATE OR REPLACE FUNCTION forget_internal."_drop_policy"(
@@ -989,30 +995,38 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'drop_policy_wrapper';
 
--- pg_forget::cleanup::_cleanup_count
-CREATE OR REPLACE FUNCTION forget_internal."_cleanup_count"(
-	"subject" TEXT /* & str */
-) RETURNS bigint /* i64 */
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'cleanup_count_wrapper';
-
--- pg_forget::actions::_eligibility
-CREATE OR REPLACE FUNCTION forget_internal."_eligibility"(
-	"key" TEXT, /* Option < & str > */
-	"action" TEXT, /* Option < & str > */
+-- pg_forget::cleanup::_add_activity
+CREATE OR REPLACE FUNCTION forget_internal."_add_activity"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"ts_column" TEXT, /* & str */
+	"via" TEXT, /* Option < & str > */
 	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"rule" TEXT,  /* String */
-	"ok" bool,  /* bool */
-	"blocking" bigint,  /* i64 */
-	"message" TEXT  /* String */
-)
+) RETURNS void
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'eligibility_sql_wrapper';
+AS 'pg_forget-0.2.0', 'add_activity_wrapper';
+
+-- pg_forget::config::_drop_mask
+CREATE OR REPLACE FUNCTION forget_internal."_drop_mask"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"col" TEXT, /* & str */
+	"action" TEXT /* & str */
+) RETURNS void
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_mask_wrapper';
+
+-- pg_forget::deactivation::_last_activity
+CREATE OR REPLACE FUNCTION forget_internal."_last_activity"(
+	"key" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS timestamp with time zone /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'last_activity_wrapper';
 
 -- pg_forget::config::_register_subject
 CREATE OR REPLACE FUNCTION forget_internal."_register_subject"(
@@ -1990,6 +2004,24 @@ REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA forget_internal FROM PUBLIC;
 GRANT USAGE ON SCHEMA forget TO PUBLIC;
 GRANT EXECUTE ON FUNCTION forget.random_email(), forget.random_string(int), forget.pseudonym(text, text),
     forget.keep_prefix(text, int, text), forget.keep_suffix(text, int, text) TO PUBLIC;
+
+-- A role that may call the cleanup's batch (granted with 0.1.0, before
+-- run_people_cleanup recorded its run at the end) may also finish a run.
+DO $finish$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+             FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+             WHERE p.pronamespace OPERATOR(pg_catalog.=) 'forget_internal'::pg_catalog.regnamespace
+               AND p.proname OPERATOR(pg_catalog.=) '_cleanup_batch'
+               AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+               AND a.grantee OPERATOR(pg_catalog.<>) 0
+               AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION forget_internal._finish_cleanup_run() TO %s', r.role);
+    END LOOP;
+END
+$finish$;
 
 -- DROP EXTENSION pg_forget refuses while the audit holds rows or recovery
 -- records are retained, unless forget.allow_drop is on (src/drop_guard.rs).

@@ -436,8 +436,11 @@ pub fn deleted_message(recoverable_until: &str, contacts: Option<&str>) -> Strin
 }
 
 /// account_status of a key whose subject row is gone: the row of a delete
-/// whose recovery record is still retained (active false, when, by whom,
-/// why, until when it can be recovered), else P0002.
+/// whose recovery record is still retained (active false, when, until when
+/// it can be recovered), else P0002. Who deleted it and why stay out (the
+/// reason of an erasure request is often personal). When row level
+/// security on the subject table applies to the caller, P0002: no policy
+/// can be asked about a row that is gone.
 #[allow(clippy::type_complexity)]
 fn deleted_status(
     subject: &Subject,
@@ -454,7 +457,7 @@ fn deleted_status(
         &[pg_sys::TEXTOID; 2],
         || {
             format!(
-                "SELECT d.deleted_at, d.initiated_by, d.reason, d.retention_until
+                "SELECT d.deleted_at, d.retention_until
                    FROM forget.deleted_clients d
                   WHERE d.subject = $1 AND d.original_key = CAST($2 AS {})::pg_catalog.text
                     AND d.state = 'retained' AND d.action = 'delete' AND d.retention_until > pg_catalog.now()
@@ -463,6 +466,19 @@ fn deleted_status(
             )
         },
     );
+    let table = subject_table(subject);
+    if table.row_security {
+        let applies = crate::identity::as_caller(|| {
+            spi(crate::catalog::read_one::<bool>(
+                "SELECT pg_catalog.row_security_active($1::pg_catalog.oid)",
+                &[pg_sys::Oid::from(table.oid).into()],
+            ))
+            .unwrap_or(true)
+        });
+        if applies {
+            not_found(&subject.name, key);
+        }
+    }
     let found = Spi::connect(|client| {
         spi(client.select(&*plan, Some(1), &[subject.name.as_str().into(), key.into()]))
             .into_iter()
@@ -470,13 +486,11 @@ fn deleted_status(
             .map(|r| {
                 (
                     spi(r.get::<pgrx::datum::TimestampWithTimeZone>(1)),
-                    spi(r.get::<String>(2)),
-                    spi(r.get::<String>(3)),
-                    spi(r.get::<pgrx::datum::TimestampWithTimeZone>(4)),
+                    spi(r.get::<pgrx::datum::TimestampWithTimeZone>(2)),
                 )
             })
     });
-    let Some((at, by, reason, until)) = found else {
+    let Some((at, until)) = found else {
         not_found(&subject.name, key)
     };
     let until = until
@@ -484,7 +498,7 @@ fn deleted_status(
         .map(crate::time::for_people)
         .unwrap_or_else(|| "further notice".into());
     let message = deleted_message(&until, guc("forget.admin_contacts").as_deref());
-    (false, at, by, reason, Some(message))
+    (false, at, None, None, Some(message))
 }
 
 #[pg_extern(schema = "forget_internal", name = "_account_status")]

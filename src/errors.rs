@@ -17,8 +17,29 @@ pub fn not_found(subject: &str, key: &str) -> ! {
     ereport!(
         ERROR,
         PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
-        format!("{subject} {key} not found")
+        format!("{subject} {} not found", shown(key))
     );
+}
+
+/// A caller's value (a key) as messages show it: control characters
+/// escaped (`\n`, `\u{1b}`), so a message, and the server log line it
+/// becomes, cannot be split into lines a reader would take for others.
+pub fn shown(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.chars().any(char::is_control) {
+        value
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        value.into()
+    }
 }
 
 /// 22004: a NULL key.

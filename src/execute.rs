@@ -153,7 +153,11 @@ pub fn refuse_by_rules(action: &str, subject: &str, key: &str, failing: &[(Strin
     let messages: Vec<&str> = failing.iter().map(|(_, m)| m.as_str()).collect();
     let lines: Vec<String> = failing.iter().map(|(r, m)| format!("{r}: {m}")).collect();
     crate::errors::refuse(crate::errors::Refusal {
-        message: format!("cannot {action} {subject} {key}: {}", messages.join("; ")),
+        message: format!(
+            "cannot {action} {subject} {}: {}",
+            crate::errors::shown(key),
+            messages.join("; ")
+        ),
         detail: Some(lines.join("\n")),
         hint: Some(crate::render::eligibility_call(key, action, subject)),
         constraint: first.clone(),

@@ -31,6 +31,36 @@ mod render;
 mod rules;
 mod time;
 
+/// Settings that are policy, not preference: only a superuser (or a role
+/// given `GRANT SET ON PARAMETER`) may change them, so a role that may
+/// delete cannot lengthen its own recovery window past
+/// `forget.max_grace_period`, make a delete final by emptying
+/// `forget.grace_period`, or send anonymized addresses to its own domain.
+/// The others (`forget.batch_size`, `forget.cleanup_pause`, …) stay
+/// placeholders anyone may set. Defined when the library loads in a
+/// backend: no preload, no restart. Read with current_setting() like any.
+static GRACE_PERIOD: pgrx::GucSetting<Option<std::ffi::CString>> =
+    pgrx::GucSetting::<Option<std::ffi::CString>>::new(None);
+static MAX_GRACE_PERIOD: pgrx::GucSetting<Option<std::ffi::CString>> =
+    pgrx::GucSetting::<Option<std::ffi::CString>>::new(None);
+static ANONYMOUS_EMAIL_DOMAIN: pgrx::GucSetting<Option<std::ffi::CString>> =
+    pgrx::GucSetting::<Option<std::ffi::CString>>::new(None);
+static ALLOW_DROP: pgrx::GucSetting<Option<std::ffi::CString>> =
+    pgrx::GucSetting::<Option<std::ffi::CString>>::new(None);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    use pgrx::{GucContext, GucFlags, GucRegistry};
+    for (name, about, setting) in [
+        (c"forget.grace_period", c"Default grace period of delete_client and anonymize_client (an interval; empty: none).", &GRACE_PERIOD),
+        (c"forget.max_grace_period", c"Longest grace period a delete or anonymize may ask for (an interval; empty: no limit).", &MAX_GRACE_PERIOD),
+        (c"forget.anonymous_email_domain", c"Domain of forget.random_email() (default anonymized.invalid).", &ANONYMOUS_EMAIL_DOMAIN),
+        (c"forget.allow_drop", c"Lets DROP EXTENSION pg_forget destroy the audit and retained recovery records.", &ALLOW_DROP),
+    ] {
+        GucRegistry::define_string_guc(name, about, c"", setting, GucContext::Suset, GucFlags::default());
+    }
+}
+
 /// The schema of the internal helpers (`#[pg_extern(schema = "forget_internal")]`):
 /// created first by sql/functions.sql, declared here so pgrx knows it.
 #[pg_schema]

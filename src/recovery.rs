@@ -50,8 +50,9 @@ pub fn refuse_second_recovery(subject: &str, key: &str) {
     if let Some(until) = until {
         crate::errors::refuse(crate::errors::Refusal {
             message: format!(
-                "{subject} {key} already has a pending deletion until {until}: restore_client first, \
-                 or delete without a grace period"
+                "{subject} {} already has a pending deletion until {until}: restore_client first, \
+                 or delete without a grace period",
+                crate::errors::shown(key)
             ),
             detail: None,
             hint: None,
@@ -270,8 +271,9 @@ fn restore_flow(
     if retained.iter().any(|r| r.expired) || (retained.is_empty() && gone) {
         crate::errors::refuse(crate::errors::Refusal {
             message: format!(
-                "cannot restore {} {canonical}: Recovery window has expired",
-                subject.name
+                "cannot restore {} {}: Recovery window has expired",
+                subject.name,
+                crate::errors::shown(&canonical)
             ),
             detail: None,
             hint: None,

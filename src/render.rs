@@ -31,7 +31,23 @@ pub fn qualified(table: &Table) -> String {
 /// A string literal for catalog-derived text (table names, tags), correct
 /// whatever standard_conforming_strings says. Never used for caller values.
 pub fn literal(text: &str) -> String {
-    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+    let mut out = String::with_capacity(text.len() + 3);
+    out.push_str("E'");
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("''"),
+            // Control characters as escapes: a statement shown in a message
+            // or a log stays on one line, and reads back the same text.
+            c if c.is_control() && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// The `eligibility` call that lists why `action` on subject `subject`
@@ -54,7 +70,7 @@ pub fn eligibility_call(key: &str, action: &str, subject: &str) -> String {
 /// A standard string literal, for text shown to people (hints): quotes
 /// doubled, so it reads as written when standard_conforming_strings is on.
 fn plain_literal(text: &str) -> String {
-    if text.contains('\\') {
+    if text.contains('\\') || text.chars().any(char::is_control) {
         literal(text)
     } else {
         format!("'{}'", text.replace('\'', "''"))

@@ -181,7 +181,7 @@ fn refusals_carry_fields_an_application_can_map() {
     let mut c = fresh_db("e2e_errors_refusals");
     c.batch_execute(
         r#"CREATE TABLE public.members (handle text PRIMARY KEY, active boolean NOT NULL DEFAULT true);
-           INSERT INTO public.members VALUES ('o''brien\x'), ('-5'), ('--5'), ('7');
+           INSERT INTO public.members VALUES ('o''brien\x'), ('-5'), ('--5'), ('7'), (E'two\nLOG:  lines');
            SELECT forget.register_subject('it''s', 'public.members', active_column => 'active');
            SELECT forget.add_rule('b_always', $$SELECT 1 WHERE $1 IS NOT NULL$$, 'always blocked',
                                   '{delete,anonymize,deactivate}');
@@ -189,7 +189,7 @@ fn refusals_carry_fields_an_application_can_map() {
                                   '{delete,anonymize,deactivate}');"#,
     )
     .unwrap();
-    for key in ["o'brien\\x", "-5", "--5", "7"] {
+    for key in ["o'brien\\x", "-5", "--5", "7", "two\nLOG:  lines"] {
         for (call, action) in [
             ("SELECT * FROM forget.delete_client($1::text)", "delete"),
             (
@@ -203,10 +203,16 @@ fn refusals_carry_fields_an_application_can_map() {
         ] {
             let e = db_error(c.query(call, &[&key]));
             assert_eq!(e.code().code(), "55000");
+            // A control character in the key is shown escaped: the message
+            // (and the log line it becomes) stays one line.
             assert_eq!(
                 e.message(),
-                format!("cannot {action} it's {key}: always blocked")
+                format!(
+                    "cannot {action} it's {}: always blocked",
+                    key.replace('\n', "\\n")
+                )
             );
+            assert!(!e.hint().unwrap().contains('\n'));
             assert_eq!(e.constraint(), Some("b_always"), "the failing rule only");
             assert_eq!(e.detail(), Some("b_always: always blocked"));
             let hint = e.hint().unwrap().trim_end_matches(';').to_string();
@@ -229,7 +235,14 @@ fn refusals_carry_fields_an_application_can_map() {
     }
     assert_eq!(
         count(&mut c, "SELECT * FROM public.members WHERE active"),
-        4
+        5
+    );
+    assert_eq!(
+        message(c.query(
+            "SELECT * FROM forget.account_status(E'no\\nbody'::text)",
+            &[]
+        )),
+        "it's no\\nbody not found"
     );
 }
 
@@ -321,6 +334,71 @@ fn internal_helpers_are_out_of_the_api_and_executable_by_the_extension_alone() {
     for sql in [
         format!("DROP DATABASE {db} WITH (FORCE)"),
         "DROP ROLE forget_everything".to_string(),
+    ] {
+        admin.batch_execute(&sql).unwrap();
+    }
+}
+
+/// Settings that are policy can be changed by superusers only (found by a
+/// security review: a role that may delete emptied forget.max_grace_period
+/// in its session and kept a recovery record for ten years). Set before the
+/// library is loaded in the session, the value is dropped when it loads
+/// (with a WARNING); set after, it is refused (42501). What the database's
+/// owner set with ALTER DATABASE as a superuser holds.
+#[test]
+fn policy_settings_are_for_superusers_alone() {
+    let db = "e2e_errors_policy_settings";
+    let mut c = billing_db(db);
+    c.batch_execute(&format!(
+        "ALTER DATABASE {db} SET forget.max_grace_period = '30 days';
+         DROP ROLE IF EXISTS forget_gucop; CREATE ROLE forget_gucop LOGIN;
+         SELECT forget.grant('delete', 'forget_gucop');"
+    ))
+    .unwrap();
+    let mut before_load = connect_as(db, "forget_gucop");
+    before_load
+        .batch_execute("SET forget.max_grace_period = ''")
+        .unwrap();
+    assert_eq!(
+        sqlstate(before_load.query(
+            "SELECT * FROM forget.delete_client(5, grace => '10 years')",
+            &[]
+        )),
+        "22023",
+        "the limit holds"
+    );
+    let mut after_load = connect_as(db, "forget_gucop");
+    after_load
+        .query(
+            "SELECT * FROM forget.delete_client(5, dry_run => true)",
+            &[],
+        )
+        .unwrap();
+    for setting in [
+        "forget.max_grace_period",
+        "forget.grace_period",
+        "forget.anonymous_email_domain",
+        "forget.allow_drop",
+    ] {
+        assert_eq!(
+            sqlstate(after_load.batch_execute(&format!("SET {setting} = 'x'"))),
+            "42501",
+            "{setting}"
+        );
+    }
+    // Preferences stay anyone's.
+    after_load
+        .batch_execute("SET forget.batch_size = 10; SET forget.admin_contacts = 'me'")
+        .unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT * FROM billing.clients WHERE id = 5"),
+        1
+    );
+    drop((before_load, after_load, c));
+    let mut admin = connect("postgres");
+    for sql in [
+        format!("DROP DATABASE {db} WITH (FORCE)"),
+        "DROP ROLE forget_gucop".to_string(),
     ] {
         admin.batch_execute(&sql).unwrap();
     }

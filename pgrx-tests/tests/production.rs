@@ -760,6 +760,18 @@ fn an_upgrade_from_0_1_0_keeps_the_data_and_equals_a_fresh_install() {
             .unwrap();
         c.query("SELECT * FROM forget.anonymize_client(6)", &[])
             .unwrap();
+        // A role that may run the cleanup as 0.1.0 documented it.
+        c.batch_execute(
+            "DROP ROLE IF EXISTS upgrade_cleaner; CREATE ROLE upgrade_cleaner;
+             DO $$ DECLARE f regprocedure; BEGIN
+                 FOR f IN SELECT oid FROM pg_proc WHERE proname IN ('_cleanup_batch', 'people_cleanup')
+                                                     AND pronamespace = 'forget'::regnamespace LOOP
+                     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO upgrade_cleaner', f);
+                 END LOOP;
+             END $$;
+             GRANT EXECUTE ON PROCEDURE forget.run_people_cleanup TO upgrade_cleaner;",
+        )
+        .unwrap();
         before = table_counts(&mut c);
         for t in [
             "forget.audit",
@@ -795,6 +807,21 @@ fn an_upgrade_from_0_1_0_keeps_the_data_and_equals_a_fresh_install() {
         c.query("SELECT * FROM forget.delete_client(7)", &[])
             .unwrap();
         assert!(audit_is_intact(&mut c));
+        // It still may: what the procedure calls at its end came with the
+        // batch it could already call.
+        let may: bool = c
+            .query_one(
+                "SELECT has_function_privilege('upgrade_cleaner', 'forget_internal._finish_cleanup_run()', 'EXECUTE')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(may, "the upgrade gives what run_people_cleanup now needs");
+        c.batch_execute(
+            "REVOKE ALL ON ALL ROUTINES IN SCHEMA forget, forget_internal FROM upgrade_cleaner;
+             DROP ROLE upgrade_cleaner;",
+        )
+        .unwrap();
     }
 
     // schema of the upgraded installation == schema of a fresh one

@@ -823,3 +823,62 @@ fn ddl_in_a_hook_does_not_break_the_action() {
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(count(&mut c, "SELECT * FROM app.clients WHERE id = 5"), 0);
 }
+
+/// The mask check runs a declared mask under the search_path it was
+/// declared with, and the doctor checks its own suggestions: a role that may
+/// create functions in `public` (PostgreSQL 15's database owner, or anyone
+/// in a database upgraded from 14) puts look-alikes of what the check calls
+/// there (`format`) and neither `check()` nor `mask()` run
+/// by a superuser ever runs them (found by a security review: check() ran a
+/// `public.format(text, name, regclass)` as the run-as role, a superuser).
+#[test]
+fn look_alikes_on_a_declared_path_never_run_inside_the_mask_check() {
+    let db = "e2e_trust_mask_check_path";
+    let mut c = billing_db(db);
+    c.batch_execute(
+        "DROP ROLE IF EXISTS trust_path_mallory; CREATE ROLE trust_path_mallory LOGIN;
+         GRANT CREATE ON SCHEMA public TO trust_path_mallory;
+         CREATE SEQUENCE public.ran; GRANT USAGE ON SEQUENCE public.ran TO PUBLIC;",
+    )
+    .unwrap();
+    let mut mallory = connect_as(db, "trust_path_mallory");
+    mallory
+        .batch_execute(
+            "CREATE FUNCTION public.format(fmt text, col name, tbl regclass) RETURNS text LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_catalog.nextval('public.ran'); RETURN pg_catalog.format(fmt, col, tbl); END $$;
+             CREATE FUNCTION public.format(fmt text, a name, b regclass, c text) RETURNS text LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_catalog.nextval('public.ran'); RETURN pg_catalog.format(fmt, a, b, c); END $$;",
+        )
+        .unwrap();
+    // check() tries NULL on billing's NOT NULL unmasked columns: the
+    // "gives NULL" answer is formatted after the mask ran.
+    let findings = count(&mut c, "SELECT * FROM forget.check('client')");
+    assert!(findings > 0);
+    // mask() under a path with public: a mask that gives NULL for a NOT NULL
+    // column is refused, its message formatted the same way.
+    c.batch_execute("SET search_path = public, pg_catalog")
+        .unwrap();
+    assert_eq!(
+        sqlstate(c.query(
+            "SELECT forget.mask('billing.client_settings', 'name', 'NULL')",
+            &[]
+        )),
+        "22023"
+    );
+    c.batch_execute("RESET search_path").unwrap();
+    // A sequence is not rolled back with the refused mask().
+    let called: bool = c
+        .query_one("SELECT is_called FROM public.ran", &[])
+        .unwrap()
+        .get(0);
+    assert!(!called, "no look-alike ran");
+    assert!(!is_superuser(&mut c, "trust_path_mallory"));
+    drop((mallory, c));
+    let mut admin = connect("postgres");
+    for sql in [
+        format!("DROP DATABASE {db} WITH (FORCE)"),
+        "DROP ROLE trust_path_mallory".to_string(),
+    ] {
+        admin.batch_execute(&sql).unwrap();
+    }
+}
