@@ -275,7 +275,13 @@ $$;
 CREATE OR REPLACE FUNCTION forget_internal._ddl_started() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM set_config('forget_ddl.inherits', forget_internal._inherits_fingerprint(), true);
+    -- Until the extension's script has made its Rust functions (DDL run by
+    -- CREATE EXTENSION or an update fires these triggers too), nothing is
+    -- noted and _ddl_changed moves the version.
+    IF pg_catalog.to_regprocedure('forget_internal._ddl_note(text,text)') IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM forget_internal._ddl_note('inherits', forget_internal._inherits_fingerprint());
 END
 $$;
 
@@ -286,9 +292,15 @@ DECLARE
     rel oid;
     name text;
     names text;
-    dropped text := current_setting('forget_ddl.dropped', true);
+    dropped text;
 BEGIN
-    PERFORM set_config('forget_ddl.dropped', '', true);
+    IF pg_catalog.to_regprocedure('forget_internal._ddl_noted(text)') IS NULL
+       OR pg_catalog.to_regprocedure('forget_internal._ddl_note(text,text)') IS NULL THEN
+        PERFORM forget_internal._bump_now();
+        RETURN;
+    END IF;
+    dropped := forget_internal._ddl_noted('dropped');
+    PERFORM forget_internal._ddl_note('dropped', NULL);
     IF NOT EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()) THEN
         -- Nothing created or altered: a drop, judged by _ddl_dropped.
         IF dropped IS DISTINCT FROM 'judged' THEN
@@ -302,7 +314,7 @@ BEGIN
             rel := COALESCE((SELECT indrelid FROM pg_index WHERE indexrelid = c.objid), c.objid);
             IF forget_internal._table_related(rel)
                OR (c.command_tag IN ('ALTER TABLE', 'ALTER FOREIGN TABLE')
-                   AND current_setting('forget_ddl.inherits', true)
+                   AND forget_internal._ddl_noted('inherits')
                        IS DISTINCT FROM forget_internal._inherits_fingerprint()) THEN
                 PERFORM forget_internal._bump_now();
                 RETURN;
@@ -335,7 +347,10 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     names text := forget_internal._declared_names_or_null();
 BEGIN
-    PERFORM set_config('forget_ddl.dropped', 'judged', true);
+    IF pg_catalog.to_regprocedure('forget_internal._ddl_note(text,text)') IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM forget_internal._ddl_note('dropped', 'judged');
     IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
                 WHERE NOT d.is_temporary
                   AND d.schema_name IS DISTINCT FROM 'pg_toast'

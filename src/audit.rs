@@ -242,6 +242,25 @@ fn lock_head() -> Head {
     })
 }
 
+thread_local! {
+    static IDS_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Once per backend: the id sequence is past every audit row. A dump made
+/// with 0.1.0 (which had no sequence) restored into this version brings
+/// rows but no sequence value; the first write moves the sequence past them
+/// instead of colliding with row 1.
+fn ids_after_existing_rows() {
+    if IDS_CHECKED.with(|c| c.replace(true)) {
+        return;
+    }
+    spi(Spi::run(
+        "SELECT pg_catalog.setval('forget.audit_id_seq'::pg_catalog.regclass, a.m)
+         FROM (SELECT pg_catalog.max(id) AS m FROM forget.audit) a, forget.audit_id_seq s
+         WHERE a.m OPERATOR(pg_catalog.>=) s.last_value",
+    ));
+}
+
 /// Writes the rows unlinked (no hash yet; ids from a sequence, so writers
 /// of different transactions never wait for each other) and makes sure the
 /// transaction links them into the chain when it commits (a deferred
@@ -251,6 +270,7 @@ fn write(batch: &Batch) -> Option<i64> {
     if batch.keys.is_empty() {
         return None;
     }
+    ids_after_existing_rows();
     use pg_sys::{TEXTARRAYOID, TEXTOID};
     let plan = crate::cache::kept(
         "WITH written AS (

@@ -312,3 +312,43 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
 fn hooks_of(hooks: &HashMap<String, Vec<String>>) -> Vec<String> {
     hooks.values().flatten().cloned().collect()
 }
+
+thread_local! {
+    /// What the DDL event triggers note between a command's start, its
+    /// drops and its end (forget_internal._ddl_started, _ddl_dropped,
+    /// _ddl_changed): in the backend, out of every role's reach (a setting
+    /// could be pre-set by the role running the DDL, to skip a bump).
+    static DDL_NOTES: std::cell::RefCell<std::collections::HashMap<String, (u32, String)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The backend's local transaction id: a note lives as long as the
+/// transaction that wrote it (as a setting made with SET LOCAL would).
+fn local_transaction() -> u32 {
+    unsafe { (*pg_sys::MyProc).lxid }
+}
+
+/// Notes `value` (NULL: forgets it) under `name` for the DDL event triggers.
+#[pg_extern(schema = "forget_internal", name = "_ddl_note", volatile)]
+fn ddl_note(name: &str, value: Option<&str>) {
+    DDL_NOTES.with(|n| match value {
+        Some(v) => {
+            n.borrow_mut()
+                .insert(name.to_string(), (local_transaction(), v.to_string()));
+        }
+        None => {
+            n.borrow_mut().remove(name);
+        }
+    });
+}
+
+/// What `_ddl_note` noted under `name`, if anything.
+#[pg_extern(schema = "forget_internal", name = "_ddl_noted", volatile)]
+fn ddl_noted(name: &str) -> Option<String> {
+    DDL_NOTES.with(|n| {
+        n.borrow()
+            .get(name)
+            .filter(|(xact, _)| *xact == local_transaction())
+            .map(|(_, v)| v.clone())
+    })
+}
