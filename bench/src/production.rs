@@ -379,7 +379,7 @@ fn big_subject(a: &Args) -> Vec<Row> {
 /// through a backlog with forget.cleanup_pause = 50 ms, against the same
 /// load alone just before. One person in three is a candidate, so that the
 /// cleanup lasts long enough (seconds, not one) for the ratio to be more
-/// than noise; batches of 250 people, so the pause between them is a
+/// than noise; batches of 125 people, so the pause between them is a
 /// fair share of the time (with 1000, each batch works about 200 ms before
 /// its pause, and on 2 cores the load keeps about 70%).
 fn throttled_cleanup(a: &Args) -> Vec<Row> {
@@ -429,7 +429,7 @@ fn throttled_cleanup(a: &Args) -> Vec<Row> {
     };
     let secs = (15.0 * a.scale).clamp(5.0, 15.0);
     let alone = tps(secs);
-    c.batch_execute("SET forget.cleanup_pause = '50ms'; SET forget.batch_size = 250")
+    c.batch_execute("SET forget.cleanup_pause = '50ms'; SET forget.batch_size = 125")
         .unwrap();
     let (before, t) = (done.load(Ordering::Relaxed), Instant::now());
     c.batch_execute("CALL forget.run_people_cleanup()").unwrap();
@@ -453,7 +453,7 @@ fn throttled_cleanup(a: &Args) -> Vec<Row> {
         )
     };
     vec![Row {
-        name: "12. OLTP throughput while run_people_cleanup works with forget.cleanup_pause = 50 ms, batches of 250 (tps)".into(),
+        name: "12. OLTP throughput while run_people_cleanup works with forget.cleanup_pause = 50 ms, batches of 125 (tps)".into(),
         forget_ms: beside,
         baseline_ms: alone,
         ratio: beside / alone,
