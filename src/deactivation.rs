@@ -411,28 +411,29 @@ pub fn deactivated_message(reason: Option<&str>, contacts: Option<&str>) -> Stri
 /// nothing offered; with a recovery window still running, until when it
 /// can be recovered.
 pub fn anonymized_message(recoverable_until: Option<&str>, contacts: Option<&str>) -> String {
-    let contacts = contacts.map(str::trim).filter(|c| !c.is_empty());
-    match recoverable_until {
-        Some(until) => format!(
-            "Your account has been anonymized. It can be recovered until {until}{}.",
-            contacts
-                .map(|c| format!(": please contact admins ({c})"))
-                .unwrap_or_default()
-        ),
-        None => "Your account has been anonymized.".to_string(),
-    }
+    gone_message("anonymized", recoverable_until, contacts)
 }
 
 /// The login message of an account deleted with a grace period: nothing to
 /// reactivate, but until when it can be recovered, and whom to ask.
 pub fn deleted_message(recoverable_until: &str, contacts: Option<&str>) -> String {
+    gone_message("deleted", Some(recoverable_until), contacts)
+}
+
+/// `Your account has been {what}.`, then, during a recovery window, `It can
+/// be recovered until {until}: please contact admins ({contacts}).` (without
+/// contacts the sentence ends after the date).
+fn gone_message(what: &str, recoverable_until: Option<&str>, contacts: Option<&str>) -> String {
     let contacts = contacts.map(str::trim).filter(|c| !c.is_empty());
-    format!(
-        "Your account has been deleted. It can be recovered until {recoverable_until}{}.",
-        contacts
-            .map(|c| format!(": please contact admins ({c})"))
-            .unwrap_or_default()
-    )
+    match recoverable_until {
+        Some(until) => format!(
+            "Your account has been {what}. It can be recovered until {until}{}.",
+            contacts
+                .map(|c| format!(": please contact admins ({c})"))
+                .unwrap_or_default()
+        ),
+        None => format!("Your account has been {what}."),
+    }
 }
 
 /// account_status of a key whose subject row is gone: the row of a delete

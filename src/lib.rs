@@ -39,14 +39,11 @@ mod time;
 /// The others (`forget.batch_size`, `forget.cleanup_pause`, …) stay
 /// placeholders anyone may set. Defined when the library loads in a
 /// backend: no preload, no restart. Read with current_setting() like any.
-static GRACE_PERIOD: pgrx::GucSetting<Option<std::ffi::CString>> =
-    pgrx::GucSetting::<Option<std::ffi::CString>>::new(None);
-static MAX_GRACE_PERIOD: pgrx::GucSetting<Option<std::ffi::CString>> =
-    pgrx::GucSetting::<Option<std::ffi::CString>>::new(None);
-static ANONYMOUS_EMAIL_DOMAIN: pgrx::GucSetting<Option<std::ffi::CString>> =
-    pgrx::GucSetting::<Option<std::ffi::CString>>::new(None);
-static ALLOW_DROP: pgrx::GucSetting<Option<std::ffi::CString>> =
-    pgrx::GucSetting::<Option<std::ffi::CString>>::new(None);
+type TextSetting = pgrx::GucSetting<Option<std::ffi::CString>>;
+static GRACE_PERIOD: TextSetting = TextSetting::new(None);
+static MAX_GRACE_PERIOD: TextSetting = TextSetting::new(None);
+static ANONYMOUS_EMAIL_DOMAIN: TextSetting = TextSetting::new(None);
+static ALLOW_DROP: TextSetting = TextSetting::new(None);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

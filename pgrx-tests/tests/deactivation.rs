@@ -635,11 +635,5 @@ fn a_soft_deleted_account_is_not_shown_past_row_level_security() {
         .get(0);
     assert!(m.starts_with("Your account has been deleted."), "{m}");
     drop((eu, c));
-    let mut admin = connect("postgres");
-    for sql in [
-        format!("DROP DATABASE {db} WITH (FORCE)"),
-        "DROP ROLE deact_rls_eu".to_string(),
-    ] {
-        admin.batch_execute(&sql).unwrap();
-    }
+    drop_db_and_roles(db, &["deact_rls_eu"]);
 }

@@ -162,14 +162,10 @@ fn privileges_are_not_public_and_are_granted_separately() {
         1
     );
     drop((nobody, anonymizer, c));
-    let mut admin = connect("postgres");
-    for sql in [
-        "DROP DATABASE e2e_errors_privileges WITH (FORCE)",
-        "DROP ROLE forget_nobody",
-        "DROP ROLE forget_anonymizer",
-    ] {
-        admin.batch_execute(sql).unwrap();
-    }
+    drop_db_and_roles(
+        "e2e_errors_privileges",
+        &["forget_nobody", "forget_anonymizer"],
+    );
 }
 
 /// A refusal's HINT is a statement that runs as shown, whatever the key and
@@ -330,13 +326,7 @@ fn internal_helpers_are_out_of_the_api_and_executable_by_the_extension_alone() {
         assert_eq!(sqlstate(role.query(sql, &[])), "42501", "{sql}");
     }
     drop((role, c));
-    let mut admin = connect("postgres");
-    for sql in [
-        format!("DROP DATABASE {db} WITH (FORCE)"),
-        "DROP ROLE forget_everything".to_string(),
-    ] {
-        admin.batch_execute(&sql).unwrap();
-    }
+    drop_db_and_roles(db, &["forget_everything"]);
 }
 
 /// Settings that are policy can be changed by superusers only (found by a
@@ -395,11 +385,5 @@ fn policy_settings_are_for_superusers_alone() {
         1
     );
     drop((before_load, after_load, c));
-    let mut admin = connect("postgres");
-    for sql in [
-        format!("DROP DATABASE {db} WITH (FORCE)"),
-        "DROP ROLE forget_gucop".to_string(),
-    ] {
-        admin.batch_execute(&sql).unwrap();
-    }
+    drop_db_and_roles(db, &["forget_gucop"]);
 }

@@ -1447,21 +1447,28 @@ fn a_pruned_audit_still_verifies_from_its_recorded_base() {
 
 // ----------------------------------------------------------------- job runs
 
-#[test]
-fn every_job_run_is_recorded_and_cleanup_batches_pause() {
-    let db = "e2e_prod_runs";
+/// People 1..=n seen a year ago, the even ones gone: a subject with an
+/// activity source and one cleanup condition, cleanup on.
+fn people_db(db: &str, n: i32) -> Client {
     let mut c = fresh_db(db);
-    c.batch_execute(
+    c.batch_execute(&format!(
         "CREATE TABLE people (id bigint PRIMARY KEY, gone boolean, active boolean NOT NULL DEFAULT true,
                              seen_at timestamptz);
-         INSERT INTO people SELECT g, g % 2 = 0, true, now() - interval '1 year' FROM generate_series(1, 30) g;
+         INSERT INTO people SELECT g, g % 2 = 0, true, now() - interval '1 year' FROM generate_series(1, {n}) g;
          SELECT forget.register_subject('person', 'people', active_column => 'active');
          SELECT forget.add_activity('people', 'seen_at');
          SELECT forget.add_cleanup_condition('gone', 's.gone');
-         SELECT forget.set_cleanup(true);
-         SELECT * FROM forget.people_cleanup(5, dry_run => true);",
-    )
+         SELECT forget.set_cleanup(true);"
+    ))
     .unwrap();
+    c
+}
+
+#[test]
+fn every_job_run_is_recorded_and_cleanup_batches_pause() {
+    let mut c = people_db("e2e_prod_runs", 30);
+    c.batch_execute("SELECT * FROM forget.people_cleanup(5, dry_run => true)")
+        .unwrap();
     assert_eq!(
         count(&mut c, "SELECT * FROM forget.runs"),
         0,
@@ -1516,17 +1523,7 @@ fn every_job_run_is_recorded_and_cleanup_batches_pause() {
 #[test]
 fn every_job_run_writes_its_counts_to_the_server_log() {
     let db = "e2e_prod_runs_log";
-    let mut c = fresh_db(db);
-    c.batch_execute(
-        "CREATE TABLE people (id bigint PRIMARY KEY, gone boolean, active boolean NOT NULL DEFAULT true,
-                             seen_at timestamptz);
-         INSERT INTO people SELECT g, g % 2 = 0, true, now() - interval '1 year' FROM generate_series(1, 8) g;
-         SELECT forget.register_subject('person', 'people', active_column => 'active');
-         SELECT forget.add_activity('people', 'seen_at');
-         SELECT forget.add_cleanup_condition('gone', 's.gone');
-         SELECT forget.set_cleanup(true);",
-    )
-    .unwrap();
+    let mut c = people_db(db, 8);
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seen = lines.clone();
     let mut config: postgres::Config = url(db, "postgres").parse().unwrap();

@@ -874,11 +874,5 @@ fn look_alikes_on_a_declared_path_never_run_inside_the_mask_check() {
     assert!(!called, "no look-alike ran");
     assert!(!is_superuser(&mut c, "trust_path_mallory"));
     drop((mallory, c));
-    let mut admin = connect("postgres");
-    for sql in [
-        format!("DROP DATABASE {db} WITH (FORCE)"),
-        "DROP ROLE trust_path_mallory".to_string(),
-    ] {
-        admin.batch_execute(&sql).unwrap();
-    }
+    drop_db_and_roles(db, &["trust_path_mallory"]);
 }

@@ -104,6 +104,18 @@ pub fn billing_db(name: &str) -> Client {
     c
 }
 
+/// Drops database `db` (whatever is connected to it) and then `roles`,
+/// which a test created for itself.
+pub fn drop_db_and_roles(db: &str, roles: &[&str]) {
+    let mut admin = connect("postgres");
+    admin
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .unwrap();
+    for role in roles {
+        admin.batch_execute(&format!("DROP ROLE {role}")).unwrap();
+    }
+}
+
 /// The SQLSTATE of a failed statement.
 pub fn sqlstate(result: Result<impl Sized, postgres::Error>) -> String {
     match result {
