@@ -679,25 +679,9 @@ CREATE OR REPLACE FUNCTION forget.verify_audit() RETURNS boolean LANGUAGE sql ST
 SET search_path = pg_catalog, pg_temp SET jit = off
 AS $$
     -- Linked rows only (this transaction's own rows are linked when it
-    -- commits). Two passes: the links in chain order (each row's prev_hash
-    -- is the hash before it, the recorded base for the first of a pruned
-    -- chain, and each row names the next one's position, the newest none,
-    -- which reveals removal of the newest rows), reading only those
-    -- columns; and every hash recomputed by forget_internal._audit_hash
-    -- (src/audit.rs, the one definition), a scan PostgreSQL may run in
-    -- parallel.
-    SELECT COALESCE((
-               SELECT pg_catalog.bool_and(
-                          c.prev_hash IS NOT DISTINCT FROM COALESCE(c.before, (SELECT b.hash FROM forget.audit_base b))
-                          AND c.next_seq IS NOT DISTINCT FROM c.following)
-               FROM (SELECT a.prev_hash, a.next_seq,
-                            pg_catalog.lag(a.hash) OVER w AS before, pg_catalog.lead(a.seq) OVER w AS following
-                     FROM forget.audit a WHERE a.seq IS NOT NULL
-                     WINDOW w AS (ORDER BY a.seq)) c), true)
-           AND (SELECT pg_catalog.count(*) FROM forget.audit a
-                WHERE a.seq IS NOT NULL
-                  AND a.hash IS DISTINCT FROM forget_internal._audit_hash(a.id, a.at, a.action, a.subject, a.subject_key, a.actor,
-                                                                 a.db_user, a.reason, a.rows, a.error, a.prev_hash)) = 0
+    -- commits), in one ordered pass: the links and every hash, recomputed
+    -- by the code that wrote it (src/audit.rs).
+    SELECT forget_internal._verify_chain()
 $$;
 
 -- Removes the audit rows recorded before `before` (oldest first, by id) and

@@ -128,3 +128,8 @@ ALTER TABLE forget.masks ADD CONSTRAINT masks_action_check CHECK (action IN ('an
 
 -- _require_pg_cron takes the statement its HINT shows.
 DROP FUNCTION IF EXISTS forget_internal._require_pg_cron();
+
+-- verify_audit() checks the chain in one ordered pass
+-- (forget_internal._verify_chain): the per-row hash function goes.
+DROP FUNCTION IF EXISTS forget._audit_hash(bigint, timestamptz, text, text, text, text, text, text, jsonb, text, text);
+DROP FUNCTION IF EXISTS forget_internal._audit_hash(bigint, timestamptz, text, text, text, text, text, text, jsonb, text, text);

@@ -1,7 +1,8 @@
 //! The one place that records actions: extends the hash chain under a lock
 //! of its head, inserts the rows in one statement and sends one NOTIFY per
 //! row (delivered at commit). A row's hash is defined here only:
-//! verify_audit() (sql/api.sql) calls the same code as forget_internal._audit_hash.
+//! verify_audit() (sql/api.sql) checks the chain with the same code
+//! (forget_internal._verify_chain).
 
 use crate::errors::spi;
 use pgrx::datum::TimestampWithTimeZone;
@@ -72,25 +73,30 @@ struct Row<'a> {
     id: i64,
     /// Microseconds since 2000-01-01 UTC: independent of DateStyle and TimeZone.
     at: i64,
-    action: Option<&'a str>,
-    subject: Option<&'a str>,
-    key: Option<&'a str>,
-    actor: Option<&'a str>,
-    db_user: Option<&'a str>,
-    reason: Option<&'a str>,
-    rows: Option<&'a str>,
-    error: Option<&'a str>,
-    prev_hash: Option<&'a str>,
+    action: Option<&'a [u8]>,
+    subject: Option<&'a [u8]>,
+    key: Option<&'a [u8]>,
+    actor: Option<&'a [u8]>,
+    db_user: Option<&'a [u8]>,
+    reason: Option<&'a [u8]>,
+    rows: Option<&'a [u8]>,
+    error: Option<&'a [u8]>,
+    prev_hash: Option<&'a [u8]>,
 }
 
 impl Row<'_> {
-    /// The text the hash covers: every field length-prefixed, so that no
+    /// The text the hash covers (as bytes in hashed_bytes): every field length-prefixed, so that no
     /// field can run into the next, and NULL ("-") told apart from ''.
+    #[cfg(any(test, feature = "pg_test"))]
     fn hashed_text(&self) -> String {
-        let (id, at) = (self.id.to_string(), self.at.to_string());
+        String::from_utf8(self.hashed_bytes()).expect("fields are UTF-8")
+    }
+
+    fn hashed_bytes(&self) -> Vec<u8> {
+        let (mut id_buf, mut at_buf, mut len_buf) = ([0u8; 20], [0u8; 20], [0u8; 20]);
         let fields = [
-            Some(id.as_str()),
-            Some(at.as_str()),
+            Some(decimal(self.id, &mut id_buf)),
+            Some(decimal(self.at, &mut at_buf)),
             self.action,
             self.subject,
             self.key,
@@ -101,25 +107,35 @@ impl Row<'_> {
             self.error,
             self.prev_hash,
         ];
-        let parts: Vec<String> = fields
-            .iter()
-            .map(|f| match f {
-                Some(text) => format!("{}:{text}", text.len()),
-                None => "-".to_string(),
-            })
-            .collect();
-        parts.join("|")
+        // Each field: up to 20 digits of length, ':' and '|', and itself.
+        let size: usize = fields.iter().map(|f| 22 + f.map_or(0, <[u8]>::len)).sum();
+        let mut text = Vec::with_capacity(size);
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                text.push(b'|');
+            }
+            match field {
+                Some(value) => {
+                    text.extend_from_slice(decimal(value.len() as i64, &mut len_buf));
+                    text.push(b':');
+                    text.extend_from_slice(value);
+                }
+                None => text.push(b'-'),
+            }
+        }
+        text
     }
 
-    /// SHA-256 of `hashed_text`, in hex.
+    /// SHA-256 of `hashed_text`, in lowercase hex.
     fn hash(&self) -> String {
         use sha2::{Digest, Sha256};
-        use std::fmt::Write;
-        let digest = Sha256::digest(self.hashed_text().as_bytes());
-        digest.iter().fold(String::with_capacity(64), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        })
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = Sha256::digest(self.hashed_bytes());
+        let mut hex = Vec::with_capacity(64);
+        for b in digest.iter() {
+            hex.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+        String::from_utf8(hex).expect("hex digits")
     }
 }
 
@@ -127,63 +143,142 @@ impl Row<'_> {
 /// printed from what the writer built or from the jsonb stored (jsonb keeps
 /// its keys in an order of its own).
 fn canonical(value: &serde_json::Value) -> String {
+    let mut out = Vec::with_capacity(64);
+    write_canonical(value, &mut out);
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value;
+    let quoted = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(out, s).expect("a string serializes");
+    };
     match value {
         Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(canonical).collect();
-            format!("[{}]", items.join(","))
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
         }
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            let entries: Vec<String> = entries
-                .iter()
-                .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), canonical(v)))
-                .collect();
-            format!("{{{}}}", entries.join(","))
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                quoted(out, k);
+                out.push(b':');
+                write_canonical(v, out);
+            }
+            out.push(b'}');
         }
-        scalar => scalar.to_string(),
+        Value::String(s) => quoted(out, s),
+        scalar => serde_json::to_writer(out, scalar).expect("a scalar serializes"),
     }
 }
 
-/// The hash of a stored audit row, for verify_audit().
-/// It runs no SQL, so it carries no SET search_path: a SET clause costs a
-/// configuration save and restore per call, a third of verify_audit().
-#[pg_extern(
-    schema = "forget_internal",
-    name = "_audit_hash",
-    immutable,
-    parallel_safe
-)]
-#[allow(clippy::too_many_arguments)]
-fn audit_hash(
-    id: i64,
-    at: TimestampWithTimeZone,
-    action: Option<&str>,
-    subject: Option<&str>,
-    subject_key: Option<&str>,
-    actor: Option<&str>,
-    db_user: Option<&str>,
-    reason: Option<&str>,
-    rows: Option<JsonB>,
-    error: Option<&str>,
-    prev_hash: Option<&str>,
-) -> String {
-    let rows = rows.map(|r| canonical(&r.0));
-    Row {
-        id,
-        at: at.into_inner(),
-        action,
-        subject,
-        key: subject_key,
-        actor,
-        db_user,
-        reason,
-        rows: rows.as_deref(),
-        error,
+/// `n` in decimal ASCII, written into `buf` (no allocation: the hash of
+/// every audit row formats thirteen numbers).
+fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut rest = n.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// verify_audit(): whether the linked audit rows form an unbroken chain.
+/// One read-only pass in chain order (`seq`, its unique index): each row's
+/// `prev_hash` is the hash of the row before it (for the first, the base
+/// prune_audit recorded, or none), each row names the next row's position
+/// in `next_seq` (the newest none, so removing the newest rows shows), and
+/// each stored `hash` is the one `Row::hash` computes from the row's fields.
+/// Rows not linked yet (their transaction has not committed) are not
+/// checked. Stops at the first break.
+#[pg_extern(schema = "forget_internal", name = "_verify_chain", stable)]
+fn verify_chain() -> bool {
+    let base = Spi::connect(|client| {
+        spi(client.select("SELECT b.hash FROM forget.audit_base b", Some(1), &[]))
+            .first()
+            .get_one::<String>()
+            .ok()
+            .flatten()
+    });
+    // The previous row's hash and next_seq, once a row was read.
+    let mut before: Option<(String, Option<i64>)> = None;
+    let mut intact = true;
+    crate::stream::read_only_rows(
+        "SELECT a.seq, a.next_seq, a.prev_hash, a.hash, a.id, a.at, a.action, a.subject, a.subject_key,
+                a.actor, a.db_user, a.reason, a.rows::pg_catalog.text, a.error
+         FROM forget.audit a WHERE a.seq IS NOT NULL ORDER BY a.seq",
+        |c| {
+            intact = linked_row_intact(c, &base, &mut before);
+            intact
+        },
+    );
+    // The newest row names no successor.
+    intact && before.is_none_or(|(_, next)| next.is_none())
+}
+
+/// One row of verify_chain's pass (its query's columns, from 0): linked
+/// after `before` (the base for the first row), and hashed as written.
+fn linked_row_intact(
+    c: &crate::stream::Columns,
+    base: &Option<String>,
+    before: &mut Option<(String, Option<i64>)>,
+) -> bool {
+    let prev_hash = c.bytes(2);
+    let expected_prev = match before {
+        None => base.as_deref(),
+        Some((hash, next)) => {
+            if *next != c.int8(0) {
+                return false;
+            }
+            Some(hash.as_str())
+        }
+    };
+    if prev_hash != expected_prev.map(str::as_bytes) {
+        return false;
+    }
+    let rows = c
+        .bytes(12)
+        .map(|t| canonical(&serde_json::from_slice(t).expect("jsonb prints as JSON")));
+    let computed = Row {
+        id: c.int8(4).unwrap_or_default(),
+        // timestamptz: microseconds since 2000-01-01, NOT NULL.
+        at: c.int8(5).unwrap_or_default(),
+        action: c.bytes(6),
+        subject: c.bytes(7),
+        key: c.bytes(8),
+        actor: c.bytes(9),
+        db_user: c.bytes(10),
+        reason: c.bytes(11),
+        rows: rows.as_deref().map(str::as_bytes),
+        error: c.bytes(13),
         prev_hash,
     }
-    .hash()
+    .hash();
+    if c.bytes(3) != Some(computed.as_bytes()) {
+        return false;
+    }
+    *before = Some((computed, c.int8(1)));
+    true
 }
 
 /// Where the chain ends when a committing transaction links its rows: the
@@ -364,7 +459,7 @@ fn link_rows(head: Head) -> i64 {
     let (mut ids, mut seqs, mut prevs, mut hashes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, (id, at, f, rows)) in unlinked.iter().enumerate() {
-        let field = |k: usize| f.get(k).and_then(|v| v.as_deref());
+        let field = |k: usize| f.get(k).and_then(|v| v.as_deref()).map(str::as_bytes);
         let hash = Row {
             id: *id,
             at: at.into_inner(),
@@ -374,9 +469,9 @@ fn link_rows(head: Head) -> i64 {
             actor: field(3),
             db_user: field(4),
             reason: field(5),
-            rows: rows.as_deref(),
+            rows: rows.as_deref().map(str::as_bytes),
             error: field(6),
-            prev_hash: prev.as_deref(),
+            prev_hash: prev.as_deref().map(str::as_bytes),
         }
         .hash();
         ids.push(*id);
@@ -455,13 +550,13 @@ mod tests {
         Row {
             id: 7,
             at: 1,
-            action: Some("delete"),
-            subject: Some("client"),
-            key,
+            action: Some(b"delete"),
+            subject: Some(b"client"),
+            key: key.map(str::as_bytes),
             actor: None,
-            db_user: Some("app"),
-            reason,
-            rows: Some("{}"),
+            db_user: Some(b"app"),
+            reason: reason.map(str::as_bytes),
+            rows: Some(b"{}"),
             error: None,
             prev_hash: None,
         }
@@ -494,6 +589,13 @@ mod tests {
             "1:7|1:1|6:delete|6:client|2:ab|-|3:app|-|2:{}|-|-"
         );
         assert_eq!(row(None, None).hash().len(), 64);
+    }
+
+    #[test]
+    fn decimal_prints_every_i64_as_to_string_does() {
+        for n in [0, 7, -7, 10, 999, i64::MAX, i64::MIN, 1_234_567_890_123] {
+            assert_eq!(super::decimal(n, &mut [0u8; 20]), n.to_string().as_bytes());
+        }
     }
 
     #[pg_test]
@@ -543,6 +645,32 @@ mod tests {
             None,
             vec![serde_json::json!({}); 2],
         );
+        // Values PostgreSQL keeps compressed in line and out of line
+        // (TOAST): verify_audit reads them detoasted.
+        let compressible = "reason ".repeat(20_000);
+        let random: String =
+            Spi::get_one("SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g")
+                .unwrap()
+                .unwrap();
+        super::write_audit(
+            "delete",
+            "client",
+            vec!["3".into()],
+            None,
+            Some(&compressible),
+            None,
+            Some(&random),
+        );
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT pg_column_compression(reason) || ' ' || (octet_length(error) > 8192)::text
+                 FROM forget.audit ORDER BY id DESC LIMIT 1"
+            )
+            .unwrap()
+            .as_deref(),
+            Some("pglz true"),
+            "the reason is compressed and the error larger than a page (out of line)"
+        );
         // A #[pg_test] never commits: link the chain as a commit would.
         Spi::run("SELECT forget_internal._link_chain()").unwrap();
         assert_eq!(
@@ -550,10 +678,17 @@ mod tests {
             Some(true)
         );
         assert_eq!(
-            Spi::get_one::<i64>("SELECT count(*) FROM forget.audit WHERE id > (SELECT max(id) - 3 FROM forget.audit)")
+            Spi::get_one::<i64>("SELECT count(*) FROM forget.audit WHERE id > (SELECT max(id) - 4 FROM forget.audit)")
                 .unwrap(),
-            Some(3)
+            Some(4)
         );
+        Spi::run("UPDATE forget.audit SET error = error || 'x' WHERE id = (SELECT max(id) FROM forget.audit)").unwrap();
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap(),
+            Some(false),
+            "a changed toasted value shows"
+        );
+        Spi::run("UPDATE forget.audit SET error = left(error, -1) WHERE id = (SELECT max(id) FROM forget.audit)").unwrap();
         Spi::run("UPDATE forget.audit SET rows = '{\"public.a\": 1, \"public.zeta\": 3}' WHERE error = ''").unwrap();
         assert_eq!(
             Spi::get_one::<bool>("SELECT forget.verify_audit()").unwrap(),

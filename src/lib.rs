@@ -29,6 +29,7 @@ mod plan;
 mod recovery;
 mod render;
 mod rules;
+mod stream;
 mod time;
 
 /// Settings that are policy, not preference: only a superuser (or a role
