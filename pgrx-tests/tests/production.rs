@@ -1445,6 +1445,72 @@ fn a_pruned_audit_still_verifies_from_its_recorded_base() {
     assert!(!audit_is_intact(&mut c));
 }
 
+/// The threads of the server process behind `c` (it runs on this machine).
+fn backend_threads(c: &mut Client) -> usize {
+    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn a_long_chain_verifies_breaks_anywhere_show_and_a_cancel_leaves_no_thread() {
+    // 20,000 audit rows: the hashes are checked in batches of 1000 on a
+    // second thread while the backend reads the rows and checks the links.
+    let mut c = people_db("e2e_prod_long_chain", 20_000);
+    c.batch_execute(
+        "SELECT count(*) FROM forget.deactivate_inactive('1 month', 'test', 'inactive')",
+    )
+    .unwrap();
+    assert_eq!(
+        count(&mut c, "SELECT * FROM forget.audit WHERE seq IS NOT NULL"),
+        20_000
+    );
+    assert!(audit_is_intact(&mut c));
+    assert_eq!(
+        backend_threads(&mut c),
+        1,
+        "the hashing thread is gone after the call"
+    );
+    // A change in a row's fields (checked on the hashing thread) and in a
+    // link (checked by the backend), early, in the middle and at the end.
+    for seq in [1, 1000, 1001, 12_345, 20_000] {
+        for change in [
+            "reason = reason || 'x'",
+            "rows = rows || '{\"public.people\": 2}'",
+            "prev_hash = COALESCE(prev_hash, '') || 'x'",
+            "next_seq = next_seq + 1",
+        ] {
+            let mut tx = c.transaction().unwrap();
+            let changed = tx
+                .execute(
+                    &format!("UPDATE forget.audit SET {change} WHERE seq = {seq}"),
+                    &[],
+                )
+                .unwrap();
+            assert_eq!(changed, 1);
+            let intact: bool = tx
+                .query_one("SELECT forget.verify_audit()", &[])
+                .unwrap()
+                .get(0);
+            // The newest row's next_seq is NULL: NULL + 1 changes nothing.
+            let expected = seq == 20_000 && change.starts_with("next_seq");
+            assert_eq!(intact, expected, "{change} at seq {seq}");
+            tx.rollback().unwrap();
+        }
+    }
+    // Cancelled while it runs (statement_timeout, 57014): the backend stays
+    // usable, with no thread left, and the next call verifies.
+    c.batch_execute("SET statement_timeout = '1ms'").unwrap();
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.verify_audit()", &[])),
+        "57014"
+    );
+    c.batch_execute("RESET statement_timeout").unwrap();
+    assert_eq!(backend_threads(&mut c), 1);
+    assert!(audit_is_intact(&mut c));
+}
+
 // ----------------------------------------------------------------- job runs
 
 /// People 1..=n seen a year ago, the even ones gone: a subject with an
