@@ -98,8 +98,8 @@ CREATE TABLE forget.audit (
 -- The head of the hash chain. Writers lock this single row, so the chain is
 -- extended by one transaction at a time; a writer whose snapshot is too old
 -- (REPEATABLE READ) gets a serialization failure instead of forking the
--- chain. verify_audit() also compares it with the newest audit row, which
--- reveals removal of the newest rows. The first writer inserts its one row:
+-- chain. (0.1.0's verify_audit() compared it with the newest audit row;
+-- since 0.2.0 it is a lock only, see changes-0.2.0.sql.) The first writer inserts its one row:
 -- an install script that inserted it would clash with the row a pg_dump
 -- carries (the table is configuration), and a restore would fail.
 CREATE TABLE forget.audit_head (

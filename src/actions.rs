@@ -152,6 +152,7 @@ fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
                 .flatten()
         })
     });
+    crate::memory::after_run(&entry.export_ran);
     let exported_at = crate::catalog::read_one::<String>(
         "SELECT pg_catalog.to_json(pg_catalog.now())#>>'{}'",
         &[],

@@ -8,6 +8,7 @@ use crate::errors::spi;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::JsonB;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One audit row per key (never a column value: `rows` maps tables to the
 /// rows touched), all written in one call.
@@ -225,9 +226,15 @@ fn verify_chain() -> bool {
             .ok()
             .flatten()
     });
-    std::thread::scope(|scope| {
+    // Set when the backend's pass fails (an error unwinds through it): the
+    // hasher then stops at its next row instead of finishing its batches.
+    let stop = AtomicBool::new(false);
+    let intact = std::thread::scope(|scope| {
         let (to_hasher, batches) = std::sync::mpsc::sync_channel::<CopiedRows>(2);
-        let hasher = spawn_without_signals(scope, move || batches.iter().all(|b| b.hashes_match()));
+        let stop = &stop;
+        let hasher =
+            spawn_without_signals(scope, move || batches.iter().all(|b| b.hashes_match(stop)));
+        let _stop_on_error = StopOnUnwind(stop);
         let mut links = Links {
             base: base.map(String::into_bytes),
             before: None,
@@ -244,25 +251,61 @@ fn verify_chain() -> bool {
                     return false;
                 }
                 batch.push(c);
-                if batch.rows.len() < 1000 {
+                if !batch.is_full() {
                     return true;
                 }
                 let full = std::mem::take(&mut batch);
                 match &hasher {
                     // false: the hasher found a mismatch and stopped.
                     Some(_) => to_hasher.send(full).is_ok(),
-                    None => full.hashes_match(),
+                    None => full.hashes_match(stop),
                 }
             },
         );
         let last = match &hasher {
             Some(_) => to_hasher.send(batch).is_ok(),
-            None => batch.hashes_match(),
+            None => batch.hashes_match(stop),
         };
         drop(to_hasher);
         let hashes_intact = hasher.is_none_or(|h| h.join().unwrap_or(false)) && last;
         links_intact && links.ends_chain() && hashes_intact
+    });
+    intact && !foreign_unlinked_rows()
+}
+
+/// Sets its flag when dropped by an unwinding panic (a PostgreSQL error
+/// raised through pgrx).
+struct StopOnUnwind<'a>(&'a AtomicBool);
+
+impl Drop for StopOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether the audit holds rows that are not linked but were not written by
+/// this transaction. Rows are linked by the commit of the transaction that
+/// wrote them, so any other unlinked row was written around the writer (by
+/// hand): verify_audit reports it, and no commit links it (link_rows).
+fn foreign_unlinked_rows() -> bool {
+    Spi::connect(|client| {
+        spi(client.select(
+            "SELECT a.xmin::pg_catalog.text FROM forget.audit a WHERE a.hash IS NULL",
+            None,
+            &[],
+        ))
+        .any(|row| !written_here(spi(row.get::<String>(1)).as_deref()))
     })
+}
+
+/// Whether a row's xmin (as text) is this transaction or one of its
+/// subtransactions.
+fn written_here(xmin: Option<&str>) -> bool {
+    xmin.and_then(|x| x.parse::<u32>().ok())
+        // SAFETY: a plain lookup in this backend's transaction state.
+        .is_some_and(|x| unsafe { pg_sys::TransactionIdIsCurrentTransactionId(x.into()) })
 }
 
 /// A thread for pure Rust work, with every signal blocked (it inherits the
@@ -347,6 +390,13 @@ impl CopiedRows {
     /// db_user, reason, rows (jsonb as text), error, prev_hash, hash.
     const TEXT_COLUMNS: [usize; 10] = [6, 7, 8, 9, 10, 11, 12, 13, 2, 3];
 
+    /// A batch goes to the hasher at 1000 rows or 1 MiB of fields, so that
+    /// at most four batches (filled, queued twice, hashed) are in memory,
+    /// and a cancelled call waits for one batch's hashing at most.
+    fn is_full(&self) -> bool {
+        self.rows.len() >= 1000 || self.bytes.len() >= 1 << 20
+    }
+
     fn push(&mut self, c: &crate::stream::Columns) {
         let fields = Self::TEXT_COLUMNS.map(|column| {
             c.bytes(column).map(|value| {
@@ -363,9 +413,13 @@ impl CopiedRows {
         });
     }
 
-    /// Whether every row's stored hash is the one its fields give.
-    fn hashes_match(&self) -> bool {
+    /// Whether every row's stored hash is the one its fields give (false
+    /// as soon as `stop` is set).
+    fn hashes_match(&self, stop: &AtomicBool) -> bool {
         self.rows.iter().all(|row| {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
             let field =
                 |i: usize| row.fields[i].map(|(start, len)| &self.bytes[start..start + len]);
             // No panic on this thread: what does not parse does not match.
@@ -541,7 +595,8 @@ fn link_rows(head: Head) -> i64 {
     // rows keeps entries of rows linked since a long-held snapshot began,
     // and only those of transactions that wrote after this one lie ahead.
     let select = crate::cache::kept(
-        "SELECT id, at, ARRAY[action, subject, subject_key, actor, db_user, reason, error], rows
+        "SELECT id, at, ARRAY[action, subject, subject_key, actor, db_user, reason, error], rows,
+                xmin::pg_catalog.text
          FROM forget.audit WHERE hash IS NULL
           AND id >= (SELECT p.first_id FROM forget._pending_chain p WHERE p.txid = pg_catalog.txid_current())
          ORDER BY id",
@@ -554,6 +609,9 @@ fn link_rows(head: Head) -> i64 {
         Option<String>,
     )> = Spi::connect(|client| {
         spi(client.select(select.as_ref(), None, &[]))
+            // Only what this transaction wrote: a row written around the
+            // writer stays unlinked, and verify_audit reports it.
+            .filter(|r| written_here(spi(r.get::<String>(5)).as_deref()))
             .map(|r| {
                 (
                     spi(r.get::<i64>(1)).unwrap_or_default(),

@@ -21,6 +21,8 @@ use std::rc::Rc;
 pub struct Statement {
     pub rendered: Rendered,
     pub plan: OwnedPreparedStatement,
+    /// Whether it has run (its plan is built at the first run).
+    pub ran: std::cell::Cell<bool>,
 }
 
 pub type RulePlans = Rc<Vec<(Rule, OwnedPreparedStatement)>>;
@@ -37,6 +39,8 @@ pub struct Entry {
     rule_plans: RefCell<HashMap<RuleForm, RulePlans>>,
     lock_plans: RefCell<HashMap<bool, Rc<OwnedPreparedStatement>>>,
     export_plan: RefCell<Option<Rc<OwnedPreparedStatement>>>,
+    /// Whether the export statement has run (see Statement::ran).
+    pub export_ran: std::cell::Cell<bool>,
     /// Kinds of declared SQL verified still bound (bit per binding::Kind).
     bound: std::cell::Cell<u8>,
 }
@@ -140,7 +144,11 @@ impl Entry {
         let plan = crate::identity::with_search_path(&self.prepared.subject.search_path, || {
             Spi::connect(|client| spi(client.prepare_mut(rendered.sql.as_str(), &types)).keep())
         });
-        let statement = Rc::new(Statement { rendered, plan });
+        let statement = Rc::new(Statement {
+            rendered,
+            plan,
+            ran: Default::default(),
+        });
         self.statements.borrow_mut().insert(mode, statement.clone());
         statement
     }
@@ -303,6 +311,7 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
         rule_plans: RefCell::default(),
         lock_plans: RefCell::default(),
         export_plan: RefCell::default(),
+        export_ran: Default::default(),
         bound: std::cell::Cell::new(0),
     });
     CACHE.with(|c| c.borrow_mut().entries.insert(key, entry.clone()));

@@ -260,6 +260,7 @@ pub fn run_statement(entry: &Entry, mode: Mode, keys: &[String], recovery: Optio
             }
         })
     });
+    crate::memory::after_run(&statement.ran);
     Counts {
         steps: steps.clone(),
         totals,

@@ -23,6 +23,7 @@ mod errors;
 mod execute;
 mod graph;
 mod identity;
+mod memory;
 mod model;
 mod parse;
 mod plan;

@@ -213,7 +213,7 @@ fn undo_record(subject: &Subject, key: &str, id: i64) -> Vec<(pg_sys::Oid, Strin
     }
     let sql = render::restore_statement(&restore_tables);
     // Triggers on the restored tables see the subject's search_path.
-    crate::identity::as_subject(subject, Some(id), || {
+    let restored = crate::identity::as_subject(subject, Some(id), || {
         Spi::connect_mut(|client| {
             spi(client.update(&sql, None, &[id.into()]))
                 .map(|r| {
@@ -225,7 +225,10 @@ fn undo_record(subject: &Subject, key: &str, id: i64) -> Vec<(pg_sys::Oid, Strin
                 })
                 .collect()
         })
-    })
+    });
+    // Planned for this call alone (what it restores differs each time).
+    crate::memory::release_freed();
+    restored
 }
 
 #[pg_extern(schema = "forget_internal", name = "_restore")]

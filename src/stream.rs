@@ -7,6 +7,7 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::PgMemoryContexts;
 
 /// What the closure gets for each row: the values of its columns (in the
 /// query's order, from 0) and whether each is NULL. The values live until
@@ -31,7 +32,7 @@ impl<'a> Columns<'a> {
         }
         // SAFETY: the query's column is a varlena (the caller's query says
         // so), and the datum lives as long as the row; a detoasted copy
-        // lives in the current memory context, as long as the query.
+        // lives in the row's memory context, emptied after the row.
         unsafe {
             let mut varlena = self.values[column].cast_mut_ptr::<pg_sys::varlena>();
             // Stored in line and uncompressed (nearly every value): read in
@@ -50,6 +51,8 @@ impl<'a> Columns<'a> {
 struct Receiver<'f> {
     dest: pg_sys::DestReceiver,
     each: &'f mut dyn FnMut(&Columns) -> bool,
+    /// Where a row's detoasted values go, emptied after each row.
+    row_memory: PgMemoryContexts,
 }
 
 #[pg_guard]
@@ -60,14 +63,18 @@ unsafe extern "C-unwind" fn receive(
     // SAFETY: `dest` is the Receiver that read_only_rows gave the executor,
     // and `slot` a valid slot of the query's tuple descriptor.
     unsafe {
-        let receiver = &mut *(dest as *mut Receiver);
+        let Receiver {
+            each, row_memory, ..
+        } = &mut *(dest as *mut Receiver);
         pg_sys::slot_getallattrs(slot);
         let n = usize::try_from((*slot).tts_nvalid).unwrap_or(0);
         let columns = Columns {
             values: std::slice::from_raw_parts((*slot).tts_values, n),
             nulls: std::slice::from_raw_parts((*slot).tts_isnull, n),
         };
-        (receiver.each)(&columns)
+        let more = row_memory.switch_to(|_| each(&columns));
+        row_memory.reset();
+        more
     }
 }
 
@@ -98,6 +105,7 @@ pub fn read_only_rows(sql: &str, mut each: impl FnMut(&Columns) -> bool) {
             mydest: pg_sys::CommandDest::DestNone,
         },
         each: &mut each,
+        row_memory: PgMemoryContexts::new("pg_forget row"),
     };
     let options = pg_sys::SPIExecuteOptions {
         read_only: true,

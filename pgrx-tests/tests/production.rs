@@ -1511,6 +1511,97 @@ fn a_long_chain_verifies_breaks_anywhere_show_and_a_cancel_leaves_no_thread() {
     assert!(audit_is_intact(&mut c));
 }
 
+/// The peak resident memory of the server process behind `c`, in kB.
+fn backend_peak_kb(c: &mut Client) -> i64 {
+    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn verifying_big_rows_keeps_memory_flat_and_stops_soon_when_cancelled() {
+    // 2,000 rows with a 140 kB reason each (compressed where stored: every
+    // one is detoasted to be hashed), 280 MB in all.
+    let mut c = fresh_db("e2e_prod_big_rows");
+    c.batch_execute(
+        "SELECT forget_internal._write_audit('delete', 'member', ARRAY(SELECT g::text FROM generate_series(1, 2000) g),
+                                             NULL, repeat('reason ', 20000), NULL, NULL)",
+    )
+    .unwrap();
+    let before = backend_peak_kb(&mut c);
+    assert!(audit_is_intact(&mut c));
+    let grown_mb = (backend_peak_kb(&mut c) - before) / 1024;
+    assert!(
+        grown_mb < 64,
+        "verifying 280 MB of rows grew the backend by {grown_mb} MB"
+    );
+    // Cancelled by statement_timeout: the hasher stops at its next row, so
+    // the error comes about when the timeout fires, not after the queued
+    // batches are hashed.
+    c.batch_execute("SET statement_timeout = '200ms'").unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        sqlstate(c.query("SELECT forget.verify_audit()", &[])),
+        "57014"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "cancelled after {waited:?}"
+    );
+    c.batch_execute("RESET statement_timeout").unwrap();
+    assert_eq!(backend_threads(&mut c), 1);
+}
+
+#[test]
+fn a_row_written_around_the_writer_is_reported_and_never_linked() {
+    let mut c = billing_db("e2e_prod_forged_row");
+    c.query("SELECT * FROM forget.delete_client(3)", &[])
+        .unwrap();
+    assert!(audit_is_intact(&mut c));
+    // A committed row that no writer linked: by hand, as the owner could.
+    c.batch_execute(
+        "INSERT INTO forget.audit (id, at, action, subject, subject_key, db_user, rows)
+         VALUES (999999, now(), 'delete', 'client', '42', 'postgres', '{}')",
+    )
+    .unwrap();
+    assert!(
+        !audit_is_intact(&mut c),
+        "an unlinked row of another transaction"
+    );
+    // The next action's commit links its own rows only.
+    c.query("SELECT * FROM forget.delete_client(4)", &[])
+        .unwrap();
+    let linked: Option<i64> = c
+        .query_one("SELECT seq FROM forget.audit WHERE id = 999999", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(linked, None);
+    assert!(!audit_is_intact(&mut c));
+    c.batch_execute("DELETE FROM forget.audit WHERE id = 999999")
+        .unwrap();
+    assert!(audit_is_intact(&mut c));
+    // A transaction's own rows are unlinked until it commits, and verify.
+    let mut tx = c.transaction().unwrap();
+    tx.query("SELECT * FROM forget.delete_client(5)", &[])
+        .unwrap();
+    let own: i64 = tx
+        .query_one("SELECT count(*) FROM forget.audit WHERE hash IS NULL", &[])
+        .unwrap()
+        .get(0);
+    assert!(own > 0);
+    assert!(tx
+        .query_one("SELECT forget.verify_audit()", &[])
+        .unwrap()
+        .get::<_, bool>(0));
+    tx.commit().unwrap();
+    assert!(audit_is_intact(&mut c));
+}
+
 // ----------------------------------------------------------------- job runs
 
 /// People 1..=n seen a year ago, the even ones gone: a subject with an
