@@ -145,14 +145,14 @@ fn export_sql(key: Option<&str>, subject: Option<&str>) -> JsonB {
     let plan = entry.export_statement();
     let data = crate::identity::as_subject(&prepared.subject, None, || {
         Spi::connect(|client| {
-            spi(client.select(plan.as_ref(), Some(1), &[vec![key.clone()].into()]))
+            spi(client.select(&plan.plan, Some(1), &[vec![key.clone()].into()]))
                 .first()
                 .get_one::<JsonB>()
                 .ok()
                 .flatten()
         })
     });
-    crate::memory::after_run(&entry.export_ran);
+    plan.after_run();
     let exported_at = crate::catalog::read_one::<String>(
         "SELECT pg_catalog.to_json(pg_catalog.now())#>>'{}'",
         &[],

@@ -13,16 +13,57 @@ use crate::render::{Mode, Rendered};
 use crate::rules::RuleForm;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// A rendered statement with its kept plan.
+/// A rendered statement with its kept plan. The action statements and the
+/// export statement are the big ones (a CTE per table of the graph): a
+/// backend keeps them within `forget.plan_cache_size`, dropping the least
+/// recently used (see `fit_plan_cache`).
 pub struct Statement {
     pub rendered: Rendered,
     pub plan: OwnedPreparedStatement,
     /// Whether it has run (its plan is built at the first run).
-    pub ran: std::cell::Cell<bool>,
+    ran: Cell<bool>,
+    /// The memory its plan keeps, measured after the first run.
+    bytes: Cell<usize>,
+    /// When it last ran (a counter of runs in this backend).
+    used: Cell<u64>,
+}
+
+impl Statement {
+    fn new(rendered: Rendered, plan: OwnedPreparedStatement) -> Statement {
+        Statement {
+            rendered,
+            plan,
+            ran: Cell::default(),
+            bytes: Cell::default(),
+            used: Cell::default(),
+        }
+    }
+
+    /// Call after each run: marks it recently used; after the first run,
+    /// measures what its plan keeps, drops the least recently used other
+    /// statements beyond forget.plan_cache_size, and hands the memory the
+    /// run freed back to the system.
+    pub fn after_run(&self) {
+        self.used.set(RUNS.with(|r| {
+            r.set(r.get() + 1);
+            r.get()
+        }));
+        if self.ran.replace(true) {
+            return;
+        }
+        self.bytes
+            .set(crate::memory::kept_plan_bytes(&self.rendered.sql));
+        fit_plan_cache();
+        crate::memory::release_freed();
+    }
+}
+
+thread_local! {
+    static RUNS: Cell<u64> = const { Cell::new(0) };
 }
 
 pub type RulePlans = Rc<Vec<(Rule, OwnedPreparedStatement)>>;
@@ -38,9 +79,7 @@ pub struct Entry {
     statements: RefCell<HashMap<Mode, Rc<Statement>>>,
     rule_plans: RefCell<HashMap<RuleForm, RulePlans>>,
     lock_plans: RefCell<HashMap<bool, Rc<OwnedPreparedStatement>>>,
-    export_plan: RefCell<Option<Rc<OwnedPreparedStatement>>>,
-    /// Whether the export statement has run (see Statement::ran).
-    pub export_ran: std::cell::Cell<bool>,
+    export_plan: RefCell<Option<Rc<Statement>>>,
     /// Kinds of declared SQL verified still bound (bit per binding::Kind).
     bound: std::cell::Cell<u8>,
 }
@@ -144,32 +183,84 @@ impl Entry {
         let plan = crate::identity::with_search_path(&self.prepared.subject.search_path, || {
             Spi::connect(|client| spi(client.prepare_mut(rendered.sql.as_str(), &types)).keep())
         });
-        let statement = Rc::new(Statement {
-            rendered,
-            plan,
-            ran: Default::default(),
-        });
+        let statement = Rc::new(Statement::new(rendered, plan));
         self.statements.borrow_mut().insert(mode, statement.clone());
         statement
     }
 
     /// The export statement (keys $1, text[]), prepared once like
     /// `statement`: on a wide graph planning it costs far more than running it.
-    pub fn export_statement(&self) -> Rc<OwnedPreparedStatement> {
-        if let Some(plan) = self.export_plan.borrow().clone() {
-            return plan;
+    pub fn export_statement(&self) -> Rc<Statement> {
+        if let Some(statement) = self.export_plan.borrow().clone() {
+            return statement;
         }
         let p = &self.prepared;
         let masks = catalog::masks(Action::Export);
         let sql =
             crate::render::export_statement(&p.plan, &p.graph, &p.tables, &p.subject_sql(), &masks);
         let types = [pgrx::PgOid::from(pg_sys::TEXTARRAYOID)];
-        let plan = Rc::new(crate::identity::with_search_path(
-            &p.subject.search_path,
-            || Spi::connect(|client| spi(client.prepare_mut(sql.as_str(), &types)).keep()),
-        ));
-        *self.export_plan.borrow_mut() = Some(plan.clone());
-        plan
+        let plan = crate::identity::with_search_path(&p.subject.search_path, || {
+            Spi::connect(|client| spi(client.prepare_mut(sql.as_str(), &types)).keep())
+        });
+        let rendered = Rendered {
+            sql,
+            steps: Vec::new(),
+        };
+        let statement = Rc::new(Statement::new(rendered, plan));
+        *self.export_plan.borrow_mut() = Some(statement.clone());
+        statement
+    }
+
+    /// The big statements this entry keeps, with a way to drop each.
+    fn kept_statements(&self) -> Vec<(Rc<Statement>, Option<Mode>)> {
+        let mut kept: Vec<(Rc<Statement>, Option<Mode>)> = self
+            .statements
+            .borrow()
+            .iter()
+            .map(|(m, s)| (s.clone(), Some(*m)))
+            .collect();
+        kept.extend(self.export_plan.borrow().clone().map(|s| (s, None)));
+        kept
+    }
+
+    fn drop_statement(&self, mode: Option<Mode>) {
+        match mode {
+            Some(mode) => {
+                self.statements.borrow_mut().remove(&mode);
+            }
+            None => *self.export_plan.borrow_mut() = None,
+        }
+    }
+}
+
+/// Keeps the memory of the backend's kept action and export statements
+/// within forget.plan_cache_size (default 32MB): drops the least recently
+/// used ones (never the one that just ran), which are planned again when
+/// next needed. On a small graph a statement keeps well under 1 MB, so
+/// dozens fit; on a graph of hundreds of tables it keeps about 12 MB.
+fn fit_plan_cache() {
+    let budget = crate::memory::plan_cache_size();
+    let entries: Vec<Rc<Entry>> = CACHE.with(|c| c.borrow().entries.values().cloned().collect());
+    let mut kept: Vec<(Rc<Entry>, Rc<Statement>, Option<Mode>)> = entries
+        .iter()
+        .flat_map(|e| {
+            e.kept_statements()
+                .into_iter()
+                .map(move |(s, m)| (e.clone(), s, m))
+        })
+        .collect();
+    let mut total: usize = kept.iter().map(|(_, s, _)| s.bytes.get()).sum();
+    // Oldest last, so that pop() gives the least recently used.
+    kept.sort_by_key(|(_, s, _)| std::cmp::Reverse(s.used.get()));
+    let newest = kept.first().map(|(_, s, _)| s.used.get());
+    while total > budget {
+        match kept.pop() {
+            Some((entry, statement, mode)) if Some(statement.used.get()) != newest => {
+                total -= statement.bytes.get();
+                entry.drop_statement(mode);
+            }
+            _ => break,
+        }
     }
 }
 
@@ -311,7 +402,6 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
         rule_plans: RefCell::default(),
         lock_plans: RefCell::default(),
         export_plan: RefCell::default(),
-        export_ran: Default::default(),
         bound: std::cell::Cell::new(0),
     });
     CACHE.with(|c| c.borrow_mut().entries.insert(key, entry.clone()));

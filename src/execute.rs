@@ -260,7 +260,7 @@ pub fn run_statement(entry: &Entry, mode: Mode, keys: &[String], recovery: Optio
             }
         })
     });
-    crate::memory::after_run(&statement.ran);
+    statement.after_run();
     Counts {
         steps: steps.clone(),
         totals,

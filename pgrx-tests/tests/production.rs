@@ -1602,6 +1602,55 @@ fn a_row_written_around_the_writer_is_reported_and_never_linked() {
     assert!(audit_is_intact(&mut c));
 }
 
+/// The action and export statements the backend behind `c` keeps (the
+/// plan cache's contexts named after a statement pg_forget renders).
+fn kept_statements(c: &mut Client) -> i64 {
+    c.query_one(
+        "SELECT count(*) FROM pg_backend_memory_contexts
+         WHERE name = 'CachedPlanSource' AND ident LIKE 'WITH RECURSIVE%'",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn kept_statements_stay_within_plan_cache_size_and_results_do_not_change() {
+    let mut c = billing_db("e2e_prod_plan_cache");
+    // export carries the time of the call: everything else is compared.
+    let calls = [
+        "SELECT (forget.export_client(1) - 'exported_at')::text",
+        "SELECT string_agg(format('%s %s %s', tbl, operation, rows), ', ') FROM forget.delete_client(2, dry_run => true)",
+        "SELECT string_agg(format('%s %s %s', tbl, operation, rows), ', ') FROM forget.anonymize_client(3, dry_run => true)",
+    ];
+    let run = |c: &mut Client| -> Vec<Option<String>> {
+        calls
+            .iter()
+            .map(|sql| c.query_one(*sql, &[]).unwrap().get(0))
+            .collect()
+    };
+    // The default (32MB) keeps all three.
+    let kept_all = run(&mut c);
+    assert!(kept_all.iter().all(Option::is_some));
+    assert_eq!(kept_statements(&mut c), 3);
+    // A budget smaller than any statement keeps only the one that ran last;
+    // the others are planned again when called, with the same results.
+    let mut small = connect("e2e_prod_plan_cache");
+    small
+        .batch_execute("SET forget.plan_cache_size = '1kB'")
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(run(&mut small), kept_all);
+        assert_eq!(kept_statements(&mut small), 1);
+    }
+    // A larger budget keeps them all again.
+    small
+        .batch_execute("SET forget.plan_cache_size = '64MB'")
+        .unwrap();
+    assert_eq!(run(&mut small), kept_all);
+    assert_eq!(kept_statements(&mut small), 3);
+}
+
 // ----------------------------------------------------------------- job runs
 
 /// People 1..=n seen a year ago, the even ones gone: a subject with an
