@@ -42,11 +42,11 @@ pub fn kept_plan_bytes(sql: &str) -> usize {
     total
 }
 
-/// forget.plan_cache_size in bytes; 32MB when unset or not a size.
+/// forget.plan_cache_size in bytes; 40MB when unset or not a size.
 pub fn plan_cache_size() -> usize {
     crate::identity::current_setting("forget.plan_cache_size")
         .and_then(|v| size_in_bytes(&v))
-        .unwrap_or(32 << 20)
+        .unwrap_or(40 << 20)
 }
 
 /// A size as PostgreSQL writes them (`'32MB'`, `'512kB'`, `'1GB'`, `'100B'`;

@@ -1629,7 +1629,7 @@ fn kept_statements_stay_within_plan_cache_size_and_results_do_not_change() {
             .map(|sql| c.query_one(*sql, &[]).unwrap().get(0))
             .collect()
     };
-    // The default (32MB) keeps all three.
+    // The default (40MB) keeps all three.
     let kept_all = run(&mut c);
     assert!(kept_all.iter().all(Option::is_some));
     assert_eq!(kept_statements(&mut c), 3);
