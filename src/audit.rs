@@ -85,6 +85,34 @@ struct Row<'a> {
     prev_hash: Option<&'a [u8]>,
 }
 
+impl<'a> Row<'a> {
+    /// A row from its fields as the audit table stores them: `text` is
+    /// action, subject, subject_key, actor, db_user, reason and error, in
+    /// that order; `rows` is the map as `canonical` prints it.
+    fn of(
+        id: i64,
+        at: i64,
+        text: [Option<&'a [u8]>; 7],
+        rows: Option<&'a str>,
+        prev_hash: Option<&'a [u8]>,
+    ) -> Row<'a> {
+        let [action, subject, key, actor, db_user, reason, error] = text;
+        Row {
+            id,
+            at,
+            action,
+            subject,
+            key,
+            actor,
+            db_user,
+            reason,
+            rows: rows.map(str::as_bytes),
+            error,
+            prev_hash,
+        }
+    }
+}
+
 impl Row<'_> {
     /// The text the hash covers (as bytes in hashed_bytes): every field length-prefixed, so that no
     /// field can run into the next, and NULL ("-") told apart from ''.
@@ -239,6 +267,12 @@ fn verify_chain() -> bool {
             base: base.map(String::into_bytes),
             before: None,
         };
+        // To the hasher (false: it found a mismatch and stopped), or checked
+        // here when no thread could be started.
+        let deliver = |batch: CopiedRows| match &hasher {
+            Some(_) => to_hasher.send(batch).is_ok(),
+            None => batch.hashes_match(stop),
+        };
         let mut links_intact = true;
         let mut batch = CopiedRows::default();
         crate::stream::read_only_rows(
@@ -254,18 +288,10 @@ fn verify_chain() -> bool {
                 if !batch.is_full() {
                     return true;
                 }
-                let full = std::mem::take(&mut batch);
-                match &hasher {
-                    // false: the hasher found a mismatch and stopped.
-                    Some(_) => to_hasher.send(full).is_ok(),
-                    None => full.hashes_match(stop),
-                }
+                deliver(std::mem::take(&mut batch))
             },
         );
-        let last = match &hasher {
-            Some(_) => to_hasher.send(batch).is_ok(),
-            None => batch.hashes_match(stop),
-        };
+        let last = deliver(batch);
         drop(to_hasher);
         let hashes_intact = hasher.is_none_or(|h| h.join().unwrap_or(false)) && last;
         links_intact && links.ends_chain() && hashes_intact
@@ -428,20 +454,8 @@ impl CopiedRows {
                 Some(Ok(value)) => Some(canonical(&value)),
                 Some(Err(_)) => return false,
             };
-            let computed = Row {
-                id: row.id,
-                at: row.at,
-                action: field(0),
-                subject: field(1),
-                key: field(2),
-                actor: field(3),
-                db_user: field(4),
-                reason: field(5),
-                rows: rows.as_deref().map(str::as_bytes),
-                error: field(7),
-                prev_hash: field(8),
-            }
-            .hash();
+            let text = [0, 1, 2, 3, 4, 5, 7].map(field);
+            let computed = Row::of(row.id, row.at, text, rows.as_deref(), field(8)).hash();
             field(9) == Some(computed.as_bytes())
         })
     }
@@ -629,21 +643,10 @@ fn link_rows(head: Head) -> i64 {
     let (mut ids, mut seqs, mut prevs, mut hashes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, (id, at, f, rows)) in unlinked.iter().enumerate() {
-        let field = |k: usize| f.get(k).and_then(|v| v.as_deref()).map(str::as_bytes);
-        let hash = Row {
-            id: *id,
-            at: at.into_inner(),
-            action: field(0),
-            subject: field(1),
-            key: field(2),
-            actor: field(3),
-            db_user: field(4),
-            reason: field(5),
-            rows: rows.as_deref().map(str::as_bytes),
-            error: field(6),
-            prev_hash: prev.as_deref().map(str::as_bytes),
-        }
-        .hash();
+        let text =
+            [0, 1, 2, 3, 4, 5, 6].map(|k| f.get(k).and_then(|v| v.as_deref()).map(str::as_bytes));
+        let prev_hash = prev.as_deref().map(str::as_bytes);
+        let hash = Row::of(*id, at.into_inner(), text, rows.as_deref(), prev_hash).hash();
         ids.push(*id);
         seqs.push(head.last_seq + 1 + i as i64);
         prevs.push(prev.replace(hash.clone()));

@@ -678,10 +678,7 @@ fn dumps_restore_without_errors_and_keep_working() {
     // custom format, pg_restore
     let custom = dir.join("dump.custom");
     run(pg("pg_dump").args(["-Fc", "-d", db, "-f"]).arg(&custom));
-    empty_db("e2e_prod_backup_custom");
-    run(pg("pg_restore")
-        .args(["--exit-on-error", "-d", "e2e_prod_backup_custom"])
-        .arg(&custom));
+    restore_custom(&custom, "e2e_prod_backup_custom");
     check_copy("e2e_prod_backup_custom", &mut c, &data, "pg_restore");
 
     // plain format, psql
@@ -1120,10 +1117,7 @@ fn erasures_replayed_on_an_older_backup_are_gone_again() {
 
     // The older backup, restored.
     let copy = "e2e_prod_replay_copy";
-    empty_db(copy);
-    run(pg("pg_restore")
-        .args(["--exit-on-error", "-d", copy])
-        .arg(&dump));
+    restore_custom(&dump, copy);
     let mut r = connect(copy);
     // Client 5 has an open invoice in this copy: a rule blocks its replay.
     r.batch_execute("UPDATE billing.invoices SET status = 'Unpaid' WHERE client_id = 5")
@@ -1231,10 +1225,7 @@ fn a_replayed_delete_purges_what_the_older_backup_retains() {
         .unwrap()
         .get(0);
     let copy = "e2e_prod_replay_retained_copy";
-    empty_db(copy);
-    run(pg("pg_restore")
-        .args(["--exit-on-error", "-d", copy])
-        .arg(&dump));
+    restore_custom(&dump, copy);
     let mut r = connect(copy);
     let outcome: String = r
         .query_one(
@@ -1651,6 +1642,14 @@ fn kept_statements_stay_within_plan_cache_size_and_results_do_not_change() {
     assert_eq!(kept_statements(&mut small), 3);
 }
 
+/// A custom-format dump restored with pg_restore into a new, empty database.
+fn restore_custom(dump: &std::path::Path, into: &str) {
+    empty_db(into);
+    run(pg("pg_restore")
+        .args(["--exit-on-error", "-d", into])
+        .arg(dump));
+}
+
 // ----------------------------------------------------------------- job runs
 
 /// People 1..=n seen a year ago, the even ones gone: a subject with an
@@ -1806,10 +1805,7 @@ fn a_dump_made_with_0_1_0_restores_into_this_version_and_keeps_working() {
     let dump = dir.join("dump.custom");
     run(pg("pg_dump").args(["-Fc", "-d", db, "-f"]).arg(&dump));
     let copy = "e2e_prod_old_dump_copy";
-    empty_db(copy);
-    run(pg("pg_restore")
-        .args(["--exit-on-error", "-d", copy])
-        .arg(&dump));
+    restore_custom(&dump, copy);
     let mut c = connect(copy);
     let v: String = c
         .query_one(
