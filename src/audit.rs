@@ -521,19 +521,47 @@ thread_local! {
     static IDS_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Once per backend: the id sequence is past every audit row. A dump made
-/// with 0.1.0 (which had no sequence) restored into this version brings
-/// rows but no sequence value; the first write moves the sequence past them
-/// instead of colliding with row 1.
+/// The sequence hands out an id some audit row already has: a dump made with
+/// 0.1.0 (which had no sequence) restored into this version brings rows but
+/// no sequence value. Never true in normal operation, where every row's id
+/// came from the sequence.
+const IDS_BEHIND_ROWS: &str = "SELECT a.m OPERATOR(pg_catalog.>) s.last_value
+            OR (a.m OPERATOR(pg_catalog.=) s.last_value AND NOT s.is_called)
+     FROM (SELECT pg_catalog.max(id) AS m FROM forget.audit) a, forget.audit_id_seq s";
+
+/// Once per backend, before its first audit write: moves the id sequence
+/// past every audit row if it is behind them (see IDS_BEHIND_ROWS), so the
+/// first write after such a restore does not collide with row 1.
+///
+/// setval is not atomic with the read before it: a writer's nextval between
+/// the two would be handed out again. So it runs only when the sequence is
+/// behind, and then under an ExclusiveLock on the sequence, which waits for
+/// every transaction that took an id (nextval keeps RowExclusiveLock until
+/// its transaction ends) and keeps new ones out until the lock is released
+/// right after; the check is repeated under the lock.
 fn ids_after_existing_rows() {
-    if IDS_CHECKED.with(|c| c.replace(true)) {
+    if IDS_CHECKED.with(|c| c.get()) {
         return;
     }
-    spi(Spi::run(
-        "SELECT pg_catalog.setval('forget.audit_id_seq'::pg_catalog.regclass, a.m)
-         FROM (SELECT pg_catalog.max(id) AS m FROM forget.audit) a, forget.audit_id_seq s
-         WHERE a.m OPERATOR(pg_catalog.>=) s.last_value",
-    ));
+    let behind = || spi(Spi::get_one::<bool>(IDS_BEHIND_ROWS)).unwrap_or(false);
+    if behind() {
+        let seq = spi(Spi::get_one::<pg_sys::Oid>(
+            "SELECT 'forget.audit_id_seq'::pg_catalog.regclass::pg_catalog.oid",
+        ))
+        .expect("the extension's audit id sequence");
+        // SAFETY: a heavyweight lock on an existing relation, released below
+        // or, on error, at the end of the transaction.
+        unsafe { pg_sys::LockRelationOid(seq, pg_sys::ExclusiveLock as pg_sys::LOCKMODE) };
+        if behind() {
+            spi(Spi::run(
+                "SELECT pg_catalog.setval('forget.audit_id_seq'::pg_catalog.regclass, pg_catalog.max(id))
+                 FROM forget.audit",
+            ));
+        }
+        // SAFETY: the lock taken above, by this transaction.
+        unsafe { pg_sys::UnlockRelationOid(seq, pg_sys::ExclusiveLock as pg_sys::LOCKMODE) };
+    }
+    IDS_CHECKED.with(|c| c.set(true));
 }
 
 /// Writes the rows unlinked (no hash yet; ids from a sequence, so writers

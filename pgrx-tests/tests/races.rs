@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use postgres::Client;
 use std::thread;
 use std::time::Duration;
 
@@ -124,6 +125,96 @@ fn concurrent_deletes_of_different_clients_keep_the_audit_chain_valid() {
     }
     assert_eq!(count(&mut setup, "SELECT * FROM forget.audit"), 18);
     assert!(audit_is_intact(&mut setup));
+}
+
+/// Every new backend checks once, at its first audit write, that the id
+/// sequence is past the rows a restored dump brought. That check must never
+/// move the sequence back under a concurrent writer: with many backends
+/// making their first write at the same moment, no id is handed out twice.
+#[test]
+fn first_writes_of_many_new_backends_at_once_never_reuse_an_audit_id() {
+    let db = "e2e_race_first_writes";
+    let mut setup = fresh_db(db);
+    for f in ["schema.sql", "data.sql", "config.sql"] {
+        psql_file(db, &format!("examples/billing/{f}"), &[("clients", "330")]);
+    }
+    let (threads, rounds) = (16usize, 20usize);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let workers: Vec<_> = (0..threads)
+        .map(|w| {
+            let start = start.clone();
+            thread::spawn(move || {
+                let mut failures = Vec::new();
+                for r in 0..rounds {
+                    let mut c = connect(db);
+                    start.wait();
+                    let key = (2 + r * threads + w) as i64;
+                    if let Err(e) =
+                        c.query("SELECT * FROM forget.delete_client($1::bigint)", &[&key])
+                    {
+                        failures.push(format!("client {key}: {e:?}"));
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let failures: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert_eq!(
+        count(&mut setup, "SELECT * FROM forget.audit"),
+        (threads * rounds) as i64
+    );
+    assert!(audit_is_intact(&mut setup));
+}
+
+/// The deterministic half of the test above: a new backend's first write
+/// takes one id and leaves the sequence alone otherwise. A setval there (what
+/// 0.2.0 first did whenever the newest row had the sequence's last id) is what
+/// a concurrent writer's nextval can slip under; it shows as log_cnt starting
+/// again from 32 instead of counting down by one.
+#[test]
+fn a_new_backends_first_write_takes_one_id_and_never_resets_the_sequence() {
+    let db = "e2e_race_first_write_seq";
+    let mut setup = billing_db(db);
+    let sequence = |c: &mut Client| -> (i64, i64, String) {
+        let r = c
+            .query_one(
+                "SELECT last_value, log_cnt, (pg_control_checkpoint()).redo_lsn::text FROM forget.audit_id_seq",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    let mut writer = connect(db);
+    // A checkpoint in between (other tests drop databases) also makes the
+    // next nextval log anew; such a round is repeated with the next client.
+    for key in (2..20i64).step_by(2) {
+        writer
+            .query("SELECT * FROM forget.delete_client($1::bigint)", &[&key])
+            .unwrap();
+        let before = sequence(&mut setup);
+        connect(db)
+            .query(
+                "SELECT * FROM forget.delete_client($1::bigint)",
+                &[&(key + 1)],
+            )
+            .unwrap();
+        let after = sequence(&mut setup);
+        if after.2 == before.2 {
+            assert_eq!((after.0, after.1), (before.0 + 1, before.1 - 1));
+            return;
+        }
+    }
+    panic!("a checkpoint came between every write");
 }
 
 /// Issue 19: an open transaction that ran an action stalls no action on
