@@ -24,6 +24,8 @@ use std::rc::Rc;
 pub struct Statement {
     pub rendered: Rendered,
     pub plan: OwnedPreparedStatement,
+    /// The kept plans of `rendered.first`, with their steps, in order.
+    pub first: Vec<(usize, OwnedPreparedStatement)>,
     /// Whether it has run (its plan is built at the first run).
     ran: Cell<bool>,
     /// The memory its plan keeps, measured after the first run.
@@ -33,10 +35,15 @@ pub struct Statement {
 }
 
 impl Statement {
-    fn new(rendered: Rendered, plan: OwnedPreparedStatement) -> Statement {
+    fn new(
+        rendered: Rendered,
+        plan: OwnedPreparedStatement,
+        first: Vec<(usize, OwnedPreparedStatement)>,
+    ) -> Statement {
         Statement {
             rendered,
             plan,
+            first,
             ran: Cell::default(),
             bytes: Cell::default(),
             used: Cell::default(),
@@ -55,8 +62,13 @@ impl Statement {
         if self.ran.replace(true) {
             return;
         }
-        self.bytes
-            .set(crate::memory::kept_plan_bytes(&self.rendered.sql));
+        let first = self.rendered.first.iter().map(|(_, sql)| sql.as_str());
+        self.bytes.set(
+            std::iter::once(self.rendered.sql.as_str())
+                .chain(first)
+                .map(crate::memory::kept_plan_bytes)
+                .sum(),
+        );
         fit_plan_cache();
         crate::memory::release_freed();
     }
@@ -180,10 +192,18 @@ impl Entry {
         }
         let rendered = self.prepared.render(mode);
         let types = [pg_sys::TEXTARRAYOID, pg_sys::TEXTOID, pg_sys::INT8OID].map(pgrx::PgOid::from);
-        let plan = crate::identity::with_search_path(&self.prepared.subject.search_path, || {
-            Spi::connect(|client| spi(client.prepare_mut(rendered.sql.as_str(), &types)).keep())
-        });
-        let statement = Rc::new(Statement::new(rendered, plan));
+        let prepare = |sql: &str| {
+            crate::identity::with_search_path(&self.prepared.subject.search_path, || {
+                Spi::connect(|client| spi(client.prepare_mut(sql, &types)).keep())
+            })
+        };
+        let plan = prepare(&rendered.sql);
+        let first = rendered
+            .first
+            .iter()
+            .map(|(step, sql)| (*step, prepare(sql)))
+            .collect();
+        let statement = Rc::new(Statement::new(rendered, plan, first));
         self.statements.borrow_mut().insert(mode, statement.clone());
         statement
     }
@@ -205,8 +225,9 @@ impl Entry {
         let rendered = Rendered {
             sql,
             steps: Vec::new(),
+            first: Vec::new(),
         };
-        let statement = Rc::new(Statement::new(rendered, plan));
+        let statement = Rc::new(Statement::new(rendered, plan, Vec::new()));
         *self.export_plan.borrow_mut() = Some(statement.clone());
         statement
     }

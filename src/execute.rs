@@ -240,26 +240,42 @@ pub fn run_statement(entry: &Entry, mode: Mode, keys: &[String], recovery: Optio
     let mut per_key: HashMap<String, Vec<i64>> = HashMap::new();
     // SET client_min_messages = debug1 shows what runs.
     pgrx::debug1!("pg_forget: {}", statement.rendered.sql);
-    let mut add = |table: pgrx::spi::SpiTupleTable| {
-        for row in table {
-            let step = spi(row.get::<i32>(1)).unwrap_or_default() as usize;
-            let key = spi(row.get::<String>(2)).unwrap_or_default();
-            let n = spi(row.get::<i64>(3)).unwrap_or_default();
-            totals[step] += n;
-            per_key.entry(key).or_insert_with(|| vec![0; steps.len()])[step] += n;
-        }
+    // (step, key, rows) from each statement run.
+    let read = |table: pgrx::spi::SpiTupleTable| -> Vec<(usize, String, i64)> {
+        table
+            .map(|row| {
+                let step = spi(row.get::<i32>(1)).unwrap_or_default() as usize;
+                let key = spi(row.get::<String>(2)).unwrap_or_default();
+                (step, key, spi(row.get::<i64>(3)).unwrap_or_default())
+            })
+            .collect()
     };
-    as_subject(&prepared.subject, recovery, || {
+    let counted = as_subject(&prepared.subject, recovery, || {
         with_settings(NO_JIT, || {
             let args = [keys.to_vec().into(), inactive.into(), recovery.into()];
+            // Mode::ExecuteOne: each of these deletes one step's rows, all
+            // of the one key, and the executor counts them.
+            let mut counted: Vec<(usize, String, i64)> = statement
+                .first
+                .iter()
+                .map(|(step, plan)| {
+                    let n = Spi::connect_mut(|client| spi(client.update(plan, None, &args)).len());
+                    (*step, keys[0].clone(), n as i64)
+                })
+                .collect();
             // A dry run only reads: no transaction id, fine on a standby.
-            if mode == Mode::DryRun {
-                Spi::connect(|client| add(spi(client.select(&statement.plan, None, &args))))
+            counted.extend(if mode == Mode::DryRun {
+                Spi::connect(|client| read(spi(client.select(&statement.plan, None, &args))))
             } else {
-                Spi::connect_mut(|client| add(spi(client.update(&statement.plan, None, &args))))
-            }
+                Spi::connect_mut(|client| read(spi(client.update(&statement.plan, None, &args))))
+            });
+            counted
         })
     });
+    for (step, key, n) in counted {
+        totals[step] += n;
+        per_key.entry(key).or_insert_with(|| vec![0; steps.len()])[step] += n;
+    }
     statement.after_run();
     Counts {
         steps: steps.clone(),
@@ -292,10 +308,10 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
         &prepared.subject,
         keys.iter().map(|k| (k.as_str(), context.clone())),
     );
-    let mode = if origin.recovery.is_some() {
-        Mode::KeepUndo
-    } else {
-        Mode::Execute
+    let mode = match (origin.recovery, keys.len()) {
+        (Some(_), _) => Mode::KeepUndo,
+        (None, 1) => Mode::ExecuteOne,
+        (None, _) => Mode::Execute,
     };
     let counts = run_statement(entry, mode, keys, origin.recovery);
     keep_records(prepared, keys, origin);

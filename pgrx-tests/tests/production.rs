@@ -1380,6 +1380,111 @@ fn a_row_reached_through_two_tables_is_counted_once() {
     assert_eq!(audited, 2);
 }
 
+/// A delete of one subject runs each table deleted in one pass as its own
+/// statement (up to 8 such tables; more stay in the one action statement).
+/// Either way it removes what PostgreSQL's own ON DELETE CASCADE removes on a
+/// copy of the schema, and reports, audits and dry-runs the same counts.
+#[test]
+fn one_pass_deletes_remove_what_a_cascade_removes_and_count_it() {
+    for leaves in [3usize, 9] {
+        let db = format!("e2e_prod_one_pass_{leaves}");
+        let mut c = fresh_db(&db);
+        for (schema, cascade) in [("public", ""), ("oracle", " ON DELETE CASCADE")] {
+            let mut sql = format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema};
+                 CREATE TABLE {schema}.owner (id bigint PRIMARY KEY, code text UNIQUE);
+                 INSERT INTO {schema}.owner SELECT g, 'o' || g FROM generate_series(1, 4) g;
+                 CREATE TABLE {schema}.orders (id int PRIMARY KEY, owner_id bigint REFERENCES {schema}.owner{cascade});
+                 INSERT INTO {schema}.orders SELECT g, g % 4 + 1 FROM generate_series(1, 40) g;
+                 CREATE TABLE {schema}.lines (id int PRIMARY KEY, order_id int REFERENCES {schema}.orders{cascade});
+                 INSERT INTO {schema}.lines SELECT g, g % 40 + 1 FROM generate_series(1, 200) g;
+                 CREATE TABLE {schema}.by_code (owner_code text REFERENCES {schema}.owner (code){cascade});
+                 INSERT INTO {schema}.by_code SELECT 'o' || (g % 4 + 1) FROM generate_series(1, 20) g;"
+            );
+            for t in 0..leaves {
+                // An int column referencing the bigint key: the key is cast.
+                sql.push_str(&format!(
+                    "CREATE TABLE {schema}.leaf{t} (owner_id int NOT NULL REFERENCES {schema}.owner{cascade}, n int);
+                     INSERT INTO {schema}.leaf{t} SELECT g % 4 + 1, g FROM generate_series(1, {}) g;",
+                    10 + t * 7
+                ));
+            }
+            c.batch_execute(&sql).unwrap();
+        }
+        c.batch_execute("SELECT forget.register_subject('owner', 'public.owner')")
+            .unwrap();
+        let result = |c: &mut Client, call: &str| -> Vec<(String, i64)> {
+            c.query(
+                &format!(
+                    "SELECT tbl::text, rows FROM ({call}) d WHERE operation = 'delete' ORDER BY 1"
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+        };
+        let dry = result(
+            &mut c,
+            "SELECT * FROM forget.delete_client(2, dry_run => true)",
+        );
+        let before = row_counts(&mut c, "public");
+        let done = result(&mut c, "SELECT * FROM forget.delete_client(2)");
+        c.batch_execute("DELETE FROM oracle.owner WHERE id = 2")
+            .unwrap();
+        assert_eq!(done, dry, "{leaves} leaves");
+        let after = row_counts(&mut c, "public");
+        let removed: Vec<(String, i64)> = before
+            .iter()
+            .map(|(t, n)| (t.clone(), n - after[t]))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert_eq!(removed, done, "{leaves} leaves");
+        assert_eq!(
+            snapshot(&mut c, "public"),
+            renamed(snapshot(&mut c, "oracle"))
+        );
+        let audited: Vec<(String, i64)> = c
+            .query(
+                "SELECT key, value::bigint FROM forget.audit, jsonb_each_text(rows)
+                  WHERE action = 'delete' ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let qualified: Vec<(String, i64)> = done
+            .iter()
+            .map(|(t, n)| (format!("public.{t}"), *n))
+            .collect();
+        assert_eq!(audited, qualified, "{leaves} leaves");
+    }
+}
+
+/// Rows per table of `schema`, by unqualified name.
+fn row_counts(c: &mut Client, schema: &str) -> BTreeMap<String, i64> {
+    texts(
+        c,
+        &format!("SELECT tablename::text FROM pg_tables WHERE schemaname = '{schema}'"),
+    )
+    .into_iter()
+    .map(|t| {
+        let n = count(c, &format!("SELECT * FROM {schema}.{t}"));
+        (t, n)
+    })
+    .collect()
+}
+
+/// A snapshot of schema oracle, named as if it were public.
+fn renamed(tables: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    tables
+        .into_iter()
+        .map(|(t, rows)| (t.replacen("oracle.", "public.", 1), rows))
+        .collect()
+}
+
 // ------------------------------------------------------------- audit pruning
 
 #[test]
