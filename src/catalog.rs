@@ -179,7 +179,8 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
             "SELECT c.oid, n.nspname::text, c.relname::text, a.attname::text,
                     pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
                     a.attgenerated <> '', c.relkind = 'p', c.relrowsecurity,
-                    c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
+                    c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid),
+                    c.relhasrules
              FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -199,6 +200,7 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                 row_security: spi(row.get::<bool>(9)).unwrap_or(false),
                 inheritors: Vec::new(),
                 descendant: spi(row.get::<bool>(10)).unwrap_or(false),
+                rules: spi(row.get::<bool>(11)).unwrap_or(false),
             });
             table.columns.push(Column {
                 name: spi(row.get::<String>(4)).unwrap_or_default(),

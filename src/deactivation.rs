@@ -58,11 +58,15 @@ fn last_activity_expression(subject: &Subject, key_type: &str) -> String {
                 None => format!("s.{ts}::pg_catalog.timestamptz"),
                 Some(via) => {
                     let via_type = a.table.column(via).map(|c| c.type_sql.as_str()).unwrap_or(key_type);
-                    let value = if via_type == key_type { format!("s.{key}") } else { format!("CAST(s.{key} AS {via_type})") };
+                    let matches = crate::render::matches_in_child_type(
+                        &format!("a.{}", ident(via)),
+                        via_type,
+                        key_type,
+                        &format!("s.{key}"),
+                    );
                     format!(
-                        "(SELECT pg_catalog.max(a.{ts})::pg_catalog.timestamptz FROM {} a WHERE a.{} OPERATOR(pg_catalog.=) {value})",
+                        "(SELECT pg_catalog.max(a.{ts})::pg_catalog.timestamptz FROM {} a WHERE {matches})",
                         qualified(&a.table),
-                        ident(via)
                     )
                 }
             }

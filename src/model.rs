@@ -111,6 +111,10 @@ pub struct Table {
     pub partitioned: bool,
     /// Row level security is enabled on it (relrowsecurity).
     pub row_security: bool,
+    /// It has rewrite rules (relhasrules): a DELETE on it may do something
+    /// else (DO INSTEAD), so it is never deleted in a statement of its own
+    /// whose row count would be taken for the rows deleted.
+    pub rules: bool,
     /// Tables that inherit from it (INHERITS, at any depth; not partitions):
     /// reading it reads their rows too, and they may add columns of their own.
     pub inheritors: Vec<Oid>,

@@ -173,7 +173,11 @@ pub fn action_statement(
     };
     let separate: Vec<usize> =
         if mode == Mode::ExecuteOne && direct_deletes.len() <= SEPARATE_DELETES_AT_MOST {
-            direct_deletes.clone()
+            direct_deletes
+                .iter()
+                .copied()
+                .filter(|n| !ctx.table(*n).rules)
+                .collect()
         } else {
             Vec::new()
         };
@@ -457,35 +461,76 @@ fn fate_expression(b: &Branch, parent_alias: &str) -> (String, Option<String>) {
     }
 }
 
-/// `c.col = p.forget_cK` for every column pair of an edge, casting the
-/// parent's value to the child column's type when they differ (a text column
-/// holding an integer id).
+/// `c.col = p.forget_cK` for every column pair of an edge (see `compare`).
 fn match_condition(ctx: &Ctx, b: &Branch, child_alias: &str, parent_alias: &str) -> String {
     let e = &ctx.graph.edges[b.edge];
-    let child = ctx.table(e.child);
-    let parent = ctx.table(e.parent);
     e.child_cols
         .iter()
         .zip(&e.parent_cols)
         .map(|(cc, pc)| {
-            let child_type = child.column(cc).map(|c| c.type_sql.as_str()).unwrap_or("");
-            let parent_type = parent.column(pc).map(|c| c.type_sql.as_str()).unwrap_or("");
             let value = format!("{parent_alias}.{}", ctx.exposed(e.parent, pc));
-            if is_array_link(e) {
-                return format!(
-                    "{value} OPERATOR(pg_catalog.=) ANY ({child_alias}.{})",
-                    ident(cc)
-                );
-            }
-            let value = if child_type == parent_type {
-                value
-            } else {
-                format!("CAST({value} AS {child_type})")
-            };
-            format!("{child_alias}.{} OPERATOR(pg_catalog.=) {value}", ident(cc))
+            compare(ctx, e, child_alias, cc, pc, &value)
         })
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// The child column `cc` matches the parent column `pc`'s `value` (see
+/// `matches_in_child_type`; an array link: the value is one of the array's).
+fn compare(
+    ctx: &Ctx,
+    e: &crate::graph::Edge,
+    child_alias: &str,
+    cc: &str,
+    pc: &str,
+    value: &str,
+) -> String {
+    let child_type = ctx
+        .table(e.child)
+        .column(cc)
+        .map(|c| c.type_sql.as_str())
+        .unwrap_or("");
+    let parent_type = ctx
+        .table(e.parent)
+        .column(pc)
+        .map(|c| c.type_sql.as_str())
+        .unwrap_or("");
+    if is_array_link(e) {
+        return format!(
+            "{value} OPERATOR(pg_catalog.=) ANY ({child_alias}.{})",
+            ident(cc)
+        );
+    }
+    matches_in_child_type(
+        &format!("{child_alias}.{}", ident(cc)),
+        child_type,
+        parent_type,
+        value,
+    )
+}
+
+/// `child` (an expression of type `child_type`) equals `value` (of type
+/// `parent_type`). When the types differ (a text column holding an integer
+/// id, an int column referencing a bigint key) the value is cast to the
+/// child's type, so that an index on the child column serves, and matches
+/// only where it survives the trip back unchanged: a cast that rounds
+/// (numeric 1.5 to integer 2) or truncates ('abcd' to varchar(3) 'abc')
+/// would otherwise match another subject's rows. A value that does not fit
+/// the child's type at all (bigint 5000000000 for an integer column) fails
+/// the statement with the cast's error rather than match anything.
+pub fn matches_in_child_type(
+    child: &str,
+    child_type: &str,
+    parent_type: &str,
+    value: &str,
+) -> String {
+    if child_type == parent_type {
+        return format!("{child} OPERATOR(pg_catalog.=) {value}");
+    }
+    format!(
+        "({child} OPERATOR(pg_catalog.=) CAST({value} AS {child_type}) \
+         AND CAST(CAST({value} AS {child_type}) AS {parent_type}) OPERATOR(pg_catalog.=) {value})"
+    )
 }
 
 /// What FROM adds after a subject table aliased `s`: its key as text,
@@ -660,22 +705,20 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan) -> String {
         && e.parent_cols[0] == key
         && !is_array_link(e);
     if by_key {
-        let column = &e.child_cols[0];
-        let child_type = ctx
-            .table(n.node)
-            .column(column)
-            .map(|c| c.type_sql.as_str())
-            .unwrap_or("");
-        let value = format!("(CAST($1 AS {}[]))[1]", ctx.subject.key_type);
-        let value = if child_type == ctx.subject.key_type {
-            value
-        } else {
-            format!("CAST({value} AS {child_type})")
-        };
+        // The key as the subject row holds it, read once (an InitPlan): with
+        // the key column's collation, as the join and ON DELETE CASCADE
+        // compare (a nondeterministic collation matches 'abc' to 'ABC').
+        let s = ctx.subject;
+        let key_value = format!(
+            "(SELECT r.{k} FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[])))",
+            qualified(s.table),
+            s.key_type,
+            k = ident(key),
+        );
         return format!(
-            "DELETE FROM {} c WHERE c.{} OPERATOR(pg_catalog.=) {value}",
+            "DELETE FROM {} c WHERE {}",
             qualified(ctx.table(n.node)),
-            ident(column)
+            compare(ctx, e, "c", &e.child_cols[0], &e.parent_cols[0], &key_value)
         );
     }
     let mut above = std::collections::BTreeSet::new();
@@ -1021,6 +1064,7 @@ mod tests {
             row_security: false,
             inheritors: Vec::new(),
             descendant: false,
+            rules: false,
         }
     }
 

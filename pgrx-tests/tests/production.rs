@@ -1443,7 +1443,7 @@ fn one_pass_deletes_remove_what_a_cascade_removes_and_count_it() {
         assert_eq!(removed, done, "{leaves} leaves");
         assert_eq!(
             snapshot(&mut c, "public"),
-            renamed(snapshot(&mut c, "oracle"))
+            renamed(snapshot(&mut c, "oracle"), "oracle", "public")
         );
         let audited: Vec<(String, i64)> = c
             .query(
@@ -1463,6 +1463,158 @@ fn one_pass_deletes_remove_what_a_cascade_removes_and_count_it() {
     }
 }
 
+/// A child column of another type than the key matches the key only where
+/// the key survives the cast to it and back (numeric 1.5 is not integer 2,
+/// 'abcd' is not varchar(3) 'abc'); a key column with a nondeterministic
+/// collation matches its children under that collation, as ON DELETE
+/// CASCADE does. Dry run, delete and export agree; PostgreSQL's own cascade
+/// on a copy of the schema is the oracle.
+#[test]
+fn casts_and_collations_reach_only_the_subjects_rows() {
+    let mut c = fresh_db("e2e_prod_casts");
+    let cases = [
+        // (subject table's key type, child column type, keys, children's
+        // references, the key to delete)
+        ("numeric", "int", "(1.5), (2)", "(2), (2)", "1.5"),
+        (
+            "text",
+            "varchar(3)",
+            "('abc'), ('abcd')",
+            "('abc'), ('abc')",
+            "abcd",
+        ),
+        (
+            "text COLLATE ci",
+            "text",
+            "('ABC'), ('xyz')",
+            "('ABC'), ('abc'), ('xyz')",
+            "ABC",
+        ),
+    ];
+    c.batch_execute(
+        "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+    )
+    .unwrap();
+    for (i, (key_type, child_type, keys, children, key)) in cases.iter().enumerate() {
+        for (schema, cascade) in [
+            (format!("s{i}"), ""),
+            (format!("o{i}"), " ON DELETE CASCADE"),
+        ] {
+            c.batch_execute(&format!(
+                "CREATE SCHEMA {schema};
+                 CREATE TABLE {schema}.subject (id {key_type} PRIMARY KEY);
+                 INSERT INTO {schema}.subject VALUES {keys};
+                 CREATE TABLE {schema}.child (n serial, sid {child_type} REFERENCES {schema}.subject{cascade});
+                 INSERT INTO {schema}.child (sid) VALUES {children};
+                 CREATE TABLE {schema}.linked (n serial, sid {child_type});
+                 INSERT INTO {schema}.linked (sid) SELECT sid FROM {schema}.child;"
+            ))
+            .unwrap_or_else(|e| panic!("{key_type}: {e}"));
+        }
+        c.batch_execute(&format!(
+            "SELECT forget.register_subject('s{i}', 's{i}.subject');
+             SELECT forget.add_link('s{i}.linked', 'sid', 's{i}.subject');
+             DELETE FROM o{i}.linked l WHERE EXISTS (SELECT FROM o{i}.subject s WHERE s.id = '{key}' AND l.sid::{key_type} = s.id);"
+        ))
+        .unwrap();
+        let call = |dry: bool| {
+            format!(
+                "SELECT tbl::text, rows FROM forget.delete_client('{key}'::text, subject => 's{i}', dry_run => {dry}) ORDER BY 1"
+            )
+        };
+        let rows = |c: &mut Client, sql: &str| -> Vec<(String, i64)> {
+            c.query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+        };
+        let exported: i64 = c
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM jsonb_each(forget.export_client('{key}'::text, subject => 's{i}')->'data') e, jsonb_array_elements(e.value) r
+                      WHERE e.key <> 's{i}.subject')"
+                ),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        let dry = rows(&mut c, &call(true));
+        let done = rows(&mut c, &call(false));
+        assert_eq!(done, dry, "{key_type}");
+        c.batch_execute(&format!("DELETE FROM o{i}.subject WHERE id = '{key}'"))
+            .unwrap();
+        let removed: i64 = done
+            .iter()
+            .filter(|(t, _)| !t.ends_with("subject"))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(
+            exported, removed,
+            "{key_type}: export reaches what the delete removes"
+        );
+        assert_eq!(
+            snapshot(&mut c, &format!("s{i}")),
+            renamed(
+                snapshot(&mut c, &format!("o{i}")),
+                &format!("o{i}"),
+                &format!("s{i}")
+            ),
+            "{key_type}: the same rows are left as after ON DELETE CASCADE"
+        );
+    }
+}
+
+/// The same holds for an activity source whose reference has another type
+/// than the key: subject 1.5 has no activity of subject 2's.
+#[test]
+fn an_activity_source_of_another_type_counts_only_the_subjects_rows() {
+    let mut c = fresh_db("e2e_prod_activity_cast");
+    c.batch_execute(
+        "CREATE TABLE subject (id numeric PRIMARY KEY, active bool NOT NULL DEFAULT true);
+         CREATE TABLE visits (sid int NOT NULL, at timestamptz NOT NULL);
+         INSERT INTO subject (id) VALUES (1.5), (2);
+         INSERT INTO visits VALUES (2, '2026-01-01');
+         SELECT forget.register_subject('subject', 'subject');
+         SELECT forget.add_activity('visits', 'at', via => 'sid');",
+    )
+    .unwrap();
+    let last = |c: &mut Client, key: &str| -> Option<String> {
+        c.query_one(
+            &format!("SELECT forget.last_activity('{key}'::text)::date::text"),
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert_eq!(last(&mut c, "2"), Some("2026-01-01".into()));
+    assert_eq!(last(&mut c, "1.5"), None);
+}
+
+/// A table whose DELETE a rule rewrites (DO INSTEAD: a soft delete) is not
+/// deleted in a statement of its own, whose row count would then report 0
+/// deleted and leave the rows: the action fails as PostgreSQL refuses such a
+/// DELETE inside the action statement (0A000), and changes nothing.
+#[test]
+fn a_table_whose_delete_a_rule_rewrites_fails_the_delete_and_changes_nothing() {
+    let mut c = fresh_db("e2e_prod_rule");
+    c.batch_execute(
+        "CREATE TABLE subject (id bigint PRIMARY KEY);
+         CREATE TABLE soft (id serial PRIMARY KEY, sid bigint NOT NULL REFERENCES subject, deleted bool DEFAULT false);
+         CREATE RULE keep_it AS ON DELETE TO soft DO INSTEAD UPDATE soft SET deleted = true WHERE id = OLD.id;
+         INSERT INTO subject VALUES (1), (2);
+         INSERT INTO soft (sid) VALUES (1), (1), (2);
+         SELECT forget.register_subject('subject', 'subject');",
+    )
+    .unwrap();
+    let before = snapshot(&mut c, "public");
+    assert_eq!(
+        sqlstate(c.query("SELECT * FROM forget.delete_client(1)", &[])),
+        "0A000"
+    );
+    assert_eq!(snapshot(&mut c, "public"), before);
+}
+
 /// Rows per table of `schema`, by unqualified name.
 fn row_counts(c: &mut Client, schema: &str) -> BTreeMap<String, i64> {
     texts(
@@ -1477,11 +1629,15 @@ fn row_counts(c: &mut Client, schema: &str) -> BTreeMap<String, i64> {
     .collect()
 }
 
-/// A snapshot of schema oracle, named as if it were public.
-fn renamed(tables: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+/// A snapshot of schema `from`, named as if it were schema `to`.
+fn renamed(
+    tables: BTreeMap<String, Vec<String>>,
+    from: &str,
+    to: &str,
+) -> BTreeMap<String, Vec<String>> {
     tables
         .into_iter()
-        .map(|(t, rows)| (t.replacen("oracle.", "public.", 1), rows))
+        .map(|(t, rows)| (t.replacen(&format!("{from}."), &format!("{to}."), 1), rows))
         .collect()
 }
 
