@@ -16,6 +16,11 @@ pub struct Subject {
     pub key_column: String,
     /// format_type() of the key, schema-qualified where needed.
     pub key_type: String,
+    /// The same without its type modifier (`character varying` for
+    /// `character varying(3)`, `numeric` for `numeric(10,2)`): a key given
+    /// as text is cast to it to see whether the cast to `key_type` lost
+    /// anything.
+    pub key_base_type: String,
     pub key_type_oid: Oid,
     pub active_column: Option<String>,
     pub active_value: String,
@@ -31,7 +36,7 @@ pub struct Subject {
 const SUBJECT_COLUMNS: &str = "s.name::text, s.tbl::oid, s.key_column::text, \
     k.key_type, s.active_column::text, s.active_value, s.inactive_value, \
     COALESCE(s.identity::text[], '{}'), s.minimized_column::text, s.search_path, k.atttypid, \
-    COALESCE(s.run_as::pg_catalog.oid, c.relowner)";
+    COALESCE(s.run_as::pg_catalog.oid, c.relowner), k.key_base_type";
 
 fn subject_from(row: &pgrx::spi::SpiHeapTupleData) -> Subject {
     Subject {
@@ -47,6 +52,7 @@ fn subject_from(row: &pgrx::spi::SpiHeapTupleData) -> Subject {
         search_path: spi(row.get::<String>(10)).unwrap_or_default(),
         key_type_oid: oid_at(row, 11),
         run_as: oid_at(row, 12),
+        key_base_type: spi(row.get::<String>(13)).unwrap_or_default(),
     }
 }
 
@@ -59,7 +65,8 @@ pub fn subjects() -> Vec<Subject> {
                 // plain join was planned as a hash of all of pg_attribute
                 // (1.5 ms) against a subjects table never analyzed.
                 "SELECT {SUBJECT_COLUMNS} FROM forget.subjects s \
-                 LEFT JOIN LATERAL (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS key_type, a.atttypid \
+                 LEFT JOIN LATERAL (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS key_type, a.atttypid, \
+                 pg_catalog.format_type(a.atttypid, NULL) AS key_base_type \
                  FROM pg_catalog.pg_attribute a WHERE a.attrelid = s.tbl AND a.attname = s.key_column \
                  AND NOT a.attisdropped) k ON true \
                  LEFT JOIN pg_catalog.pg_class c ON c.oid = s.tbl ORDER BY s.name"
@@ -180,7 +187,8 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                     pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
                     a.attgenerated <> '', c.relkind = 'p', c.relrowsecurity,
                     c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid),
-                    c.relhasrules
+                    c.relhasrules,
+                    (SELECT t.typcategory = 'S' FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid)
              FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -207,6 +215,7 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                 type_sql: spi(row.get::<String>(5)).unwrap_or_default(),
                 not_null: spi(row.get::<bool>(6)).unwrap_or(false),
                 generated: spi(row.get::<bool>(7)).unwrap_or(false),
+                string: spi(row.get::<bool>(12)).unwrap_or(false),
             });
         }
         let keys = spi(client.select(

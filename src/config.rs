@@ -274,11 +274,15 @@ fn add_link(
                 )
             } else {
                 format!(
-                    "SELECT 1 FROM {} c, {} p WHERE c.{} OPERATOR(pg_catalog.=) CAST(p.{} AS {child_type})",
+                    "SELECT 1 FROM {} c, {} p WHERE {}",
                     qualified(&c),
                     qualified(&p),
-                    ident(child_column),
-                    ident(&parent_column)
+                    crate::render::matches_in_child_type(
+                        &format!("c.{}", ident(child_column)),
+                        c.column(child_column).unwrap(),
+                        p.column(&parent_column).unwrap(),
+                        &format!("p.{}", ident(&parent_column)),
+                    )
                 )
             },
             &[],

@@ -16,6 +16,8 @@ struct Activity {
     table: Table,
     ts_column: String,
     via: Option<String>,
+    /// The subject's key column, which `via` refers to.
+    key: Option<crate::model::Column>,
 }
 
 fn activities(subject: &Subject) -> Vec<Activity> {
@@ -34,13 +36,19 @@ fn activities(subject: &Subject) -> Vec<Activity> {
         })
         .collect()
     });
-    let tables = catalog::tables(&rows.iter().map(|r| r.0).collect::<Vec<_>>());
+    let oids: Vec<u32> = rows.iter().map(|r| r.0).chain([subject.table]).collect();
+    let tables = catalog::tables(&oids);
+    let key = tables
+        .get(&subject.table)
+        .and_then(|t| t.column(&subject.key_column))
+        .cloned();
     rows.into_iter()
         .filter_map(|(oid, ts_column, via)| {
             tables.get(&oid).map(|t| Activity {
                 table: t.clone(),
                 ts_column,
                 via,
+                key: key.clone(),
             })
         })
         .collect()
@@ -48,8 +56,8 @@ fn activities(subject: &Subject) -> Vec<Activity> {
 
 /// The last-activity expression over the subject row aliased `s`: the
 /// latest of every source and of the last reactivation (NULL when none).
-fn last_activity_expression(subject: &Subject, key_type: &str) -> String {
-    let key = ident(&subject.key_column);
+fn last_activity_expression(subject: &Subject) -> String {
+    let key_column = ident(&subject.key_column);
     let mut parts: Vec<String> = activities(subject)
         .iter()
         .map(|a| {
@@ -57,13 +65,15 @@ fn last_activity_expression(subject: &Subject, key_type: &str) -> String {
             match &a.via {
                 None => format!("s.{ts}::pg_catalog.timestamptz"),
                 Some(via) => {
-                    let via_type = a.table.column(via).map(|c| c.type_sql.as_str()).unwrap_or(key_type);
-                    let matches = crate::render::matches_in_child_type(
-                        &format!("a.{}", ident(via)),
-                        via_type,
-                        key_type,
-                        &format!("s.{key}"),
-                    );
+                    let matches = match (a.table.column(via), &a.key) {
+                        (Some(via_column), Some(key)) => crate::render::matches_in_child_type(
+                            &format!("a.{}", ident(via)),
+                            via_column,
+                            key,
+                            &format!("s.{key_column}"),
+                        ),
+                        _ => "false".into(),
+                    };
                     format!(
                         "(SELECT pg_catalog.max(a.{ts})::pg_catalog.timestamptz FROM {} a WHERE {matches})",
                         qualified(&a.table),
@@ -120,7 +130,7 @@ fn last_activity(
         || {
             format!(
                 "SELECT {} FROM {} s{} WHERE s.{key} OPERATOR(pg_catalog.=) CAST($1 AS {})",
-                last_activity_expression(&subject, &subject.key_type),
+                last_activity_expression(&subject),
                 qualified(&subject_table(&subject)),
                 crate::render::key_as_text(&subject.key_column),
                 subject.key_type,
@@ -271,7 +281,7 @@ fn deactivate_inactive(
          WHERE s.{col} OPERATOR(pg_catalog.=) CAST($2 AS {ty})) c \
          WHERE c.last OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) CAST($1 AS pg_catalog.interval)) \
          ORDER BY c.key_value",
-        last_activity_expression(&subject, &subject.key_type),
+        last_activity_expression(&subject),
         qualified(&table),
         crate::render::key_as_text(&subject.key_column),
         key = ident(&subject.key_column),

@@ -106,12 +106,21 @@ pub fn lock_subject(subject: &Subject, table: &Table, key: &str, lock: bool) -> 
     key
 }
 
-/// The statement that finds (and with `lock`, locks) one subject row.
+/// The statement that finds (and with `lock`, locks) one subject row. A key
+/// that the key column's type modifier would change (varchar(3) truncates
+/// 'abcd' to 'abc', numeric(10,0) rounds '1.5' to 2) names no row rather
+/// than another subject's: the cast must equal the same text cast without
+/// the modifier ('1.5' is numeric(10,2) 1.50 all the same).
 pub fn lock_sql(subject: &Subject, table: &Table, lock: bool) -> String {
+    let (kt, base) = (&subject.key_type, &subject.key_base_type);
+    let unchanged = if kt == base {
+        String::new()
+    } else {
+        format!(" AND CAST(CAST($1 AS {kt}) AS {base}) OPERATOR(pg_catalog.=) CAST($1 AS {base})")
+    };
     format!(
-        "SELECT r.{k}::pg_catalog.text FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) CAST($1 AS {}){}",
+        "SELECT r.{k}::pg_catalog.text FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) CAST($1 AS {kt}){unchanged}{}",
         qualified(table),
-        subject.key_type,
         if lock { " FOR UPDATE" } else { "" },
         k = ident(&subject.key_column),
     )

@@ -96,6 +96,9 @@ pub struct Column {
     pub not_null: bool,
     /// A STORED generated column: PostgreSQL computes it, nobody writes it.
     pub generated: bool,
+    /// Of a string type (typcategory 'S': text, varchar, char, name, and
+    /// domains over them): a value cast from it to another type is parsed.
+    pub string: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

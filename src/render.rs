@@ -14,7 +14,7 @@
 //! Parameters: $1 is the text[] of subject keys; $2 the inactive value.
 
 use crate::graph::Graph;
-use crate::model::{Oid, Table};
+use crate::model::{Column, Oid, Table};
 use crate::plan::{Branch, Fate, NodePlan, Operation, Plan};
 use std::collections::HashMap;
 
@@ -485,51 +485,54 @@ fn compare(
     pc: &str,
     value: &str,
 ) -> String {
-    let child_type = ctx
-        .table(e.child)
-        .column(cc)
-        .map(|c| c.type_sql.as_str())
-        .unwrap_or("");
-    let parent_type = ctx
-        .table(e.parent)
-        .column(pc)
-        .map(|c| c.type_sql.as_str())
-        .unwrap_or("");
     if is_array_link(e) {
         return format!(
             "{value} OPERATOR(pg_catalog.=) ANY ({child_alias}.{})",
             ident(cc)
         );
     }
+    let (Some(child), Some(parent)) = (
+        ctx.table(e.child).column(cc),
+        ctx.table(e.parent).column(pc),
+    ) else {
+        return "false".into();
+    };
     matches_in_child_type(
         &format!("{child_alias}.{}", ident(cc)),
-        child_type,
-        parent_type,
+        child,
+        parent,
         value,
     )
 }
 
-/// `child` (an expression of type `child_type`) equals `value` (of type
-/// `parent_type`). When the types differ (a text column holding an integer
-/// id, an int column referencing a bigint key) the value is cast to the
-/// child's type, so that an index on the child column serves, and matches
-/// only where it survives the trip back unchanged: a cast that rounds
-/// (numeric 1.5 to integer 2) or truncates ('abcd' to varchar(3) 'abc')
-/// would otherwise match another subject's rows. A value that does not fit
-/// the child's type at all (bigint 5000000000 for an integer column) fails
-/// the statement with the cast's error rather than match anything.
+/// `child` (an expression of column `child_column`'s type) equals `value`
+/// (of column `parent`'s type). When the types differ (a text column
+/// holding an integer id, an int column referencing a bigint key) the value
+/// is cast to the child's type, so that an index on the child column
+/// serves. A cast that loses information (numeric 1.5 to integer 2,
+/// 'abcd' to varchar(3) 'abc') would match another subject's rows, so the
+/// value must also survive the cast back unchanged, except where a string
+/// is parsed into another type ('007' as integer 7, an upper-case UUID):
+/// there several spellings mean one value, as the user's data does. A
+/// value that does not fit the child's type at all (bigint 5000000000 for
+/// an integer column), or does not cast back, fails the statement with the
+/// cast's error rather than match anything.
 pub fn matches_in_child_type(
     child: &str,
-    child_type: &str,
-    parent_type: &str,
+    child_column: &Column,
+    parent: &Column,
     value: &str,
 ) -> String {
+    let (child_type, parent_type) = (&child_column.type_sql, &parent.type_sql);
     if child_type == parent_type {
         return format!("{child} OPERATOR(pg_catalog.=) {value}");
     }
+    let cast = format!("{child} OPERATOR(pg_catalog.=) CAST({value} AS {child_type})");
+    if parent.string && !child_column.string {
+        return cast;
+    }
     format!(
-        "({child} OPERATOR(pg_catalog.=) CAST({value} AS {child_type}) \
-         AND CAST(CAST({value} AS {child_type}) AS {parent_type}) OPERATOR(pg_catalog.=) {value})"
+        "({cast} AND CAST(CAST({value} AS {child_type}) AS {parent_type}) OPERATOR(pg_catalog.=) {value})"
     )
 }
 
@@ -703,22 +706,26 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan) -> String {
         && b.below_deleted == Some(Fate::Delete)
         && e.parent_cols.len() == 1
         && e.parent_cols[0] == key
-        && !is_array_link(e);
+        && !is_array_link(e)
+        && ctx
+            .table(n.node)
+            .column(&e.child_cols[0])
+            .map(|c| &c.type_sql)
+            == ctx.subject.table.column(key).map(|c| &c.type_sql);
     if by_key {
-        // The key as the subject row holds it, read once (an InitPlan): with
+        // The key as the subject rows hold it, read once (an InitPlan): with
         // the key column's collation, as the join and ON DELETE CASCADE
-        // compare (a nondeterministic collation matches 'abc' to 'ABC').
+        // compare (a nondeterministic collation matches 'abc' to 'ABC'); an
+        // array, for a key column that is not unique or a subject table with
+        // inheritance children holding the same key.
         let s = ctx.subject;
-        let key_value = format!(
-            "(SELECT r.{k} FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[])))",
+        return format!(
+            "DELETE FROM {} c WHERE c.{} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.{k} FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[]))))",
+            qualified(ctx.table(n.node)),
+            ident(&e.child_cols[0]),
             qualified(s.table),
             s.key_type,
             k = ident(key),
-        );
-        return format!(
-            "DELETE FROM {} c WHERE {}",
-            qualified(ctx.table(n.node)),
-            compare(ctx, e, "c", &e.child_cols[0], &e.parent_cols[0], &key_value)
         );
     }
     let mut above = std::collections::BTreeSet::new();
@@ -1057,6 +1064,7 @@ mod tests {
                     type_sql: "bigint".into(),
                     not_null: false,
                     generated: false,
+                    string: false,
                 })
                 .collect(),
             primary_key: vec!["id".into()],

@@ -1591,6 +1591,163 @@ fn an_activity_source_of_another_type_counts_only_the_subjects_rows() {
     assert_eq!(last(&mut c, "1.5"), None);
 }
 
+/// A text key parsed into a child column's type matches every spelling of
+/// the value ('007' is integer 7, an upper-case UUID is the uuid), as it did
+/// before the check against lossy casts; a key column that is not unique,
+/// and a subject table whose inheritance child holds the same key, delete
+/// what the dry run reports.
+#[test]
+fn parsed_keys_and_keys_held_twice_reach_what_the_dry_run_reports() {
+    let mut c = fresh_db("e2e_prod_parsed_keys");
+    c.batch_execute(
+        "CREATE TABLE ids (id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT '2020-01-01');
+         CREATE TABLE by_number (n int);
+         CREATE TABLE by_uuid (u uuid);
+         CREATE TABLE logins (n int, at timestamptz);
+         CREATE TABLE uids (id text PRIMARY KEY);
+         INSERT INTO ids (id) VALUES ('007');
+         INSERT INTO uids (id) VALUES ('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11');
+         INSERT INTO by_number VALUES (7), (8);
+         INSERT INTO by_uuid VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+         INSERT INTO logins VALUES (7, '2026-01-01');
+         SELECT forget.register_subject('id', 'ids');
+         SELECT forget.register_subject('uid', 'uids');
+         SELECT forget.add_link('by_number', 'n', 'ids');
+         SELECT forget.add_link('by_uuid', 'u', 'uids');
+         SELECT forget.add_activity('ids', 'at', subject => 'id');
+         SELECT forget.add_activity('logins', 'at', via => 'n', subject => 'id');
+
+         CREATE TABLE clients (id serial PRIMARY KEY, client_no int NOT NULL);
+         CREATE TABLE notes (client_no int);
+         INSERT INTO clients (client_no) VALUES (1), (1), (2);
+         INSERT INTO notes VALUES (1), (2);
+         SELECT forget.register_subject('client', 'clients', key_column => 'client_no');
+         SELECT forget.add_link('notes', 'client_no', 'clients', 'client_no');
+
+         CREATE TABLE people (id int PRIMARY KEY);
+         CREATE TABLE people_archive () INHERITS (people);
+         CREATE TABLE pnotes (person_id int);
+         INSERT INTO people VALUES (1), (2);
+         INSERT INTO people_archive VALUES (1);
+         INSERT INTO pnotes VALUES (1), (2);
+         SELECT forget.register_subject('person', 'people');
+         SELECT forget.add_link('pnotes', 'person_id', 'people');",
+    )
+    .unwrap();
+    let last: Option<String> = c
+        .query_one(
+            "SELECT forget.last_activity('007'::text, 'id')::date::text",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(last.as_deref(), Some("2026-01-01"));
+    let counts = |c: &mut Client, call: &str| -> Vec<(String, i64)> {
+        c.query(
+            &format!("SELECT tbl::text, rows FROM {call} ORDER BY 1"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    };
+    for (key, subject, expected) in [
+        ("007", "id", vec![("by_number", 1), ("ids", 1)]),
+        (
+            "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+            "uid",
+            vec![("by_uuid", 1), ("uids", 1)],
+        ),
+        ("1", "client", vec![("clients", 2), ("notes", 1)]),
+        ("1", "person", vec![("people", 2), ("pnotes", 1)]),
+    ] {
+        let expected: Vec<(String, i64)> = expected
+            .into_iter()
+            .map(|(t, n)| (t.to_string(), n))
+            .collect();
+        let dry = counts(
+            &mut c,
+            &format!(
+                "forget.delete_client('{key}'::text, subject => '{subject}', dry_run => true)"
+            ),
+        );
+        assert_eq!(dry, expected, "{subject} {key}: dry run");
+        let done = counts(
+            &mut c,
+            &format!("forget.delete_client('{key}'::text, subject => '{subject}')"),
+        );
+        assert_eq!(done, expected, "{subject} {key}");
+    }
+    assert_eq!(texts(&mut c, "SELECT n::text FROM by_number"), vec!["8"]);
+    assert_eq!(count(&mut c, "SELECT * FROM by_uuid"), 0);
+    assert_eq!(
+        texts(&mut c, "SELECT client_no::text FROM notes"),
+        vec!["2"]
+    );
+    assert_eq!(
+        texts(&mut c, "SELECT person_id::text FROM pnotes"),
+        vec!["2"]
+    );
+}
+
+/// A key the key column's type modifier would change names no subject
+/// rather than another one: varchar(3) would truncate 'abcd' to 'abc', and
+/// numeric(10,0) round 1.5 to 2; '1.5' still names numeric(10,2) 1.50.
+#[test]
+fn a_key_that_the_columns_type_modifier_changes_names_no_subject() {
+    let mut c = fresh_db("e2e_prod_typmod_key");
+    c.batch_execute(
+        "CREATE TABLE short (id varchar(3) PRIMARY KEY);
+         CREATE TABLE whole (id numeric(10,0) PRIMARY KEY);
+         CREATE TABLE cents (id numeric(10,2) PRIMARY KEY);
+         INSERT INTO short VALUES ('abc'); INSERT INTO whole VALUES (2); INSERT INTO cents VALUES (1.50);
+         SELECT forget.register_subject('short', 'short');
+         SELECT forget.register_subject('whole', 'whole');
+         SELECT forget.register_subject('cents', 'cents');",
+    )
+    .unwrap();
+    for (key, subject) in [("abcd", "short"), ("1.5", "whole")] {
+        for call in [
+            format!("SELECT * FROM forget.delete_client('{key}'::text, subject => '{subject}')"),
+            format!("SELECT * FROM forget.delete_client('{key}'::text, subject => '{subject}', dry_run => true)"),
+            format!("SELECT forget.export_client('{key}'::text, subject => '{subject}')"),
+        ] {
+            assert_eq!(sqlstate(c.query(&call, &[])), "P0002", "{call}");
+        }
+    }
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM short UNION ALL SELECT id::text FROM whole"
+        ),
+        2
+    );
+    c.query(
+        "SELECT * FROM forget.delete_client('1.5'::text, subject => 'cents')",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT * FROM cents"), 0);
+}
+
+/// A link whose value cannot be compared both ways (integer to money casts,
+/// money to integer does not) is refused when it is declared, not at every
+/// action afterwards.
+#[test]
+fn a_link_whose_value_does_not_cast_back_is_refused_when_declared() {
+    let mut c = fresh_db("e2e_prod_one_way_cast");
+    c.batch_execute(
+        "CREATE TABLE s (id int PRIMARY KEY);
+         CREATE TABLE paid (amount money);
+         SELECT forget.register_subject('s', 's');",
+    )
+    .unwrap();
+    let refused = c.query("SELECT forget.add_link('paid', 'amount', 's')", &[]);
+    assert_eq!(sqlstate(refused), "42846");
+    assert_eq!(count(&mut c, "SELECT * FROM forget.links"), 0);
+}
+
 /// A table whose DELETE a rule rewrites (DO INSTEAD: a soft delete) is not
 /// deleted in a statement of its own, whose row count would then report 0
 /// deleted and leave the rows: the action fails as PostgreSQL refuses such a
