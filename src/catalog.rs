@@ -188,7 +188,17 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                     a.attgenerated <> '', c.relkind = 'p', c.relrowsecurity,
                     c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid),
                     c.relhasrules,
-                    (SELECT t.typcategory = 'S' FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid)
+                    (SELECT t.typcategory = 'S' FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid),
+                    (SELECT pg_catalog.quote_ident(n.nspname) || '.' || o.oprname
+                       FROM pg_catalog.pg_type t
+                       JOIN pg_catalog.pg_opclass oc ON oc.opcdefault
+                            AND oc.opcintype = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+                       JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod AND am.amname = 'btree'
+                       JOIN pg_catalog.pg_amop ao ON ao.amopfamily = oc.opcfamily AND ao.amopstrategy = 3
+                            AND ao.amoplefttype = oc.opcintype AND ao.amoprighttype = oc.opcintype
+                       JOIN pg_catalog.pg_operator o ON o.oid = ao.amopopr
+                       JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+                      WHERE t.oid = a.atttypid AND n.nspname <> 'pg_catalog')
              FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -216,6 +226,7 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                 not_null: spi(row.get::<bool>(6)).unwrap_or(false),
                 generated: spi(row.get::<bool>(7)).unwrap_or(false),
                 string: spi(row.get::<bool>(12)).unwrap_or(false),
+                equality: spi(row.get::<String>(13)),
             });
         }
         let keys = spi(client.select(

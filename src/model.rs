@@ -99,6 +99,12 @@ pub struct Column {
     /// Of a string type (typcategory 'S': text, varchar, char, name, and
     /// domains over them): a value cast from it to another type is parsed.
     pub string: bool,
+    /// The equality operator of its type's default btree operator class
+    /// (`public.=` for citext), when it is not in pg_catalog: the equality
+    /// ON DELETE CASCADE and unique indexes use, where `pg_catalog.=` would
+    /// pick another (text's, case-sensitive, for citext). Operator classes
+    /// are created by superusers only.
+    pub equality: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -505,6 +505,15 @@ fn compare(
     )
 }
 
+/// `OPERATOR(...)` for the equality of a column's type: its default btree
+/// operator class's (citext's for citext), else `pg_catalog.=`.
+pub fn equality(column: &Column) -> String {
+    format!(
+        "OPERATOR({})",
+        column.equality.as_deref().unwrap_or("pg_catalog.=")
+    )
+}
+
 /// `child` (an expression of column `child_column`'s type) equals `value`
 /// (of column `parent`'s type). When the types differ (a text column
 /// holding an integer id, an int column referencing a bigint key) the value
@@ -525,7 +534,7 @@ pub fn matches_in_child_type(
 ) -> String {
     let (child_type, parent_type) = (&child_column.type_sql, &parent.type_sql);
     if child_type == parent_type {
-        return format!("{child} OPERATOR(pg_catalog.=) {value}");
+        return format!("{child} {} {value}", equality(child_column));
     }
     let cast = format!("{child} OPERATOR(pg_catalog.=) CAST({value} AS {child_type})");
     if parent.string && !child_column.string {
@@ -720,9 +729,13 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan) -> String {
         // inheritance children holding the same key.
         let s = ctx.subject;
         return format!(
-            "DELETE FROM {} c WHERE c.{} OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.{k} FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[]))))",
+            "DELETE FROM {} c WHERE c.{} {} ANY (ARRAY(SELECT r.{k} FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[]))))",
             qualified(ctx.table(n.node)),
             ident(&e.child_cols[0]),
+            ctx.table(n.node)
+                .column(&e.child_cols[0])
+                .map(equality)
+                .unwrap_or_else(|| "OPERATOR(pg_catalog.=)".into()),
             qualified(s.table),
             s.key_type,
             k = ident(key),
@@ -1065,6 +1078,7 @@ mod tests {
                     not_null: false,
                     generated: false,
                     string: false,
+                    equality: None,
                 })
                 .collect(),
             primary_key: vec!["id".into()],

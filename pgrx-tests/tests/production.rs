@@ -1466,8 +1466,8 @@ fn one_pass_deletes_remove_what_a_cascade_removes_and_count_it() {
 /// A child column of another type than the key matches the key only where
 /// the key survives the cast to it and back (numeric 1.5 is not integer 2,
 /// 'abcd' is not varchar(3) 'abc'); a key column with a nondeterministic
-/// collation matches its children under that collation, as ON DELETE
-/// CASCADE does. Dry run, delete and export agree; PostgreSQL's own cascade
+/// collation, or of a type with its own equality (citext), matches its
+/// children as ON DELETE CASCADE does. Dry run, delete and export agree; PostgreSQL's own cascade
 /// on a copy of the schema is the oracle.
 #[test]
 fn casts_and_collations_reach_only_the_subjects_rows() {
@@ -1490,9 +1490,19 @@ fn casts_and_collations_reach_only_the_subjects_rows() {
             "('ABC'), ('abc'), ('xyz')",
             "ABC",
         ),
+        // A type whose equality is not pg_catalog's (citext's is
+        // case-insensitive, text's is not).
+        (
+            "citext",
+            "citext",
+            "('Abc'), ('xyz')",
+            "('abc'), ('ABC'), ('xyz')",
+            "Abc",
+        ),
     ];
     c.batch_execute(
-        "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+        "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+         CREATE EXTENSION citext",
     )
     .unwrap();
     for (i, (key_type, child_type, keys, children, key)) in cases.iter().enumerate() {
