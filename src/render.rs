@@ -708,6 +708,7 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan) -> String {
     let e = &ctx.graph.edges[b.edge];
     let key = ctx.subject.key_column;
     let root = ctx.node_plan(0);
+    let child = ctx.table(n.node).column(&e.child_cols[0]);
     let by_key = e.parent == 0
         && root.branches.is_empty()
         && root.recursive.is_empty()
@@ -716,12 +717,8 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan) -> String {
         && e.parent_cols.len() == 1
         && e.parent_cols[0] == key
         && !is_array_link(e)
-        && ctx
-            .table(n.node)
-            .column(&e.child_cols[0])
-            .map(|c| &c.type_sql)
-            == ctx.subject.table.column(key).map(|c| &c.type_sql);
-    if by_key {
+        && child.map(|c| &c.type_sql) == ctx.subject.table.column(key).map(|c| &c.type_sql);
+    if let (true, Some(child)) = (by_key, child) {
         // The key as the subject rows hold it, read once (an InitPlan): with
         // the key column's collation, as the join and ON DELETE CASCADE
         // compare (a nondeterministic collation matches 'abc' to 'ABC'); an
@@ -731,11 +728,8 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan) -> String {
         return format!(
             "DELETE FROM {} c WHERE c.{} {} ANY (ARRAY(SELECT r.{k} FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[]))))",
             qualified(ctx.table(n.node)),
-            ident(&e.child_cols[0]),
-            ctx.table(n.node)
-                .column(&e.child_cols[0])
-                .map(equality)
-                .unwrap_or_else(|| "OPERATOR(pg_catalog.=)".into()),
+            ident(&child.name),
+            equality(child),
             qualified(s.table),
             s.key_type,
             k = ident(key),

@@ -307,16 +307,16 @@ fn big_subject(a: &Args) -> Vec<Row> {
     // jsonb document per row, named by its relation): the floor of 11b.
     c.batch_execute("CREATE TABLE kept (tbl regclass, row_data jsonb)")
         .unwrap();
-    let copy_by_hand = |k: i64| {
-        let copies: String = ["a", "b", "c", "d"]
-            .iter()
-            .map(|t| {
-                format!(
-                    "INSERT INTO kept SELECT t.tableoid::regclass, to_jsonb(t) FROM items_{t} t WHERE owner_id = {k};"
-                )
-            })
-            .collect();
+    // Each table's rows of owner k copied by `copy` (given the table's
+    // letter), then the DELETEs by hand.
+    let copied_by_hand = |k: i64, copy: &dyn Fn(&str) -> String| {
+        let copies: String = ["a", "b", "c", "d"].iter().map(|t| copy(t)).collect();
         format!("{copies}{}", by_hand(k))
+    };
+    let copy_by_hand = |k: i64| {
+        copied_by_hand(k, &|t| {
+            format!("INSERT INTO kept SELECT t.tableoid::regclass, to_jsonb(t) FROM items_{t} t WHERE owner_id = {k};")
+        })
     };
     // The cheapest copy any undo format could make: each row into a table
     // shaped like its own (with the deletion it belongs to), no index.
@@ -327,15 +327,9 @@ fn big_subject(a: &Args) -> Vec<Row> {
         .unwrap();
     }
     let shaped_by_hand = |k: i64| {
-        let copies: String = ["a", "b", "c", "d"]
-            .iter()
-            .map(|t| {
-                format!(
-                    "INSERT INTO shaped_{t} SELECT 1, t.* FROM items_{t} t WHERE owner_id = {k};"
-                )
-            })
-            .collect();
-        format!("{copies}{}", by_hand(k))
+        copied_by_hand(k, &|t| {
+            format!("INSERT INTO shaped_{t} SELECT 1, t.* FROM items_{t} t WHERE owner_id = {k};")
+        })
     };
     let hand = one(&mut c, &by_hand(2));
     let ours = one(
