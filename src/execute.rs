@@ -262,7 +262,7 @@ pub fn run_statement(entry: &Entry, mode: Mode, keys: &[String], recovery: Optio
     let counted = as_subject(&prepared.subject, recovery, || {
         with_settings(NO_JIT, || {
             let args = [keys.to_vec().into(), inactive.into(), recovery.into()];
-            // Mode::ExecuteOne: each of these deletes one step's rows, all
+            // Mode::ExecuteOne and KeepUndo: each of these deletes one step's rows, all
             // of the one key, and the executor counts them.
             let mut counted: Vec<(usize, String, i64)> = statement
                 .first

@@ -99,6 +99,9 @@ pub enum Mode {
     ExecuteOne,
     /// Execute, and copy what is deleted or overwritten into forget.undo
     /// (deletion id $3) in the same snapshot, so restore_client can undo it.
+    /// One key (a recovery record is one subject's): the one-pass deletes
+    /// run first as in `ExecuteOne`, each copying its rows in its own
+    /// statement.
     KeepUndo,
 }
 
@@ -106,8 +109,9 @@ pub struct Rendered {
     pub sql: String,
     /// What each forget_step number of the result means.
     pub steps: Vec<(Oid, Operation)>,
-    /// Mode::ExecuteOne: (step, statement) run before `sql`, each deleting
-    /// the rows of one step and counting them in SPI_processed.
+    /// Mode::ExecuteOne and Mode::KeepUndo: (step, statement) run before
+    /// `sql`, each deleting the rows of one step (and keeping their undo
+    /// copy) and counting them in SPI_processed.
     pub first: Vec<(usize, String)>,
 }
 
@@ -171,25 +175,39 @@ pub fn action_statement(
     } else {
         Vec::new()
     };
-    let separate: Vec<usize> =
-        if mode == Mode::ExecuteOne && direct_deletes.len() <= SEPARATE_DELETES_AT_MOST {
-            direct_deletes
-                .iter()
-                .copied()
-                .filter(|n| !ctx.table(*n).rules)
-                .collect()
-        } else {
-            Vec::new()
-        };
+    // The one-pass deletes of one key (a recovery record is always one
+    // subject's), when few: each a statement of its own.
+    let one_pass: Vec<usize> = if mode == Mode::KeepUndo {
+        plan.nodes
+            .iter()
+            .filter(|n| deleted_in_one_pass(&ctx, n))
+            .map(|n| n.node)
+            .collect()
+    } else {
+        direct_deletes.clone()
+    };
+    let separate: Vec<usize> = if matches!(mode, Mode::ExecuteOne | Mode::KeepUndo)
+        && one_pass.len() <= SEPARATE_DELETES_AT_MOST
+    {
+        one_pass
+            .iter()
+            .copied()
+            .filter(|n| !ctx.table(*n).rules)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut first = Vec::new();
     if mode != Mode::DryRun {
         for n in &plan.nodes {
+            if separate.contains(&n.node) {
+                // Its own statement, with its undo copy, below.
+                continue;
+            }
             if mode == Mode::KeepUndo {
                 ctes.extend(undo_ctes(&ctx, n));
             }
-            if separate.contains(&n.node) {
-                // Its own statement, below.
-            } else if direct_deletes.contains(&n.node) {
+            if direct_deletes.contains(&n.node) {
                 ctes.push(direct_delete_cte(&ctx, n));
             } else {
                 ctes.extend(delete_cte(&ctx, n));
@@ -225,7 +243,10 @@ pub fn action_statement(
             Operation::Delete => true,
         };
         if separate.contains(node) {
-            first.push((steps.len(), separate_delete_statement(&ctx, n)));
+            first.push((
+                steps.len(),
+                separate_delete_statement(&ctx, n, mode == Mode::KeepUndo),
+            ));
         } else if direct_deletes.contains(node) {
             // Each row the DELETE removed, once, with its subject key.
             returned.push(format!(
@@ -677,16 +698,25 @@ fn deleted_in_one_pass(ctx: &Ctx, n: &NodePlan) -> bool {
 /// The DELETE of a node deleted in one pass, joined to its parent's reach
 /// CTE as `p`.
 fn one_pass_delete(ctx: &Ctx, n: &NodePlan) -> String {
+    let (parent, condition) = one_pass_condition(ctx, n);
+    format!(
+        "DELETE FROM {} c USING n{parent} p WHERE {condition}",
+        qualified(ctx.table(n.node)),
+    )
+}
+
+/// (parent node, condition on child `c` and parent row `p`) of a node
+/// deleted in one pass: the rows of `c` that `p` reaches, to be deleted.
+fn one_pass_condition(ctx: &Ctx, n: &NodePlan) -> (usize, String) {
     let b = &n.branches[0];
     let e = &ctx.graph.edges[b.edge];
     let (fate, filter) = fate_expression(b, "p");
-    format!(
-        "DELETE FROM {} c USING n{} p WHERE {} AND ({fate}) OPERATOR(pg_catalog.=) 'd'{}",
-        qualified(ctx.table(n.node)),
-        e.parent,
+    let condition = format!(
+        "{} AND ({fate}) OPERATOR(pg_catalog.=) 'd'{}",
         match_condition(ctx, b, "c", "p"),
         filter.map(|f| format!(" AND {f}")).unwrap_or_default()
-    )
+    );
+    (e.parent, condition)
 }
 
 fn direct_delete_cte(ctx: &Ctx, n: &NodePlan) -> String {
@@ -703,11 +733,18 @@ fn direct_delete_cte(ctx: &Ctx, n: &NodePlan) -> String {
 /// alone (no self-reference or other edge adds rows to it), by its key: the
 /// rows whose reference holds the key, the way a DBA writes it (the subject
 /// row is locked and visible, and the join to it cost a fifth of the DELETE).
-fn separate_delete_statement(ctx: &Ctx, n: &NodePlan) -> String {
+///
+/// With `keep_undo`, a CTE first copies the same rows whole into
+/// forget.undo (deletion id $3), in the DELETE's snapshot: the copy and the
+/// DELETE each read the table once, the way it is written by hand (a DELETE
+/// … RETURNING feeding the copy cost a fifth more, its rows held in a
+/// tuplestore). The statement's row count is still the DELETE's.
+fn separate_delete_statement(ctx: &Ctx, n: &NodePlan, keep_undo: bool) -> String {
     let b = &n.branches[0];
     let e = &ctx.graph.edges[b.edge];
     let key = ctx.subject.key_column;
     let root = ctx.node_plan(0);
+    let table = qualified(ctx.table(n.node));
     let child = ctx.table(n.node).column(&e.child_cols[0]);
     let by_key = e.parent == 0
         && root.branches.is_empty()
@@ -718,6 +755,21 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan) -> String {
         && e.parent_cols[0] == key
         && !is_array_link(e)
         && child.map(|c| &c.type_sql) == ctx.subject.table.column(key).map(|c| &c.type_sql);
+    let copy = |ctes: &mut Vec<String>, reached: &str| {
+        if keep_undo {
+            ctes.push(format!(
+                "forget_kept AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
+                 SELECT $3, c.tableoid::pg_catalog.regclass, 'insert', pg_catalog.to_jsonb(c) FROM {table} c WHERE {reached})"
+            ));
+        }
+    };
+    let with = |ctes: Vec<String>, delete: String| {
+        if ctes.is_empty() {
+            delete
+        } else {
+            format!("WITH RECURSIVE\n{}\n{delete}", ctes.join(",\n"))
+        }
+    };
     if let (true, Some(child)) = (by_key, child) {
         // The key as the subject rows hold it, read once (an InitPlan): with
         // the key column's collation, as the join and ON DELETE CASCADE
@@ -725,36 +777,41 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan) -> String {
         // array, for a key column that is not unique or a subject table with
         // inheritance children holding the same key.
         let s = ctx.subject;
-        return format!(
-            "DELETE FROM {} c WHERE c.{} {} ANY (ARRAY(SELECT r.{k} FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[]))))",
-            qualified(ctx.table(n.node)),
+        let reached = format!(
+            "c.{} {} ANY (ARRAY(SELECT r.{k} FROM {} r WHERE r.{k} OPERATOR(pg_catalog.=) ANY (CAST($1 AS {}[]))))",
             ident(&child.name),
             equality(child),
             qualified(s.table),
             s.key_type,
             k = ident(key),
         );
+        let mut ctes = Vec::new();
+        copy(&mut ctes, &reached);
+        return with(ctes, format!("DELETE FROM {table} c WHERE {reached}"));
     }
     let mut above = std::collections::BTreeSet::new();
-    let mut todo = vec![ctx.graph.edges[n.branches[0].edge].parent];
+    let mut todo = vec![e.parent];
     while let Some(node) = todo.pop() {
         if above.insert(node) {
             let p = ctx.node_plan(node);
             todo.extend(p.branches.iter().map(|b| ctx.graph.edges[b.edge].parent));
         }
     }
-    let ctes: Vec<String> = ctx
+    let mut ctes: Vec<String> = ctx
         .plan
         .nodes
         .iter()
         .filter(|p| above.contains(&p.node))
         .map(|p| reach_cte(ctx, p))
         .collect();
-    format!(
-        "WITH RECURSIVE\n{}\n{}",
-        ctes.join(",\n"),
-        one_pass_delete(ctx, n)
-    )
+    // The copy takes each row once, however many parent rows reach it (as
+    // the DELETE does).
+    let (parent, condition) = one_pass_condition(ctx, n);
+    copy(
+        &mut ctes,
+        &format!("EXISTS (SELECT FROM n{parent} p WHERE {condition})"),
+    );
+    with(ctes, one_pass_delete(ctx, n))
 }
 
 fn delete_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
@@ -938,13 +995,35 @@ fn undo_ctes(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
     let mut out = Vec::new();
     if n.deletes() {
         // Each deleted row whole, from the relation that holds it (a
-        // partition, an inheritor with columns of its own), named by it.
+        // partition, an inheritor with columns of its own), named by it;
+        // once, however many nodes reach it (a table reached by two paths,
+        // a partition reached through its parent's link and its own foreign
+        // key): a node earlier in the plan that deletes from the same
+        // relation copies it first. Two equal rows of a table without a key
+        // are two rows, and are copied and put back as two.
+        let earlier: Vec<&NodePlan> = ctx
+            .plan
+            .nodes
+            .iter()
+            .take_while(|o| o.node != n.node)
+            .filter(|o| o.deletes())
+            .collect();
         for (i, src) in sources(ctx.tables, t).into_iter().enumerate() {
+            let mut reached = src.reached("t.", n.node, Some("d"));
+            for o in &earlier {
+                for other in sources(ctx.tables, ctx.table(o.node)) {
+                    if other.table.oid == src.table.oid {
+                        reached.push_str(&format!(
+                            " AND NOT ({})",
+                            other.reached("t.", o.node, Some("d"))
+                        ));
+                    }
+                }
+            }
             out.push(format!(
                 "kd{node}_{i} AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
-                 SELECT $3, t.tableoid::pg_catalog.regclass, 'insert', pg_catalog.to_jsonb(t) FROM {} t WHERE {})",
+                 SELECT $3, t.tableoid::pg_catalog.regclass, 'insert', pg_catalog.to_jsonb(t) FROM {} t WHERE {reached})",
                 src.from(),
-                src.reached("t.", n.node, Some("d")),
                 node = n.node,
             ));
         }
@@ -1005,9 +1084,18 @@ pub fn restore_statement(tables: &[RestoreTable]) -> String {
                 .map(|c| ident(&c.name))
                 .collect();
             let values: Vec<String> = columns.iter().map(|c| format!("x.{c}")).collect();
+            // Each copy once (undo data kept by versions before 0.2.0 may
+            // hold a row twice, reached by two paths): by content where the
+            // table has a primary key; the copies of a table without one
+            // are taken once each when made, and two equal rows are two.
+            let distinct = if r.table.primary_key.is_empty() {
+                ""
+            } else {
+                "DISTINCT "
+            };
             ctes.push(format!(
                 "ri{oid} AS (INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM \
-                 (SELECT DISTINCT u.row_data FROM forget.undo_current u WHERE {}) d \
+                 (SELECT {distinct}u.row_data FROM forget.undo_current u WHERE {}) d \
                  CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{t}, d.row_data) x RETURNING 1)",
                 columns.join(", "),
                 values.join(", "),

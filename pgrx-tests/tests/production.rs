@@ -1460,6 +1460,49 @@ fn one_pass_deletes_remove_what_a_cascade_removes_and_count_it() {
             .map(|(t, n)| (format!("public.{t}"), *n))
             .collect();
         assert_eq!(audited, qualified, "{leaves} leaves");
+
+        // With a grace period: the same rows go as with the cascade, each
+        // one copied once, and restore_client puts every one back.
+        let kept = snapshot(&mut c, "public");
+        let dry = result(
+            &mut c,
+            "SELECT * FROM forget.delete_client(3, dry_run => true)",
+        );
+        let done = result(
+            &mut c,
+            "SELECT * FROM forget.delete_client(3, grace => '1 day')",
+        );
+        c.batch_execute("DELETE FROM oracle.owner WHERE id = 3")
+            .unwrap();
+        assert_eq!(done, dry, "{leaves} leaves, grace");
+        assert_eq!(
+            snapshot(&mut c, "public"),
+            renamed(snapshot(&mut c, "oracle"), "oracle", "public"),
+            "{leaves} leaves, grace"
+        );
+        let copied: i64 = c
+            .query_one(
+                "SELECT count(*) FROM forget.undo WHERE operation = 'insert'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            copied,
+            done.iter().map(|(_, n)| n).sum::<i64>(),
+            "{leaves} leaves, grace"
+        );
+        let restored: Vec<(String, i64)> = c
+            .query(
+                "SELECT tbl::text, rows FROM forget.restore_client(3) WHERE operation = 'insert' ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(restored, done, "{leaves} leaves, grace");
+        assert_eq!(snapshot(&mut c, "public"), kept, "{leaves} leaves, grace");
     }
 }
 
