@@ -133,3 +133,11 @@ DROP FUNCTION IF EXISTS forget_internal._require_pg_cron();
 -- (forget_internal._verify_chain): the per-row hash function goes.
 DROP FUNCTION IF EXISTS forget._audit_hash(bigint, timestamptz, text, text, text, text, text, text, jsonb, text, text);
 DROP FUNCTION IF EXISTS forget_internal._audit_hash(bigint, timestamptz, text, text, text, text, text, text, jsonb, text, text);
+
+-- How a recovery record's undo data holds deleted rows: 1 as 0.1.0 kept
+-- them (a row reached by two paths may be held twice, and a restore takes
+-- equal rows once); 2 each row once, as it was (two equal rows of a table
+-- without a primary key are two rows, and both come back). Records from
+-- 0.1.0, upgraded or restored from its dumps, read as 1.
+ALTER TABLE forget.deleted_clients ADD COLUMN undo_format smallint NOT NULL DEFAULT 1
+    CONSTRAINT deleted_clients_undo_format_check CHECK (undo_format IN (1, 2));

@@ -110,9 +110,9 @@ pub fn open_record(
     };
     let sql = format!(
         "INSERT INTO forget.deleted_clients (subject, original_key, identity, deleted_at, reason, initiated_by,
-                                             retention_until, state, action)
+                                             retention_until, state, action, undo_format)
          VALUES ($1, $2, {identity}, pg_catalog.now(), $3, $4, pg_catalog.now() + CAST($5 AS pg_catalog.interval),
-                 'retained', $6)
+                 'retained', $6, 2)
          RETURNING id"
     );
     let action = prepared.plan.action.name();
@@ -134,6 +134,9 @@ struct Record {
     id: i64,
     state: String,
     expired: bool,
+    /// Undo format 2: each deleted row is held once (format 1, 0.1.0's,
+    /// may hold a row twice).
+    rows_once: bool,
 }
 
 /// The DeletedUser records of a key, newest first, locked against a
@@ -141,7 +144,7 @@ struct Record {
 fn records(subject: &Subject, key: &str) -> Vec<Record> {
     Spi::connect_mut(|client| {
         spi(client.update(
-            "SELECT id, state, retention_until < pg_catalog.now() FROM forget.deleted_clients
+            "SELECT id, state, retention_until < pg_catalog.now(), undo_format FROM forget.deleted_clients
              WHERE subject = $1 AND original_key = $2 ORDER BY id DESC FOR UPDATE",
             None,
             &[subject.name.as_str().into(), key.into()],
@@ -150,6 +153,7 @@ fn records(subject: &Subject, key: &str) -> Vec<Record> {
             id: spi(r.get::<i64>(1)).unwrap_or_default(),
             state: spi(r.get::<String>(2)).unwrap_or_default(),
             expired: spi(r.get::<bool>(3)).unwrap_or(true),
+            rows_once: spi(r.get::<i16>(4)).unwrap_or(1) >= 2,
         })
         .collect()
     })
@@ -164,16 +168,24 @@ struct UndoTable {
     keys: Vec<String>,
 }
 
+/// Reads each relation's deleted rows only as far as their relation (no
+/// jsonb is opened, nothing is sorted: on a subject with 200,000 deleted
+/// rows, grouping them whole cost a tenth of the restore), and the columns
+/// of the overwritten values from the 'update' rows.
 fn restore_plan(id: i64) -> Vec<UndoTable> {
     Spi::connect(|client| {
         spi(client.select(
-            "SELECT u.tbl::pg_catalog.oid, bool_or(u.operation = 'insert'),
-                    COALESCE(array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL), '{}'),
-                    COALESCE(array_agg(DISTINCT k) FILTER (WHERE k IS NOT NULL), '{}')
-             FROM forget.undo u
-             LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(CASE WHEN u.operation = 'update' THEN u.row_data -> 'old' END) c ON true
-             LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(CASE WHEN u.operation = 'update' THEN u.row_data -> 'key' END) k ON true
-             WHERE u.deletion_id = $1 GROUP BY u.tbl ORDER BY u.tbl::pg_catalog.oid",
+            "SELECT p.tbl, bool_or(p.inserts),
+                    COALESCE(array_agg(DISTINCT p.c) FILTER (WHERE p.c IS NOT NULL), '{}'),
+                    COALESCE(array_agg(DISTINCT p.k) FILTER (WHERE p.k IS NOT NULL), '{}')
+             FROM (SELECT DISTINCT u.tbl::pg_catalog.oid AS tbl, true AS inserts, NULL::pg_catalog.text AS c, NULL::pg_catalog.text AS k
+                   FROM forget.undo u WHERE u.deletion_id = $1 AND u.operation = 'insert'
+                   UNION ALL
+                   SELECT u.tbl::pg_catalog.oid, false, c, k FROM forget.undo u
+                   LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(u.row_data -> 'old') c ON true
+                   LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(u.row_data -> 'key') k ON true
+                   WHERE u.deletion_id = $1 AND u.operation = 'update') p
+             GROUP BY p.tbl ORDER BY p.tbl",
             None,
             &[id.into()],
         ))
@@ -188,8 +200,13 @@ fn restore_plan(id: i64) -> Vec<UndoTable> {
 }
 
 /// Puts back what one record's undo data holds; (relation, operation, rows).
-fn undo_record(subject: &Subject, key: &str, id: i64) -> Vec<(pg_sys::Oid, String, i64)> {
-    let plan = restore_plan(id);
+fn undo_record(
+    subject: &Subject,
+    key: &str,
+    record: &Record,
+    plan: &[UndoTable],
+) -> Vec<(pg_sys::Oid, String, i64)> {
+    let id = record.id;
     let tables = catalog::tables(&plan.iter().map(|p| p.oid).collect::<Vec<_>>());
     let restore_tables: Vec<RestoreTable> = plan
         .iter()
@@ -211,7 +228,7 @@ fn undo_record(subject: &Subject, key: &str, id: i64) -> Vec<(pg_sys::Oid, Strin
     if restore_tables.is_empty() {
         return Vec::new();
     }
-    let sql = render::restore_statement(&restore_tables);
+    let sql = render::restore_statement(&restore_tables, record.rows_once);
     // Triggers on the restored tables see the subject's search_path.
     let restored = crate::identity::as_subject(subject, Some(id), || {
         Spi::connect_mut(|client| {
@@ -288,11 +305,8 @@ fn restore_flow(
     }
     // The relations the undo data goes back into, and the hooks, must belong
     // to roles the subject trusts (42501 otherwise).
-    let relations: Vec<u32> = retained
-        .iter()
-        .flat_map(|r| restore_plan(r.id))
-        .map(|p| p.oid)
-        .collect();
+    let plans: Vec<Vec<UndoTable>> = retained.iter().map(|r| restore_plan(r.id)).collect();
+    let relations: Vec<u32> = plans.iter().flatten().map(|p| p.oid).collect();
     let hooks: Vec<String> = ["before_restore", "after_restore"]
         .iter()
         .flat_map(|e| catalog::hooks(e))
@@ -301,8 +315,8 @@ fn restore_flow(
     let context = serde_json::json!({"action": "restore", "actor": actor});
     run_hooks("before_restore", &subject, &canonical, &context);
     let mut done: Vec<(pg_sys::Oid, String, i64)> = Vec::new();
-    for rec in &retained {
-        done.extend(undo_record(&subject, &canonical, rec.id));
+    for (rec, plan) in retained.iter().zip(&plans) {
+        done.extend(undo_record(&subject, &canonical, rec, plan));
         spi(Spi::run_with_args(
             "UPDATE forget.deleted_clients SET state = 'restored', identity = NULL WHERE id = $1;",
             &[rec.id.into()],

@@ -1061,10 +1061,11 @@ pub struct RestoreTable<'a> {
 /// One statement that puts back deleted rows and old values for deletion
 /// $1; foreign keys are checked at its end, so order does not matter, and a
 /// conflict (a unique value taken meanwhile) fails it whole. Deleted rows go
-/// back into the relation that held them, each once (two edges may have
-/// reached one row), without their generated columns (PostgreSQL computes
-/// them again); identity columns keep their values.
-pub fn restore_statement(tables: &[RestoreTable]) -> String {
+/// back into the relation that held them, each copy once (with `rows_once`
+/// false, undo data of 0.1.0's format: equal copies once, since two edges
+/// may have reached one row), without their generated columns (PostgreSQL
+/// computes them again); identity columns keep their values.
+pub fn restore_statement(tables: &[RestoreTable], rows_once: bool) -> String {
     let mut ctes = Vec::new();
     let mut counts = Vec::new();
     for r in tables {
@@ -1084,15 +1085,11 @@ pub fn restore_statement(tables: &[RestoreTable]) -> String {
                 .map(|c| ident(&c.name))
                 .collect();
             let values: Vec<String> = columns.iter().map(|c| format!("x.{c}")).collect();
-            // Each copy once (undo data kept by versions before 0.2.0 may
-            // hold a row twice, reached by two paths): by content where the
-            // table has a primary key; the copies of a table without one
-            // are taken once each when made, and two equal rows are two.
-            let distinct = if r.table.primary_key.is_empty() {
-                ""
-            } else {
-                "DISTINCT "
-            };
+            // Undo data of format 1 (0.1.0) may hold a row twice, reached
+            // by two paths: equal copies are taken once, as 0.1.0 did. Of
+            // format 2 each copy is a row (two equal rows of a table without
+            // a primary key are two), and no sort is needed.
+            let distinct = if rows_once { "" } else { "DISTINCT " };
             ctes.push(format!(
                 "ri{oid} AS (INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM \
                  (SELECT {distinct}u.row_data FROM forget.undo_current u WHERE {}) d \

@@ -1506,6 +1506,45 @@ fn one_pass_deletes_remove_what_a_cascade_removes_and_count_it() {
     }
 }
 
+/// Undo data of 0.1.0's format (`undo_format` 1, as upgraded or restored
+/// from a 0.1.0 dump) may hold a row twice, reached by two paths: a restore
+/// puts it back once, as 0.1.0 did. Records made now are of format 2.
+#[test]
+fn undo_data_of_0_1_0_holding_a_row_twice_restores_it_once() {
+    let mut c = fresh_db("e2e_prod_undo_format");
+    c.batch_execute(
+        "CREATE TABLE owner (id bigint PRIMARY KEY);
+         INSERT INTO owner VALUES (1), (2);
+         CREATE TABLE orders (id int PRIMARY KEY, owner_id bigint REFERENCES owner);
+         INSERT INTO orders SELECT g, g % 2 + 1 FROM generate_series(1, 10) g;
+         SELECT forget.register_subject('owner', 'owner');",
+    )
+    .unwrap();
+    let kept = snapshot(&mut c, "public");
+    c.batch_execute("SELECT * FROM forget.delete_client(1, grace => '1 day')")
+        .unwrap();
+    let format: i16 = c
+        .query_one("SELECT undo_format FROM forget.deleted_clients", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(format, 2);
+    // What 0.1.0 could leave: every copy of orders twice.
+    c.batch_execute(
+        "UPDATE forget.deleted_clients SET undo_format = 1;
+         INSERT INTO forget.undo SELECT * FROM forget.undo WHERE tbl = 'orders'::regclass;",
+    )
+    .unwrap();
+    let restored: i64 = c
+        .query_one(
+            "SELECT rows FROM forget.restore_client(1) WHERE tbl = 'orders'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(restored, 5);
+    assert_eq!(snapshot(&mut c, "public"), kept);
+}
+
 /// A child column of another type than the key matches the key only where
 /// the key survives the cast to it and back (numeric 1.5 is not integer 2,
 /// 'abcd' is not varchar(3) 'abc'); a key column with a nondeterministic
