@@ -696,21 +696,24 @@ fn link_rows(head: Head) -> i64 {
         &[INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, BOOLOID, INT8OID, INT8OID],
     );
     let (first_seq, last_seq) = (seqs.first().copied(), seqs.last().copied());
-    Spi::connect_mut(|client| {
-        spi(client.update(
-            update.as_ref(),
-            None,
-            &[
-                ids.into(),
-                seqs.into(),
-                prevs.into(),
-                hashes.into(),
-                first_seq.into(),
-                head.newest_row.into(),
-                head.last_seq.into(),
-                last_seq.into(),
-            ],
-        ));
+    // Its generic plan finds each row by its id (one index scan per row).
+    crate::identity::with_settings(crate::identity::GENERIC_PLAN, || {
+        Spi::connect_mut(|client| {
+            spi(client.update(
+                update.as_ref(),
+                None,
+                &[
+                    ids.into(),
+                    seqs.into(),
+                    prevs.into(),
+                    hashes.into(),
+                    first_seq.into(),
+                    head.newest_row.into(),
+                    head.last_seq.into(),
+                    last_seq.into(),
+                ],
+            ));
+        })
     });
     n
 }

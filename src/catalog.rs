@@ -187,7 +187,8 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                     pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
                     a.attgenerated <> '', c.relkind = 'p', c.relrowsecurity,
                     c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid),
-                    c.relhasrules,
+                    c.relhasrules AND EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w
+                                              WHERE w.ev_class = c.oid AND w.ev_type IN ('2', '4')),
                     (SELECT t.typcategory = 'S' FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid),
                     (SELECT pg_catalog.quote_ident(n.nspname) || '.' || o.oprname
                        FROM pg_catalog.pg_type t

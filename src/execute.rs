@@ -302,6 +302,33 @@ pub struct Origin<'a> {
     pub recovery: Option<i64>,
 }
 
+/// PostgreSQL rewrites each DELETE and UPDATE on a table by its rules: a
+/// DO INSTEAD rule (a soft delete, a copy elsewhere) would leave the
+/// subject's rows where they are while the action reports them changed,
+/// and inside one statement PostgreSQL refuses most such rules anyway. An
+/// action that would delete from or update such a table fails before it
+/// changes anything: 0A000, as PostgreSQL's own refusal.
+fn refuse_rewritten(prepared: &Prepared) {
+    for (node, op) in prepared.plan.steps() {
+        let table = &prepared.tables[&prepared.graph.nodes[node].table];
+        if table.rules {
+            let verb = match op {
+                crate::plan::Operation::Delete => "delete from",
+                _ => "update",
+            };
+            pgrx::ereport!(
+                ERROR,
+                pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!(
+                    "cannot {verb} {}: a rule rewrites its DELETE or UPDATE",
+                    table.display_name()
+                ),
+                "pg_forget changes no table whose DELETE or UPDATE a rule rewrites (CREATE RULE ... DO INSTEAD): drop the rule, or have it done by a trigger."
+            );
+        }
+    }
+}
+
 /// Carries out an action for keys that are locked and canonical: before
 /// hooks, one statement for all keys, the minimized mark, after hooks, and
 /// one audit row per key (written in one call).
@@ -309,6 +336,7 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
     entry.require_trusted();
     entry.require_bound(crate::binding::ACTION);
     let prepared = &entry.prepared;
+    refuse_rewritten(prepared);
     let action = prepared.plan.action.name();
     let context =
         serde_json::json!({"action": action, "reason": origin.reason, "actor": origin.actor});

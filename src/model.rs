@@ -120,9 +120,9 @@ pub struct Table {
     pub partitioned: bool,
     /// Row level security is enabled on it (relrowsecurity).
     pub row_security: bool,
-    /// It has rewrite rules (relhasrules): a DELETE on it may do something
-    /// else (DO INSTEAD), so it is never deleted in a statement of its own
-    /// whose row count would be taken for the rows deleted.
+    /// It has rewrite rules ON DELETE or ON UPDATE (pg_rewrite): a DELETE
+    /// or UPDATE on it may do something else (DO INSTEAD), so an action
+    /// refuses to change it (execute::refuse_rewritten).
     pub rules: bool,
     /// Tables that inherit from it (INHERITS, at any depth; not partitions):
     /// reading it reads their rows too, and they may add columns of their own.

@@ -204,13 +204,14 @@ pub fn action_statement(
                 // Its own statement, with its undo copy, below.
                 continue;
             }
-            if mode == Mode::KeepUndo {
-                ctes.extend(undo_ctes(&ctx, n));
+            let keep = mode == Mode::KeepUndo;
+            if keep {
+                ctes.extend(undo_update_cte(&ctx, n));
             }
             if direct_deletes.contains(&n.node) {
                 ctes.push(direct_delete_cte(&ctx, n));
             } else {
-                ctes.extend(delete_cte(&ctx, n));
+                ctes.extend(delete_cte(&ctx, n, keep));
             }
             ctes.extend(update_cte(&ctx, n));
         }
@@ -331,14 +332,14 @@ pub fn export_statement(
                         }
                     }
                     let row = if shown.is_empty() {
-                        "pg_catalog.to_jsonb(t)".to_string()
+                        "pg_catalog.to_jsonb(t.*)".to_string()
                     } else {
                         let pairs: Vec<String> = shown
                             .iter()
                             .map(|(c, e)| format!("{}, ({e}\n)", literal(c)))
                             .collect();
                         format!(
-                            "pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object({})",
+                            "pg_catalog.to_jsonb(t.*) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object({})",
                             pairs.join(", ")
                         )
                     };
@@ -734,11 +735,12 @@ fn direct_delete_cte(ctx: &Ctx, n: &NodePlan) -> String {
 /// rows whose reference holds the key, the way a DBA writes it (the subject
 /// row is locked and visible, and the join to it cost a fifth of the DELETE).
 ///
-/// With `keep_undo`, a CTE first copies the same rows whole into
-/// forget.undo (deletion id $3), in the DELETE's snapshot: the copy and the
-/// DELETE each read the table once, the way it is written by hand (a DELETE
-/// … RETURNING feeding the copy cost a fifth more, its rows held in a
-/// tuplestore). The statement's row count is still the DELETE's.
+/// With `keep_undo`, the rows the DELETE returns are copied whole into
+/// forget.undo (deletion id $3): exactly what it removed, in the version it
+/// removed (a row updated meanwhile is deleted and copied as it is now, or
+/// neither, when it no longer belongs to the subject). Copying the rows of
+/// the DELETE's snapshot in a CTE of its own cost a fifth less, but then a
+/// concurrent update left a copy that did not match what was deleted.
 fn separate_delete_statement(ctx: &Ctx, n: &NodePlan, keep_undo: bool) -> String {
     let b = &n.branches[0];
     let e = &ctx.graph.edges[b.edge];
@@ -755,16 +757,20 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan, keep_undo: bool) -> String
         && e.parent_cols[0] == key
         && !is_array_link(e)
         && child.map(|c| &c.type_sql) == ctx.subject.table.column(key).map(|c| &c.type_sql);
-    let copy = |ctes: &mut Vec<String>, reached: &str| {
+    // With `keep_undo`: the DELETE returns each row it removed, whole, and
+    // the statement copies those; its row count is the copy's, the same.
+    let statement = |ctes: Vec<String>, delete: String| {
         if keep_undo {
+            let mut ctes = ctes;
             ctes.push(format!(
-                "forget_kept AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
-                 SELECT $3, c.tableoid::pg_catalog.regclass, 'insert', pg_catalog.to_jsonb(c) FROM {table} c WHERE {reached})"
+                "forget_deleted AS ({delete} RETURNING c.tableoid AS forget_rel, pg_catalog.to_jsonb(c.*) AS forget_row)"
             ));
-        }
-    };
-    let with = |ctes: Vec<String>, delete: String| {
-        if ctes.is_empty() {
+            format!(
+                "WITH RECURSIVE\n{}\nINSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
+                 SELECT $3, d.forget_rel::pg_catalog.regclass, 'insert', d.forget_row FROM forget_deleted d",
+                ctes.join(",\n")
+            )
+        } else if ctes.is_empty() {
             delete
         } else {
             format!("WITH RECURSIVE\n{}\n{delete}", ctes.join(",\n"))
@@ -785,9 +791,7 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan, keep_undo: bool) -> String
             s.key_type,
             k = ident(key),
         );
-        let mut ctes = Vec::new();
-        copy(&mut ctes, &reached);
-        return with(ctes, format!("DELETE FROM {table} c WHERE {reached}"));
+        return statement(Vec::new(), format!("DELETE FROM {table} c WHERE {reached}"));
     }
     let mut above = std::collections::BTreeSet::new();
     let mut todo = vec![e.parent];
@@ -797,33 +801,65 @@ fn separate_delete_statement(ctx: &Ctx, n: &NodePlan, keep_undo: bool) -> String
             todo.extend(p.branches.iter().map(|b| ctx.graph.edges[b.edge].parent));
         }
     }
-    let mut ctes: Vec<String> = ctx
+    let ctes: Vec<String> = ctx
         .plan
         .nodes
         .iter()
         .filter(|p| above.contains(&p.node))
         .map(|p| reach_cte(ctx, p))
         .collect();
-    // The copy takes each row once, however many parent rows reach it (as
-    // the DELETE does).
-    let (parent, condition) = one_pass_condition(ctx, n);
-    copy(
-        &mut ctes,
-        &format!("EXISTS (SELECT FROM n{parent} p WHERE {condition})"),
-    );
-    with(ctes, one_pass_delete(ctx, n))
+    statement(ctes, one_pass_delete(ctx, n))
 }
 
-fn delete_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
-    n.deletes().then(|| {
-        let t = ctx.table(n.node);
-        format!(
+/// The DELETE of a node's rows by address; with `keep`, followed by the
+/// copy of each row it deleted, whole, into forget.undo (deletion id $3),
+/// named by the relation that held it (a partition, an inheritor). Copied
+/// from what the DELETE returns: a row two nodes reach (a partition reached
+/// through its parent's link and its own foreign key) is deleted, and so
+/// copied, once; a row a trigger or a policy kept is not copied.
+fn delete_cte(ctx: &Ctx, n: &NodePlan, keep: bool) -> Vec<String> {
+    if !n.deletes() {
+        return Vec::new();
+    }
+    let t = ctx.table(n.node);
+    if !keep {
+        return vec![format!(
             "d{} AS (DELETE FROM {} WHERE {})",
             n.node,
             qualified(t),
             is_deleted(t, "", n.node)
-        )
-    })
+        )];
+    }
+    // A table with inheritance children: each relation on its own (ONLY),
+    // so that the copy of a child's row has the child's own columns too (a
+    // DELETE on the parent returns the parent's columns only). Partitions
+    // have their parent's columns: one DELETE on the parent returns them.
+    let deletes: Vec<(String, String)> = if t.inheritors.is_empty() {
+        vec![(qualified(t), is_deleted(t, "t.", n.node))]
+    } else {
+        sources(ctx.tables, t)
+            .iter()
+            .map(|src| (src.from(), src.reached("t.", n.node, Some("d"))))
+            .collect()
+    };
+    deletes
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, (from, reached))| {
+            [
+                format!(
+                    "d{node}_{i} AS (DELETE FROM {from} t WHERE {reached} \
+                     RETURNING t.tableoid AS forget_rel, pg_catalog.to_jsonb(t.*) AS forget_row)",
+                    node = n.node,
+                ),
+                format!(
+                    "kd{node}_{i} AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
+                     SELECT $3, d.forget_rel::pg_catalog.regclass, 'insert', d.forget_row FROM d{node}_{i} d)",
+                    node = n.node,
+                ),
+            ]
+        })
+        .collect()
 }
 
 /// One UPDATE per table combines nullified references, masks and the
@@ -987,47 +1023,12 @@ fn json_object_of(alias: &str, columns: &[String]) -> String {
     format!("pg_catalog.jsonb_build_object({})", pairs.join(", "))
 }
 
-/// Copies rows about to be deleted (whole) and rows about to be updated
-/// (primary key and the old values of the columns that change) into
-/// forget.undo. Same snapshot as the DELETE and UPDATE: exactly their rows.
-fn undo_ctes(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
+/// Copies rows about to be updated (primary key and the old values of the
+/// columns that change) into forget.undo, in the UPDATE's snapshot. Deleted
+/// rows are copied from what their DELETE returns (`delete_cte`).
+fn undo_update_cte(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
     let t = ctx.table(n.node);
     let mut out = Vec::new();
-    if n.deletes() {
-        // Each deleted row whole, from the relation that holds it (a
-        // partition, an inheritor with columns of its own), named by it;
-        // once, however many nodes reach it (a table reached by two paths,
-        // a partition reached through its parent's link and its own foreign
-        // key): a node earlier in the plan that deletes from the same
-        // relation copies it first. Two equal rows of a table without a key
-        // are two rows, and are copied and put back as two.
-        let earlier: Vec<&NodePlan> = ctx
-            .plan
-            .nodes
-            .iter()
-            .take_while(|o| o.node != n.node)
-            .filter(|o| o.deletes())
-            .collect();
-        for (i, src) in sources(ctx.tables, t).into_iter().enumerate() {
-            let mut reached = src.reached("t.", n.node, Some("d"));
-            for o in &earlier {
-                for other in sources(ctx.tables, ctx.table(o.node)) {
-                    if other.table.oid == src.table.oid {
-                        reached.push_str(&format!(
-                            " AND NOT ({})",
-                            other.reached("t.", o.node, Some("d"))
-                        ));
-                    }
-                }
-            }
-            out.push(format!(
-                "kd{node}_{i} AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
-                 SELECT $3, t.tableoid::pg_catalog.regclass, 'insert', pg_catalog.to_jsonb(t) FROM {} t WHERE {reached})",
-                src.from(),
-                node = n.node,
-            ));
-        }
-    }
     let (assignments, flags) = assignments(ctx, n);
     if !assignments.is_empty() {
         let changed: Vec<String> = assignments.iter().map(|(c, _)| c.clone()).collect();

@@ -1506,6 +1506,115 @@ fn one_pass_deletes_remove_what_a_cascade_removes_and_count_it() {
     }
 }
 
+/// A delete with a grace period keeps each row it deleted once and whole,
+/// and only those: a partition reached through its parent's foreign key and
+/// its own (with and without a primary key), a table reached by two paths,
+/// columns named like the aliases of the statements (`c`, `t`), and a row a
+/// BEFORE DELETE trigger keeps. restore_client puts back exactly what was
+/// there; the export shows each row as an object.
+#[test]
+fn what_a_delete_with_grace_keeps_is_each_deleted_row_once_and_whole() {
+    for leaves in [0usize, 9] {
+        let db = format!("e2e_prod_kept_once_{leaves}");
+        let mut c = fresh_db(&db);
+        let mut sql = String::from(
+            "CREATE TABLE clients (id int PRIMARY KEY);
+             INSERT INTO clients VALUES (1), (2);
+             CREATE TABLE ev (id int, client_id int REFERENCES clients, kind text, PRIMARY KEY (id, kind)) PARTITION BY LIST (kind);
+             CREATE TABLE ev_a PARTITION OF ev FOR VALUES IN ('a');
+             ALTER TABLE ev_a ADD CONSTRAINT ev_a_own FOREIGN KEY (client_id) REFERENCES clients;
+             INSERT INTO ev VALUES (10, 1, 'a'), (11, 2, 'a');
+             CREATE TABLE lg (client_id int REFERENCES clients, owner_id int, kind text) PARTITION BY LIST (kind);
+             CREATE TABLE lg_a PARTITION OF lg FOR VALUES IN ('a');
+             ALTER TABLE lg_a ADD CONSTRAINT lg_a_own FOREIGN KEY (owner_id) REFERENCES clients;
+             INSERT INTO lg VALUES (1, 1, 'a'), (1, 1, 'a'), (2, 2, 'a');
+             CREATE TABLE notes (client_id int REFERENCES clients, c text, t jsonb);
+             INSERT INTO notes VALUES (1, 'hello', '{\"theme\": \"dark\"}'), (2, 'x', NULL);
+             CREATE TABLE tasks (client_id int REFERENCES clients, helper_id int REFERENCES clients, t text, c int);
+             INSERT INTO tasks VALUES (1, 1, 'both', 1), (1, 2, 'first', 2), (2, 1, 'second', 3), (2, 2, 'other', 4);
+             CREATE TABLE memo (client_id int, v text);
+             INSERT INTO memo VALUES (1, 'keep'), (1, 'go'), (2, 'other');
+             CREATE FUNCTION keep_memo() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN IF OLD.v = 'keep' THEN RETURN NULL; END IF; RETURN OLD; END $$;
+             CREATE TRIGGER keep_memo BEFORE DELETE ON memo FOR EACH ROW EXECUTE FUNCTION keep_memo();",
+        );
+        // More than 8 tables deleted in one pass: the one statement's path.
+        for t in 0..leaves {
+            sql.push_str(&format!(
+                "CREATE TABLE leaf{t} (client_id int REFERENCES clients, c text); INSERT INTO leaf{t} VALUES (1, 'c{t}');"
+            ));
+        }
+        sql.push_str(
+            "SELECT forget.register_subject('client', 'clients');
+             SELECT forget.add_link('memo', 'client_id', 'clients');",
+        );
+        c.batch_execute(&sql).unwrap();
+        let kept = snapshot(&mut c, "public");
+        let result = |c: &mut Client, call: &str| -> Vec<(String, i64)> {
+            c.query(
+                &format!("SELECT tbl::text, rows FROM ({call}) d WHERE rows > 0 ORDER BY 1"),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+        };
+        let exported: String = c
+            .query_one(
+                "SELECT concat_ws(' ', jsonb_typeof(e->'public.notes'->0), e->'public.notes'->0->>'c',
+                                  jsonb_typeof(e->'public.tasks'->0), e->'public.tasks'->0->>'t')
+                 FROM (SELECT forget.export_client(1)->'data' e) x",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(exported, "object hello object both", "{leaves} leaves");
+        // Rows each relation holds itself (a partitioned table none).
+        let held = |c: &mut Client| -> i64 {
+            texts(
+                c,
+                "SELECT format('%I', tablename) FROM pg_tables WHERE schemaname = 'public'",
+            )
+            .iter()
+            .map(|t| count(c, &format!("SELECT * FROM ONLY {t}")))
+            .sum()
+        };
+        let before = held(&mut c);
+        let done = result(
+            &mut c,
+            "SELECT * FROM forget.delete_client(1, grace => '1 day')",
+        );
+        let removed = before - held(&mut c);
+        let memo = texts(&mut c, "SELECT v FROM memo ORDER BY v");
+        assert_eq!(memo, ["keep", "other"], "{leaves} leaves");
+        let copies: Vec<(String, i64)> = c
+            .query(
+                "SELECT tbl::text, count(*) FROM forget.undo WHERE jsonb_typeof(row_data) = 'object' GROUP BY 1 ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let total = |v: &[(String, i64)]| v.iter().map(|(_, n)| n).sum::<i64>();
+        assert_eq!(
+            total(&copies),
+            count(&mut c, "SELECT * FROM forget.undo"),
+            "{leaves} leaves: every copy a whole row"
+        );
+        // Each deleted row once, and none its trigger kept.
+        assert_eq!(
+            total(&copies),
+            removed,
+            "{leaves} leaves: {copies:?} {done:?}"
+        );
+        c.batch_execute("SELECT * FROM forget.restore_client(1)")
+            .unwrap();
+        assert_eq!(snapshot(&mut c, "public"), kept, "{leaves} leaves");
+    }
+}
+
 /// Undo data of 0.1.0's format (`undo_format` 1, as upgraded or restored
 /// from a 0.1.0 dump) may hold a row twice, reached by two paths: a restore
 /// puts it back once, as 0.1.0 did. Records made now are of format 2.
@@ -1840,10 +1949,12 @@ fn a_link_whose_value_does_not_cast_back_is_refused_when_declared() {
     assert_eq!(count(&mut c, "SELECT * FROM forget.links"), 0);
 }
 
-/// A table whose DELETE a rule rewrites (DO INSTEAD: a soft delete) is not
-/// deleted in a statement of its own, whose row count would then report 0
-/// deleted and leave the rows: the action fails as PostgreSQL refuses such a
-/// DELETE inside the action statement (0A000), and changes nothing.
+/// A table whose DELETE or UPDATE a rule rewrites (DO INSTEAD: a soft
+/// delete, a copy elsewhere) would keep the subject's rows while the action
+/// reported them changed: every action that would change it fails before it
+/// changes anything (0A000), with a grace period or not, for a leaf and for
+/// a table reached by two paths, as a cleanup batch; its dry run still
+/// counts. A rule on INSERT only changes nothing for an action.
 #[test]
 fn a_table_whose_delete_a_rule_rewrites_fails_the_delete_and_changes_nothing() {
     let mut c = fresh_db("e2e_prod_rule");
@@ -1851,17 +1962,51 @@ fn a_table_whose_delete_a_rule_rewrites_fails_the_delete_and_changes_nothing() {
         "CREATE TABLE subject (id bigint PRIMARY KEY);
          CREATE TABLE soft (id serial PRIMARY KEY, sid bigint NOT NULL REFERENCES subject, deleted bool DEFAULT false);
          CREATE RULE keep_it AS ON DELETE TO soft DO INSTEAD UPDATE soft SET deleted = true WHERE id = OLD.id;
-         INSERT INTO subject VALUES (1), (2);
+         CREATE TABLE trash (sid bigint);
+         CREATE TABLE pair (a bigint REFERENCES subject, b bigint REFERENCES subject);
+         CREATE RULE elsewhere AS ON DELETE TO pair DO INSTEAD INSERT INTO trash VALUES (OLD.a);
+         CREATE TABLE logged (sid bigint REFERENCES subject);
+         CREATE RULE on_insert AS ON INSERT TO logged DO ALSO INSERT INTO trash VALUES (NEW.sid);
+         INSERT INTO subject VALUES (1), (2), (3);
          INSERT INTO soft (sid) VALUES (1), (1), (2);
+         INSERT INTO pair VALUES (3, 3), (3, 2);
+         INSERT INTO logged VALUES (1);
          SELECT forget.register_subject('subject', 'subject');",
     )
     .unwrap();
     let before = snapshot(&mut c, "public");
-    assert_eq!(
-        sqlstate(c.query("SELECT * FROM forget.delete_client(1)", &[])),
-        "0A000"
-    );
-    assert_eq!(snapshot(&mut c, "public"), before);
+    for call in [
+        "SELECT * FROM forget.delete_client(1)",
+        "SELECT * FROM forget.delete_client(1, grace => '1 day')",
+        "SELECT * FROM forget.delete_client(3)",
+        "SELECT * FROM forget.delete_client(3, grace => '1 day')",
+    ] {
+        let error = db_error(c.query(call, &[]));
+        assert_eq!(error.code().code(), "0A000", "{call}");
+        assert!(
+            error.message().contains("a rule rewrites"),
+            "{call}: {}",
+            error.message()
+        );
+        assert_eq!(snapshot(&mut c, "public"), before, "{call}");
+    }
+    let dry: i64 = c
+        .query_one(
+            "SELECT rows FROM forget.delete_client(3, dry_run => true) WHERE tbl = 'pair'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(dry, 2);
+    // Without the rules, the same delete goes through; the rule on INSERT
+    // is no obstacle.
+    c.batch_execute(
+        "DROP RULE keep_it ON soft; DROP RULE elsewhere ON pair;
+         SELECT * FROM forget.delete_client(1); SELECT * FROM forget.delete_client(3);",
+    )
+    .unwrap();
+    assert_eq!(count(&mut c, "SELECT * FROM subject"), 1);
+    assert_eq!(count(&mut c, "SELECT * FROM logged"), 0);
 }
 
 /// Rows per table of `schema`, by unqualified name.

@@ -309,3 +309,86 @@ fn a_stale_repeatable_read_commit_fails_instead_of_forking_the_chain() {
         "one newest row"
     );
 }
+
+/// A child row updated by another transaction while a delete with a grace
+/// period waits for it: the undo copy holds exactly what was deleted, in
+/// the version deleted (the updated text), and not the row that moved to
+/// another client meanwhile; restore_client puts back those rows and
+/// conflicts with none.
+#[test]
+fn rows_updated_during_a_delete_with_grace_are_kept_as_deleted() {
+    for leaves in [1usize, 9] {
+        let db = format!("e2e_race_grace_update_{leaves}");
+        let mut c = fresh_db(&db);
+        let mut sql = String::from(
+            "CREATE TABLE clients (id int PRIMARY KEY);
+             INSERT INTO clients VALUES (1), (2);
+             CREATE TABLE notes (id int PRIMARY KEY, client_id int NOT NULL REFERENCES clients, v text);
+             INSERT INTO notes VALUES (1, 1, 'stay'), (2, 1, 'edit'), (3, 1, 'move');",
+        );
+        // More than 8 leaves: the one statement's path instead of a
+        // statement per table.
+        for t in 1..leaves {
+            sql.push_str(&format!(
+                "CREATE TABLE leaf{t} (client_id int REFERENCES clients); INSERT INTO leaf{t} VALUES (1);"
+            ));
+        }
+        sql.push_str("SELECT forget.register_subject('client', 'clients');");
+        c.batch_execute(&sql).unwrap();
+        let mut writer = connect(&db);
+        writer
+            .batch_execute(
+                "BEGIN; UPDATE notes SET client_id = 2, v = 'moved' WHERE id = 3;
+                 UPDATE notes SET v = 'edited' WHERE id = 2;",
+            )
+            .unwrap();
+        let name = db.clone();
+        let deleter = thread::spawn(move || {
+            let mut d = connect(&name);
+            d.query(
+                "SELECT tbl::text, rows FROM forget.delete_client(1, grace => '1 day') WHERE tbl = 'notes'::regclass",
+                &[],
+            )
+            .map(|rows| rows.iter().map(|r| r.get::<_, i64>(1)).sum::<i64>())
+        });
+        wait_for_lock_wait(&db);
+        writer.batch_execute("COMMIT").unwrap();
+        let deleted = deleter.join().unwrap();
+        let notes = |c: &mut Client| {
+            texts(
+                c,
+                "SELECT concat_ws(' ', id, client_id, v) FROM notes ORDER BY id",
+            )
+        };
+        match (leaves, deleted) {
+            (1, Ok(n)) => {
+                assert_eq!(n, 2, "{leaves} leaves");
+                assert_eq!(notes(&mut c), ["3 2 moved"], "{leaves} leaves");
+                let kept = texts(
+                    &mut c,
+                    "SELECT row_data->>'v' FROM forget.undo WHERE tbl = 'notes'::regclass ORDER BY 1",
+                );
+                assert_eq!(kept, ["edited", "stay"], "{leaves} leaves");
+                c.batch_execute("SELECT * FROM forget.restore_client(1)")
+                    .unwrap();
+                assert_eq!(
+                    notes(&mut c),
+                    ["1 1 stay", "2 1 edited", "3 2 moved"],
+                    "{leaves} leaves"
+                );
+            }
+            // The one statement deletes by address: a row updated meanwhile
+            // is not deleted, and its foreign key fails the delete whole.
+            (9, Err(e)) => {
+                assert_eq!(sqlstate(Err::<(), _>(e)), "23503", "{leaves} leaves");
+                assert_eq!(
+                    notes(&mut c),
+                    ["1 1 stay", "2 1 edited", "3 2 moved"],
+                    "{leaves} leaves"
+                );
+                assert_eq!(count(&mut c, "SELECT * FROM forget.undo"), 0);
+            }
+            (_, other) => panic!("{leaves} leaves: {other:?}"),
+        }
+    }
+}

@@ -178,7 +178,7 @@ pub fn snapshot(c: &mut Client, schema: &str) -> std::collections::BTreeMap<Stri
         .into_iter()
         .map(|t| {
             let rows = c
-                .query(&format!("SELECT t::text FROM {t} t ORDER BY 1"), &[])
+                .query(&format!("SELECT (t.*)::text FROM {t} t ORDER BY 1"), &[])
                 .unwrap()
                 .iter()
                 .map(|r| r.get::<_, String>(0))
