@@ -314,7 +314,8 @@ pub fn export_statement(
     let ctes: Vec<String> = plan.nodes.iter().map(|n| reach_cte(&ctx, n)).collect();
     // Each row read from the relation that holds it (an inheritor's own
     // columns included) and listed once under that relation's name, however
-    // many edges reached it.
+    // many edges reached it: once by its address, so that two equal rows of
+    // a table without a key are both listed.
     let parts: Vec<String> = plan
         .nodes
         .iter()
@@ -344,7 +345,7 @@ pub fn export_statement(
                         )
                     };
                     format!(
-                        "SELECT {} AS name, {row} AS forget_row FROM {} t WHERE {}",
+                        "SELECT {} AS name, t.tableoid AS forget_rel, t.ctid AS forget_tid, {row} AS forget_row FROM {} t WHERE {}",
                         literal(&src.table.display_name()),
                         src.from(),
                         src.reached("t.", n.node, None)
@@ -356,7 +357,8 @@ pub fn export_statement(
     format!(
         "WITH RECURSIVE\n{}\nSELECT pg_catalog.jsonb_object_agg(x.name, x.rows) FROM (\n\
          SELECT r.name, pg_catalog.jsonb_agg(r.forget_row ORDER BY r.forget_row) AS rows FROM (\n\
-         SELECT DISTINCT * FROM (\n{}\n) u) r GROUP BY r.name) x",
+         SELECT DISTINCT ON (u.name, u.forget_rel, u.forget_tid) u.name, u.forget_row FROM (\n{}\n) u \
+         ORDER BY u.name, u.forget_rel, u.forget_tid) r GROUP BY r.name) x",
         ctes.join(",\n"),
         parts.join("\nUNION ALL\n")
     )
