@@ -295,16 +295,6 @@ struct Cache {
     /// Statements built from the configuration, by the caller's name for them.
     statements: HashMap<String, Rc<OwnedPreparedStatement>>,
     entries: HashMap<Key, Rc<Entry>>,
-    hooks: HashMap<String, Rc<Hooks>>,
-}
-
-/// The functions hooked to `before_` and `after_` an action, and what of
-/// them and of the tables it changes the subject does not trust
-/// (catalog::untrusted).
-pub struct Hooks {
-    pub before: Vec<String>,
-    pub after: Vec<String>,
-    pub untrusted: Vec<(String, String)>,
 }
 
 thread_local! {
@@ -437,30 +427,6 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
     });
     CACHE.with(|c| c.borrow_mut().entries.insert(key, entry.clone()));
     entry
-}
-
-/// `action`'s hooks and the trust check of them and of `tables` for an
-/// action outside the action entries (deactivate, reactivate), kept until
-/// the configuration or a relevant part of the schema changes, as an
-/// entry keeps its own: looking them up cost two queries and a scan of the
-/// catalog per call, 1.9 ms per deactivate.
-pub fn hooks(subject: &Subject, action: &str, tables: &[u32]) -> Rc<Hooks> {
-    refresh();
-    let name = format!("{}\0{action}\0{tables:?}", subject.name);
-    if let Some(h) = CACHE.with(|c| c.borrow().hooks.get(&name).cloned()) {
-        return h;
-    }
-    let before = catalog::hooks(&format!("before_{action}"));
-    let after = catalog::hooks(&format!("after_{action}"));
-    let functions: Vec<String> = before.iter().chain(&after).cloned().collect();
-    let untrusted = catalog::untrusted(subject, tables, &functions);
-    let h = Rc::new(Hooks {
-        before,
-        after,
-        untrusted,
-    });
-    CACHE.with(|c| c.borrow_mut().hooks.insert(name, h.clone()));
-    h
 }
 
 fn hooks_of(hooks: &HashMap<String, Vec<String>>) -> Vec<String> {

@@ -187,8 +187,9 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                     pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
                     a.attgenerated <> '', c.relkind = 'p', c.relrowsecurity,
                     c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid),
-                    c.relhasrules AND EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w
-                                              WHERE w.ev_class = c.oid AND w.ev_type IN ('2', '4')),
+                    CASE WHEN c.relhasrules THEN
+                        (SELECT pg_catalog.string_agg(DISTINCT w.ev_type::text, '') FROM pg_catalog.pg_rewrite w
+                         WHERE w.ev_class = c.oid AND w.ev_type IN ('2', '4')) END,
                     (SELECT t.typcategory = 'S' FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid),
                     (SELECT pg_catalog.quote_ident(n.nspname) || '.' || o.oprname
                        FROM pg_catalog.pg_type t
@@ -219,7 +220,14 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                 row_security: spi(row.get::<bool>(9)).unwrap_or(false),
                 inheritors: Vec::new(),
                 descendant: spi(row.get::<bool>(10)).unwrap_or(false),
-                rules: spi(row.get::<bool>(11)).unwrap_or(false),
+                rules: {
+                    // pg_rewrite.ev_type: '2' UPDATE, '4' DELETE.
+                    let events = spi(row.get::<String>(11)).unwrap_or_default();
+                    crate::model::Rewritten {
+                        delete: events.contains('4'),
+                        update: events.contains('2'),
+                    }
+                },
             });
             table.columns.push(Column {
                 name: spi(row.get::<String>(4)).unwrap_or_default(),

@@ -177,11 +177,17 @@ fn change_state(
     let context = serde_json::json!({"action": action, "reason": reason, "actor": actor});
     // Hooks are looked up once per event, not once per subject; they and
     // the subject table must belong to roles the subject trusts.
-    let hooks = crate::cache::hooks(subject, action, &[subject.table]);
-    catalog::require_trusted(subject, &hooks.untrusted);
-    let (before, after_hooks) = (&hooks.before, &hooks.after);
+    // Checked at every call: roles, memberships and owners may have changed
+    // since the last one, and no configuration version says so.
+    let before = catalog::hooks(&format!("before_{action}"));
+    let after_hooks = catalog::hooks(&format!("after_{action}"));
+    let functions: Vec<String> = before.iter().chain(&after_hooks).cloned().collect();
+    catalog::require_trusted(
+        subject,
+        &catalog::untrusted(subject, &[subject.table], &functions),
+    );
     call_hooks(
-        before,
+        &before,
         subject,
         keys.iter().map(|k| (k.as_str(), context.clone())),
     );
@@ -227,7 +233,7 @@ fn change_state(
     let mut after = context;
     after["rows"] = rows.clone();
     call_hooks(
-        after_hooks,
+        &after_hooks,
         subject,
         changed.iter().map(|k| (k.as_str(), after.clone())),
     );

@@ -308,23 +308,40 @@ pub struct Origin<'a> {
 /// and inside one statement PostgreSQL refuses most such rules anyway. An
 /// action that would delete from or update such a table fails before it
 /// changes anything: 0A000, as PostgreSQL's own refusal.
-fn refuse_rewritten(prepared: &Prepared) {
+fn refuse_rewritten(prepared: &Prepared, keep_undo: bool) {
     for (node, op) in prepared.plan.steps() {
         let table = &prepared.tables[&prepared.graph.nodes[node].table];
-        if table.rules {
-            let verb = match op {
-                crate::plan::Operation::Delete => "delete from",
-                _ => "update",
+        let delete = op == crate::plan::Operation::Delete;
+        // With undo data kept, each inheritance child is deleted from on its
+        // own (ONLY), and its rules apply too; a DELETE on the parent alone
+        // leaves them out, as PostgreSQL does.
+        let children = table
+            .inheritors
+            .iter()
+            .filter(|_| delete && keep_undo)
+            .filter_map(|o| prepared.tables.get(o));
+        for t in std::iter::once(table).chain(children) {
+            let rewritten = if delete {
+                t.rules.delete
+            } else {
+                t.rules.update
             };
-            pgrx::ereport!(
-                ERROR,
-                pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                format!(
-                    "cannot {verb} {}: a rule rewrites its DELETE or UPDATE",
-                    table.display_name()
-                ),
-                "pg_forget changes no table whose DELETE or UPDATE a rule rewrites (CREATE RULE ... DO INSTEAD): drop the rule, or have it done by a trigger."
-            );
+            if rewritten {
+                let (verb, event) = if delete {
+                    ("delete from", "DELETE")
+                } else {
+                    ("update", "UPDATE")
+                };
+                pgrx::ereport!(
+                    ERROR,
+                    pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    format!(
+                        "cannot {verb} {}: a rule rewrites its {event}",
+                        t.display_name()
+                    ),
+                    "pg_forget changes no table whose DELETE or UPDATE a rule rewrites (CREATE RULE ... DO INSTEAD): drop the rule, or have it done by a trigger."
+                );
+            }
         }
     }
 }
@@ -336,7 +353,7 @@ pub fn carry_out(entry: &Entry, keys: &[String], origin: &Origin) -> Counts {
     entry.require_trusted();
     entry.require_bound(crate::binding::ACTION);
     let prepared = &entry.prepared;
-    refuse_rewritten(prepared);
+    refuse_rewritten(prepared, origin.recovery.is_some());
     let action = prepared.plan.action.name();
     let context =
         serde_json::json!({"action": action, "reason": origin.reason, "actor": origin.actor});

@@ -120,10 +120,10 @@ pub struct Table {
     pub partitioned: bool,
     /// Row level security is enabled on it (relrowsecurity).
     pub row_security: bool,
-    /// It has rewrite rules ON DELETE or ON UPDATE (pg_rewrite): a DELETE
-    /// or UPDATE on it may do something else (DO INSTEAD), so an action
-    /// refuses to change it (execute::refuse_rewritten).
-    pub rules: bool,
+    /// Its rewrite rules ON DELETE and ON UPDATE (pg_rewrite): a DELETE or
+    /// UPDATE on it may do something else (DO INSTEAD), so an action
+    /// refuses to do that to it (execute::refuse_rewritten).
+    pub rules: Rewritten,
     /// Tables that inherit from it (INHERITS, at any depth; not partitions):
     /// reading it reads their rows too, and they may add columns of their own.
     pub inheritors: Vec<Oid>,
@@ -148,6 +148,13 @@ impl Table {
     pub fn display_name(&self) -> String {
         format!("{}.{}", self.schema, self.name)
     }
+}
+
+/// Which statements on a table its rewrite rules change.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Rewritten {
+    pub delete: bool,
+    pub update: bool,
 }
 
 /// Where a reference between two tables comes from.

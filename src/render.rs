@@ -192,7 +192,7 @@ pub fn action_statement(
         one_pass
             .iter()
             .copied()
-            .filter(|n| !ctx.table(*n).rules)
+            .filter(|n| !ctx.table(*n).rules.delete)
             .collect()
     } else {
         Vec::new()
@@ -1168,7 +1168,7 @@ mod tests {
             row_security: false,
             inheritors: Vec::new(),
             descendant: false,
-            rules: false,
+            rules: Default::default(),
         }
     }
 

@@ -1956,7 +1956,8 @@ fn a_link_whose_value_does_not_cast_back_is_refused_when_declared() {
 /// reported them changed: every action that would change it fails before it
 /// changes anything (0A000), with a grace period or not, for a leaf and for
 /// a table reached by two paths, as a cleanup batch; its dry run still
-/// counts. A rule on INSERT only changes nothing for an action.
+/// counts. A rule on INSERT, or on UPDATE of a table only deleted from,
+/// changes nothing for an action.
 #[test]
 fn a_table_whose_delete_a_rule_rewrites_fails_the_delete_and_changes_nothing() {
     let mut c = fresh_db("e2e_prod_rule");
@@ -1969,6 +1970,11 @@ fn a_table_whose_delete_a_rule_rewrites_fails_the_delete_and_changes_nothing() {
          CREATE RULE elsewhere AS ON DELETE TO pair DO INSTEAD INSERT INTO trash VALUES (OLD.a);
          CREATE TABLE logged (sid bigint REFERENCES subject);
          CREATE RULE on_insert AS ON INSERT TO logged DO ALSO INSERT INTO trash VALUES (NEW.sid);
+         CREATE RULE on_update AS ON UPDATE TO logged DO ALSO INSERT INTO trash VALUES (OLD.sid);
+         CREATE TABLE kin (sid bigint REFERENCES subject);
+         CREATE TABLE kin_child (more text) INHERITS (kin);
+         CREATE RULE kept_child AS ON DELETE TO kin_child DO INSTEAD NOTHING;
+         INSERT INTO kin_child VALUES (1, 'x');
          INSERT INTO subject VALUES (1), (2), (3);
          INSERT INTO soft (sid) VALUES (1), (1), (2);
          INSERT INTO pair VALUES (3, 3), (3, 2);
@@ -2000,15 +2006,28 @@ fn a_table_whose_delete_a_rule_rewrites_fails_the_delete_and_changes_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(dry, 2);
-    // Without the rules, the same delete goes through; the rule on INSERT
-    // is no obstacle.
+    // Without those rules: a rule on an inheritance child is PostgreSQL's
+    // to leave out of a DELETE on its parent, but a delete with grace
+    // deletes from the child itself (to keep its own columns) and is
+    // refused; the rules on INSERT and UPDATE of a table that is deleted
+    // from are no obstacle.
+    c.batch_execute("DROP RULE keep_it ON soft; DROP RULE elsewhere ON pair;")
+        .unwrap();
+    let before = snapshot(&mut c, "public");
+    let error = db_error(c.query(
+        "SELECT * FROM forget.delete_client(1, grace => '1 day')",
+        &[],
+    ));
+    assert_eq!(error.code().code(), "0A000");
+    assert!(error.message().contains("kin_child"), "{}", error.message());
+    assert_eq!(snapshot(&mut c, "public"), before);
     c.batch_execute(
-        "DROP RULE keep_it ON soft; DROP RULE elsewhere ON pair;
-         SELECT * FROM forget.delete_client(1); SELECT * FROM forget.delete_client(3);",
+        "SELECT * FROM forget.delete_client(1); SELECT * FROM forget.delete_client(3);",
     )
     .unwrap();
     assert_eq!(count(&mut c, "SELECT * FROM subject"), 1);
     assert_eq!(count(&mut c, "SELECT * FROM logged"), 0);
+    assert_eq!(count(&mut c, "SELECT * FROM kin"), 0);
 }
 
 /// Rows per table of `schema`, by unqualified name.
