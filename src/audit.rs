@@ -696,24 +696,24 @@ fn link_rows(head: Head) -> i64 {
         &[INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, BOOLOID, INT8OID, INT8OID],
     );
     let (first_seq, last_seq) = (seqs.first().copied(), seqs.last().copied());
-    // Its generic plan finds each row by its id (one index scan per row).
-    crate::identity::with_settings(crate::identity::GENERIC_PLAN, || {
-        Spi::connect_mut(|client| {
-            spi(client.update(
-                update.as_ref(),
-                None,
-                &[
-                    ids.into(),
-                    seqs.into(),
-                    prevs.into(),
-                    hashes.into(),
-                    first_seq.into(),
-                    head.newest_row.into(),
-                    head.last_seq.into(),
-                    last_seq.into(),
-                ],
-            ));
-        })
+    // Planned for the values at each commit (PostgreSQL's choice): a plan
+    // kept from a first commit on an empty audit table would scan the whole
+    // table at every commit after it, until the next ANALYZE.
+    Spi::connect_mut(|client| {
+        spi(client.update(
+            update.as_ref(),
+            None,
+            &[
+                ids.into(),
+                seqs.into(),
+                prevs.into(),
+                hashes.into(),
+                first_seq.into(),
+                head.newest_row.into(),
+                head.last_seq.into(),
+                last_seq.into(),
+            ],
+        ));
     });
     n
 }

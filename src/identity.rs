@@ -47,13 +47,6 @@ pub fn with_search_path<T>(path: &str, f: impl FnOnce() -> T) -> T {
 /// few rows per key.
 pub const NO_JIT: &[(&str, &str)] = &[("jit", "off")];
 
-/// One plan for every execution of a kept statement whose shape its
-/// parameters do not change. PostgreSQL otherwise plans anew at each
-/// execution a statement whose plan for the values given looks cheaper than
-/// its plan for any values: the chain's link at every commit was planned
-/// each time, a third of a millisecond per action.
-pub const GENERIC_PLAN: &[(&str, &str)] = &[("plan_cache_mode", "force_generic_plan")];
-
 /// Runs `f` with planner settings changed, then puts back what was there.
 pub fn with_settings<T>(settings: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
     let before: Vec<(&str, String)> = settings
