@@ -166,26 +166,26 @@ pub fn action_statement(
         subject,
     };
     let mut ctes: Vec<String> = plan.nodes.iter().map(|n| reach_cte(&ctx, n)).collect();
-    let direct_deletes: Vec<usize> = if matches!(mode, Mode::Execute | Mode::ExecuteOne) {
-        plan.nodes
-            .iter()
-            .filter(|n| deleted_in_one_pass(&ctx, n))
-            .map(|n| n.node)
-            .collect()
-    } else {
+    // The nodes deleted in one pass (a dry run deletes nothing). Inside the
+    // action statement their DELETE returns the subject keys it removed,
+    // except when undo data is kept: then it returns the rows, for the copy
+    // (delete_cte).
+    let one_pass: Vec<usize> = if mode == Mode::DryRun {
         Vec::new()
-    };
-    // The one-pass deletes of one key (a recovery record is always one
-    // subject's), when few: each a statement of its own.
-    let one_pass: Vec<usize> = if mode == Mode::KeepUndo {
+    } else {
         plan.nodes
             .iter()
             .filter(|n| deleted_in_one_pass(&ctx, n))
             .map(|n| n.node)
             .collect()
-    } else {
-        direct_deletes.clone()
     };
+    let direct_deletes: Vec<usize> = if mode == Mode::KeepUndo {
+        Vec::new()
+    } else {
+        one_pass.clone()
+    };
+    // For one key (a recovery record is always one subject's), when few:
+    // each a statement of its own.
     let separate: Vec<usize> = if matches!(mode, Mode::ExecuteOne | Mode::KeepUndo)
         && one_pass.len() <= SEPARATE_DELETES_AT_MOST
     {
@@ -701,25 +701,16 @@ fn deleted_in_one_pass(ctx: &Ctx, n: &NodePlan) -> bool {
 /// The DELETE of a node deleted in one pass, joined to its parent's reach
 /// CTE as `p`.
 fn one_pass_delete(ctx: &Ctx, n: &NodePlan) -> String {
-    let (parent, condition) = one_pass_condition(ctx, n);
-    format!(
-        "DELETE FROM {} c USING n{parent} p WHERE {condition}",
-        qualified(ctx.table(n.node)),
-    )
-}
-
-/// (parent node, condition on child `c` and parent row `p`) of a node
-/// deleted in one pass: the rows of `c` that `p` reaches, to be deleted.
-fn one_pass_condition(ctx: &Ctx, n: &NodePlan) -> (usize, String) {
     let b = &n.branches[0];
     let e = &ctx.graph.edges[b.edge];
     let (fate, filter) = fate_expression(b, "p");
-    let condition = format!(
-        "{} AND ({fate}) OPERATOR(pg_catalog.=) 'd'{}",
+    format!(
+        "DELETE FROM {} c USING n{} p WHERE {} AND ({fate}) OPERATOR(pg_catalog.=) 'd'{}",
+        qualified(ctx.table(n.node)),
+        e.parent,
         match_condition(ctx, b, "c", "p"),
         filter.map(|f| format!(" AND {f}")).unwrap_or_default()
-    );
-    (e.parent, condition)
+    )
 }
 
 fn direct_delete_cte(ctx: &Ctx, n: &NodePlan) -> String {
@@ -1028,26 +1019,25 @@ fn json_object_of(alias: &str, columns: &[String]) -> String {
 /// Copies rows about to be updated (primary key and the old values of the
 /// columns that change) into forget.undo, in the UPDATE's snapshot. Deleted
 /// rows are copied from what their DELETE returns (`delete_cte`).
-fn undo_update_cte(ctx: &Ctx, n: &NodePlan) -> Vec<String> {
+fn undo_update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     let t = ctx.table(n.node);
-    let mut out = Vec::new();
     let (assignments, flags) = assignments(ctx, n);
-    if !assignments.is_empty() {
-        let changed: Vec<String> = assignments.iter().map(|(c, _)| c.clone()).collect();
-        out.push(format!(
-            "ku{node} AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
+    if assignments.is_empty() {
+        return None;
+    }
+    let changed: Vec<String> = assignments.iter().map(|(c, _)| c.clone()).collect();
+    Some(format!(
+        "ku{node} AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
              SELECT $3, t.tableoid::pg_catalog.regclass, 'update', \
              pg_catalog.jsonb_build_object('key', {}, 'old', {}) FROM {} t \
              JOIN {} f ON t.ctid OPERATOR(pg_catalog.=) f.forget_tid \
              AND t.tableoid OPERATOR(pg_catalog.=) f.forget_rel)",
-            json_object_of("t", &t.primary_key),
-            json_object_of("t", &changed),
-            qualified(t),
-            rows_to_update(n.node, &flags, ""),
-            node = n.node,
-        ));
-    }
-    out
+        json_object_of("t", &t.primary_key),
+        json_object_of("t", &changed),
+        qualified(t),
+        rows_to_update(n.node, &flags, ""),
+        node = n.node,
+    ))
 }
 
 /// What a restore puts back into one relation (the one that held the rows).
