@@ -186,6 +186,14 @@ CREATE OR REPLACE FUNCTION forget_internal._bump_now() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM pg_catalog.nextval('forget.config_version'::pg_catalog.regclass);
+    -- Every backend drops its cache when this commits (PostgreSQL's own
+    -- invalidation, sent once the change is visible), and this backend
+    -- also when the change is rolled back (src/invalidation.rs). The
+    -- library's functions come after the tables in the install and upgrade
+    -- scripts, whose DDL reaches here first.
+    IF pg_catalog.to_regprocedure('forget_internal._invalidate_caches(pg_catalog.oid)') IS NOT NULL THEN
+        PERFORM forget_internal._invalidate_caches('forget.config_version'::pg_catalog.regclass);
+    END IF;
     -- A deferred trigger cannot be queued in a security-restricted operation
     -- (DDL in a hook or trigger that pg_forget runs; 42501): the bump at once
     -- must do there.

@@ -1,7 +1,9 @@
 //! A backend-local cache of what an action needs: the subject's graph and
 //! plan, its rules and hooks, and prepared statements kept across calls
 //! (SPI_keepplan). Everything is dropped when forget.config_version moves
-//! (configuration tables and DDL move it; see sql/schema.sql), so the cost of
+//! (configuration tables and DDL move it; see sql/schema.sql) or PostgreSQL
+//! invalidates what it depends on (invalidation.rs: a configuration change
+//! committed or rolled back, a role or membership changed), so the cost of
 //! reading the catalog and planning the statement is paid once per change,
 //! not once per call.
 
@@ -290,10 +292,14 @@ type Key = (String, Action);
 #[derive(Default)]
 struct Cache {
     version: i64,
+    /// invalidation::epoch() when the cache was emptied.
+    epoch: u64,
     subjects: Option<Vec<Subject>>,
     tables: HashMap<u32, Table>,
     /// Statements built from the configuration, by the caller's name for them.
     statements: HashMap<String, Rc<OwnedPreparedStatement>>,
+    /// deactivate's and reactivate's hooks found trusted, by subject and action.
+    trusted_hooks: HashMap<(String, String), Rc<Hooks>>,
     entries: HashMap<Key, Rc<Entry>>,
 }
 
@@ -325,26 +331,36 @@ fn prepare_kept(sql: &str, types: &[pg_sys::Oid]) -> Rc<OwnedPreparedStatement> 
     }))
 }
 
-fn config_version() -> i64 {
-    let plan = kept("SELECT last_value FROM forget.config_version", &[]);
+/// forget.config_version's value, and its relation (whose invalidation
+/// empties the cache).
+fn config_version() -> (i64, pg_sys::Oid) {
+    let plan = kept(
+        "SELECT last_value, 'forget.config_version'::pg_catalog.regclass::pg_catalog.oid FROM forget.config_version",
+        &[],
+    );
     Spi::connect(|client| {
-        spi(client.select(plan.as_ref(), Some(1), &[]))
-            .first()
-            .get_one::<i64>()
-            .ok()
-            .flatten()
+        let row = spi(client.select(plan.as_ref(), Some(1), &[])).first();
+        (
+            spi(row.get::<i64>(1)).unwrap_or(0),
+            spi(row.get::<pg_sys::Oid>(2)).unwrap_or(pg_sys::InvalidOid),
+        )
     })
-    .unwrap_or(0)
 }
 
-/// Drops everything when forget.config_version has moved. One query.
+/// Drops everything when forget.config_version has moved or an
+/// invalidation came (invalidation.rs). One query.
 fn refresh() {
-    let version = config_version();
+    // Read first: an invalidation that comes while the cache fills makes
+    // the next call empty it again.
+    let epoch = crate::invalidation::epoch();
+    let (version, marker) = config_version();
+    crate::invalidation::watch(marker);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.version != version {
+        if c.version != version || c.epoch != epoch {
             *c = Cache {
                 version,
+                epoch,
                 ..Cache::default()
             };
         }
@@ -392,6 +408,38 @@ pub fn statement(
     let plan = prepare_kept(&build(), types);
     CACHE.with(|c| c.borrow_mut().statements.insert(name, plan.clone()));
     plan
+}
+
+/// The hook functions (qualified names) of one action's `before_` and
+/// `after_` events.
+pub struct Hooks {
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+}
+
+/// The hooks of `action` (`deactivate` or `reactivate`) on `subject`,
+/// once they and the subject table were found to belong to roles the
+/// subject trusts (42501 otherwise, checked again at every call until they
+/// are). The verdict is kept like everything here: until the
+/// configuration, a table or a role changes (invalidation.rs).
+pub fn trusted_hooks(subject: &Subject, action: &str) -> Rc<Hooks> {
+    refresh();
+    let key = (subject.name.clone(), action.to_string());
+    if let Some(h) = CACHE.with(|c| c.borrow().trusted_hooks.get(&key).cloned()) {
+        return h;
+    }
+    let hooks = Hooks {
+        before: catalog::hooks(&format!("before_{action}")),
+        after: catalog::hooks(&format!("after_{action}")),
+    };
+    let functions: Vec<String> = hooks.before.iter().chain(&hooks.after).cloned().collect();
+    catalog::require_trusted(
+        subject,
+        &catalog::untrusted(subject, &[subject.table], &functions),
+    );
+    let hooks = Rc::new(hooks);
+    CACHE.with(|c| c.borrow_mut().trusted_hooks.insert(key, hooks.clone()));
+    hooks
 }
 
 /// What `action` on the subject named (or the only one) needs, from the

@@ -177,36 +177,36 @@ fn change_state(
     let context = serde_json::json!({"action": action, "reason": reason, "actor": actor});
     // Hooks are looked up once per event, not once per subject; they and
     // the subject table must belong to roles the subject trusts.
-    // Checked at every call: roles, memberships and owners may have changed
-    // since the last one, and no configuration version says so.
-    let before = catalog::hooks(&format!("before_{action}"));
-    let after_hooks = catalog::hooks(&format!("after_{action}"));
-    let functions: Vec<String> = before.iter().chain(&after_hooks).cloned().collect();
-    catalog::require_trusted(
-        subject,
-        &catalog::untrusted(subject, &[subject.table], &functions),
-    );
+    let hooks = cache::trusted_hooks(subject, action);
+    let (before, after_hooks) = (&hooks.before, &hooks.after);
     call_hooks(
-        &before,
+        before,
         subject,
         keys.iter().map(|k| (k.as_str(), context.clone())),
     );
     // Only this column changes: a contractor's type or anything else stays.
-    let sql = format!(
-        "UPDATE {} s SET {col} = CAST($1 AS {ty}) WHERE s.{key} OPERATOR(pg_catalog.=) ANY (CAST($3 AS {}[])) \
-         AND s.{col} IS DISTINCT FROM CAST($1 AS {ty}) AND ($2::pg_catalog.text IS NULL OR s.{col} OPERATOR(pg_catalog.=) CAST($2 AS {ty})) \
-         RETURNING s.{key}::pg_catalog.text",
-        qualified(table),
-        subject.key_type,
-        col = ident(&col),
-        key = ident(&subject.key_column),
+    // Kept per subject and direction: an application may call it often.
+    let plan = cache::statement(
+        format!("change_state {} {deactivate}", subject.name),
+        &[pg_sys::TEXTOID, pg_sys::TEXTOID, pg_sys::TEXTARRAYOID],
+        || {
+            format!(
+                "UPDATE {} s SET {col} = CAST($1 AS {ty}) WHERE s.{key} OPERATOR(pg_catalog.=) ANY (CAST($3 AS {}[])) \
+                 AND s.{col} IS DISTINCT FROM CAST($1 AS {ty}) AND ($2::pg_catalog.text IS NULL OR s.{col} OPERATOR(pg_catalog.=) CAST($2 AS {ty})) \
+                 RETURNING s.{key}::pg_catalog.text",
+                qualified(table),
+                subject.key_type,
+                col = ident(&col),
+                key = ident(&subject.key_column),
+            )
+        },
     );
     let expected_from: Option<&str> = if deactivate { Some(from) } else { None };
     // Triggers on the subject table see the subject's search_path.
     let changed: Vec<String> = as_subject(subject, None, || {
         Spi::connect_mut(|client| {
             spi(client.update(
-                &sql,
+                &*plan,
                 None,
                 &[
                     to.as_str().into(),
@@ -233,7 +233,7 @@ fn change_state(
     let mut after = context;
     after["rows"] = rows.clone();
     call_hooks(
-        &after_hooks,
+        after_hooks,
         subject,
         changed.iter().map(|k| (k.as_str(), after.clone())),
     );

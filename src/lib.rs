@@ -23,6 +23,7 @@ mod errors;
 mod execute;
 mod graph;
 mod identity;
+mod invalidation;
 mod memory;
 mod model;
 mod parse;
@@ -58,6 +59,7 @@ pub extern "C-unwind" fn _PG_init() {
     ] {
         GucRegistry::define_string_guc(name, about, c"", setting, GucContext::Suset, GucFlags::default());
     }
+    invalidation::register();
 }
 
 /// The schema of the internal helpers (`#[pg_extern(schema = "forget_internal")]`):

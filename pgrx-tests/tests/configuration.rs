@@ -805,3 +805,58 @@ fn an_array_link_reaches_rows_that_list_the_subject() {
     );
     assert!(audit_is_intact(&mut c));
 }
+
+/// A connection keeps the graphs and plans it built: a configuration change
+/// made in a transaction or savepoint that rolls back must not stay in them
+/// (a link rolled back must not delete anything afterwards).
+#[test]
+fn a_configuration_change_rolled_back_leaves_nothing_in_the_connections_cache() {
+    let mut c = fresh_db("e2e_config_rolled_back");
+    c.batch_execute(
+        "CREATE TABLE clients (id int PRIMARY KEY, name text);
+         CREATE TABLE notes (id int PRIMARY KEY, client_ref int, body text);
+         INSERT INTO clients SELECT g, 'c' || g FROM generate_series(1, 4) g;
+         INSERT INTO notes SELECT g, g, 'note' FROM generate_series(1, 4) g;
+         SELECT forget.register_subject('client', 'clients');",
+    )
+    .unwrap();
+    let tables = |c: &mut postgres::Client, key: i32| -> Vec<String> {
+        c.query(
+            "SELECT tbl::text FROM forget.delete_client($1::int, dry_run => true) ORDER BY 1",
+            &[&key],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    assert_eq!(tables(&mut c, 1), ["clients"]);
+    // In a transaction that rolls back.
+    c.batch_execute("BEGIN; SELECT forget.add_link('notes', 'client_ref', 'clients', 'id')")
+        .unwrap();
+    assert_eq!(tables(&mut c, 1), ["clients", "notes"], "seen inside");
+    c.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(tables(&mut c, 1), ["clients"], "gone after ROLLBACK");
+    // In a savepoint rolled back, the transaction going on.
+    c.batch_execute(
+        "BEGIN; SAVEPOINT s; SELECT forget.add_link('notes', 'client_ref', 'clients', 'id')",
+    )
+    .unwrap();
+    assert_eq!(tables(&mut c, 2), ["clients", "notes"]);
+    c.batch_execute("ROLLBACK TO SAVEPOINT s").unwrap();
+    assert_eq!(tables(&mut c, 2), ["clients"], "gone after ROLLBACK TO");
+    c.batch_execute("COMMIT").unwrap();
+    // The same with a table's DDL: a foreign key added and rolled back.
+    c.batch_execute(
+        "BEGIN; ALTER TABLE notes ADD FOREIGN KEY (client_ref) REFERENCES clients ON DELETE CASCADE",
+    )
+    .unwrap();
+    assert_eq!(tables(&mut c, 3), ["clients", "notes"]);
+    c.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(tables(&mut c, 3), ["clients"]);
+    // And the delete itself takes nothing the rolled-back link reached.
+    c.query("SELECT * FROM forget.delete_client(1)", &[])
+        .unwrap();
+    assert_eq!(count(&mut c, "SELECT * FROM notes WHERE client_ref = 1"), 1);
+    assert_eq!(count(&mut c, "SELECT * FROM clients WHERE id = 1"), 0);
+}

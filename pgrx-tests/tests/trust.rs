@@ -876,3 +876,72 @@ fn look_alikes_on_a_declared_path_never_run_inside_the_mask_check() {
     drop((mallory, c));
     drop_db_and_roles(db, &["trust_path_mallory"]);
 }
+
+/// A connection that found the owners of the subject's tables trusted
+/// must check again when a role changes elsewhere: a membership revoked, a
+/// superuser made an ordinary role (no configuration changes with them).
+#[test]
+fn a_role_changed_in_another_session_ends_the_trust_a_connection_found() {
+    let db = "e2e_trust_role_change";
+    let owner = "trust_change_owner";
+    let mut c = owned_app(db, owner);
+    roles(&mut c, &["trust_change_member", "trust_change_super"]);
+    // A table owned by a member of the run-as role: trusted through it.
+    c.batch_execute(&format!(
+        "GRANT {owner} TO trust_change_member;
+         GRANT USAGE, CREATE ON SCHEMA app TO trust_change_member;
+         SET ROLE trust_change_member;
+         CREATE TABLE app.notes (id bigint PRIMARY KEY, client_id bigint REFERENCES app.clients ON DELETE CASCADE);
+         INSERT INTO app.notes SELECT g, g FROM generate_series(1, 9) g;
+         GRANT ALL ON app.notes TO {owner};
+         RESET ROLE;
+         ALTER ROLE trust_change_super SUPERUSER;"
+    ))
+    .unwrap();
+    let mut op = connect(db);
+    let dry = "SELECT * FROM forget.delete_client(1, dry_run => true)";
+    let delete = "SELECT * FROM forget.anonymize_client(2)";
+    op.query(dry, &[]).unwrap();
+    c.batch_execute(&format!("REVOKE {owner} FROM trust_change_member"))
+        .unwrap();
+    assert_eq!(sqlstate(op.query(dry, &[])), "42501", "membership revoked");
+    assert_eq!(sqlstate(op.query(delete, &[])), "42501");
+    c.batch_execute(&format!("GRANT {owner} TO trust_change_member"))
+        .unwrap();
+    op.query(dry, &[]).unwrap();
+    // A table owned by a superuser, who stops being one.
+    c.batch_execute("ALTER TABLE app.notes OWNER TO trust_change_super")
+        .unwrap();
+    op.query(dry, &[]).unwrap();
+    c.batch_execute("ALTER ROLE trust_change_super NOSUPERUSER")
+        .unwrap();
+    assert_eq!(sqlstate(op.query(dry, &[])), "42501", "superuser no more");
+    assert_eq!(sqlstate(op.query(delete, &[])), "42501");
+    // deactivate and reactivate check the hooks' owners the same way.
+    c.batch_execute(&format!(
+        "GRANT {owner} TO trust_change_member;
+         SET ROLE trust_change_member;
+         CREATE FUNCTION app.member_hook(subject text, key text, context jsonb) RETURNS void
+             LANGUAGE plpgsql AS $$ BEGIN END $$;
+         RESET ROLE;
+         SELECT forget.on('before_deactivate', 'app.member_hook(text, text, jsonb)');
+         SELECT forget.on('before_reactivate', 'app.member_hook(text, text, jsonb)');"
+    ))
+    .unwrap();
+    op.query("SELECT forget.deactivate(3, 'admin', 'test')", &[])
+        .unwrap();
+    c.batch_execute(&format!("REVOKE {owner} FROM trust_change_member"))
+        .unwrap();
+    assert_eq!(
+        sqlstate(op.query("SELECT forget.reactivate(3, 'admin')", &[])),
+        "42501"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM app.clients WHERE id = 2 AND name = 'c2'"
+        ),
+        1,
+        "nothing anonymized"
+    );
+}
