@@ -103,8 +103,13 @@ pub fn pick(all: Vec<Subject>, name: Option<&str>) -> Subject {
     s
 }
 
-/// Every foreign key (top-level constraints only: partitions inherit theirs)
-/// and every declared link.
+/// Every foreign key and every declared link. A foreign key is taken as
+/// declared, and once more for each partition of a partitioned table it
+/// references (PostgreSQL's clone of the constraint on the referenced side,
+/// which cascades from that partition's rows): a partition reached on its
+/// own, through a foreign key of its own, takes the rows that reference its
+/// rows through its parent along. The clones on the referencing side are
+/// left out: the partitioned table they belong to stands for its partitions.
 pub fn references() -> Vec<Reference> {
     Spi::connect(|client| {
         let mut refs: Vec<Reference> = spi(client.select(
@@ -114,7 +119,9 @@ pub fn references() -> Vec<Reference> {
                     ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, i)
                           JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
              FROM pg_catalog.pg_constraint c
-             WHERE c.contype = 'f' AND c.conparentid = 0
+             WHERE c.contype = 'f'
+               AND (c.conparentid = 0
+                    OR c.conrelid = (SELECT p.conrelid FROM pg_catalog.pg_constraint p WHERE p.oid = c.conparentid))
              ORDER BY c.conrelid, c.conname",
             None,
             &[],

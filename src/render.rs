@@ -592,28 +592,59 @@ fn is_array_link(e: &crate::graph::Edge) -> bool {
 }
 
 /// Rows of the child table, with the edge's condition applied in a scope that
-/// sees only the child's own columns.
+/// sees only the child's own columns, and their addresses under names none of
+/// those columns has (`address_names`).
 fn child_source(ctx: &Ctx, b: &Branch) -> String {
     let e = &ctx.graph.edges[b.edge];
     let t = ctx.table(e.child);
+    let (rel, tid) = address_names(t);
     let condition = e.reference.condition.as_deref().filter(|_| !e.owned);
-    match condition {
-        Some(cond) => format!(
-            "(SELECT tableoid AS forget_rel, ctid AS forget_tid, * FROM {} WHERE ({cond}))",
-            qualified(t)
-        ),
-        None => format!(
-            "(SELECT tableoid AS forget_rel, ctid AS forget_tid, * FROM {})",
-            qualified(t)
-        ),
+    format!(
+        "(SELECT tableoid AS {}, ctid AS {}, * FROM {}{})",
+        ident(&rel),
+        ident(&tid),
+        qualified(t),
+        condition
+            .map(|cond| format!(" WHERE ({cond})"))
+            .unwrap_or_default()
+    )
+}
+
+/// The prefix of the names pg_forget gives its own columns where a table's
+/// columns are in scope too (a child row's address in `child_source`, the
+/// flags an UPDATE's masks are evaluated beside): `forget_`, with underscores
+/// added while a column of the table starts with it, so that no user column
+/// makes a name ambiguous and no mask or condition reads one of ours.
+fn own_prefix(t: &Table) -> String {
+    let mut prefix = "forget_".to_string();
+    while t.columns.iter().any(|c| c.name.starts_with(&prefix)) {
+        prefix.push('_');
     }
+    prefix
+}
+
+/// What `child_source` calls a child row's tableoid and ctid.
+fn address_names(t: &Table) -> (String, String) {
+    let p = own_prefix(t);
+    (format!("{p}rel"), format!("{p}tid"))
+}
+
+/// `c`'s address columns (see `child_source`) as forget_rel, forget_tid.
+fn child_address(ctx: &Ctx, b: &Branch) -> String {
+    let (rel, tid) = address_names(ctx.table(ctx.graph.edges[b.edge].child));
+    format!(
+        "c.{} AS forget_rel, c.{} AS forget_tid",
+        ident(&rel),
+        ident(&tid)
+    )
 }
 
 fn branch_part(ctx: &Ctx, n: &NodePlan, b: &Branch) -> String {
     let e = &ctx.graph.edges[b.edge];
     let (fate, filter) = fate_expression(b, "p");
     format!(
-        "SELECT c.forget_rel, c.forget_tid{}, p.forget_root, {fate} AS forget_fate\nFROM {} c JOIN n{} p ON {}{}",
+        "SELECT {}{}, p.forget_root, {fate} AS forget_fate\nFROM {} c JOIN n{} p ON {}{}",
+        child_address(ctx, b),
         columns_of(ctx, n, "c"),
         child_source(ctx, b),
         e.parent,
@@ -631,7 +662,8 @@ fn recursive_part(ctx: &Ctx, n: &NodePlan) -> String {
         .map(|b| {
             let (fate, filter) = fate_expression(b, "p");
             format!(
-                "SELECT c.forget_rel, c.forget_tid{}, {fate} AS forget_fate FROM {} c WHERE {}{}",
+                "SELECT {}{}, {fate} AS forget_fate FROM {} c WHERE {}{}",
+                child_address(ctx, b),
                 columns_of(ctx, n, "c"),
                 child_source(ctx, b),
                 match_condition(ctx, b, "c", "p"),
@@ -871,6 +903,7 @@ fn assignments(ctx: &Ctx, n: &NodePlan) -> (Assignments, Vec<String>) {
         None => assignments.push((col.to_string(), vec![(flag, value)])),
     };
     let mut flags = Vec::new();
+    let p = own_prefix(ctx.table(n.node));
     for e in n.nullified_edges() {
         let tag = Fate::Nullify(e).tag();
         let edge = &ctx.graph.edges[e];
@@ -889,31 +922,31 @@ fn assignments(ctx: &Ctx, n: &NodePlan) -> (Assignments, Vec<String>) {
             } else {
                 "NULL".into()
             };
-            assign(col, format!("f.forget_{tag}"), value);
+            assign(col, format!("f.{p}{tag}"), value);
         }
         flags.push(tag);
     }
     for e in n.kept_unlinked_edges() {
         let tag = Fate::MaskNullify(e).tag();
         for col in &ctx.graph.edges[e].child_cols {
-            assign(col, format!("f.forget_{tag}"), "NULL".into());
+            assign(col, format!("f.{p}{tag}"), "NULL".into());
         }
         for (col, expr) in &n.masks {
-            assign(col, format!("f.forget_{tag}"), format!("({expr})"));
+            assign(col, format!("f.{p}{tag}"), format!("({expr})"));
         }
         flags.push(tag);
     }
     if n.fates.contains(&Fate::Mask) {
         for (col, expr) in &n.masks {
-            assign(col, "f.forget_m".into(), format!("({expr})"));
+            assign(col, format!("f.{p}m"), format!("({expr})"));
         }
         if n.node == 0 {
             let marks = &ctx.plan.marks;
             if let Some((col, ty)) = &marks.deactivate {
-                assign(col, "f.forget_m".into(), format!("CAST($2 AS {ty})"));
+                assign(col, format!("f.{p}m"), format!("CAST($2 AS {ty})"));
             }
             if let Some(col) = &marks.minimized_column {
-                assign(col, "f.forget_m".into(), "pg_catalog.now()".into());
+                assign(col, format!("f.{p}m"), "pg_catalog.now()".into());
             }
         }
         flags.push("m".into());
@@ -944,11 +977,12 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
             )
         })
         .collect();
+    let p = own_prefix(ctx.table(n.node));
     let flag_cols: String = flags
         .iter()
         .map(|t| {
             format!(
-                ", pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) {}) AS forget_{t}",
+                ", pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) {}) AS {p}{t}",
                 literal(t)
             )
         })
@@ -956,11 +990,11 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
     Some(format!(
         "u{node} AS (UPDATE {} AS forget_t SET {}\n\
          FROM {} f\n\
-         WHERE forget_t.ctid OPERATOR(pg_catalog.=) f.forget_tid \
-         AND forget_t.tableoid OPERATOR(pg_catalog.=) f.forget_rel)",
+         WHERE forget_t.ctid OPERATOR(pg_catalog.=) f.{p}tid \
+         AND forget_t.tableoid OPERATOR(pg_catalog.=) f.{p}rel)",
         qualified(ctx.table(n.node)),
         sets.join(", "),
-        rows_to_update(n.node, &flags, &flag_cols),
+        rows_to_update(n.node, &p, &flags, &flag_cols),
         node = n.node
     ))
 }
@@ -969,9 +1003,10 @@ fn update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
 /// reached with one of `flags` and not also deleted. `extra` adds aggregate
 /// columns. The UPDATE and its undo copy both join this on the address, so
 /// they act on the same rows, each found by a TID probe.
-fn rows_to_update(node: usize, flags: &[String], extra: &str) -> String {
+/// Its columns are named with `prefix` (`own_prefix` of the table).
+fn rows_to_update(node: usize, prefix: &str, flags: &[String], extra: &str) -> String {
     format!(
-        "(SELECT forget_rel, forget_tid{extra} FROM n{node} GROUP BY forget_rel, forget_tid \
+        "(SELECT forget_rel AS {prefix}rel, forget_tid AS {prefix}tid{extra} FROM n{node} GROUP BY forget_rel, forget_tid \
          HAVING NOT pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) 'd') \
          AND pg_catalog.bool_or(forget_fate OPERATOR(pg_catalog.=) ANY (ARRAY[{}])))",
         tags_in(flags)
@@ -1026,16 +1061,17 @@ fn undo_update_cte(ctx: &Ctx, n: &NodePlan) -> Option<String> {
         return None;
     }
     let changed: Vec<String> = assignments.iter().map(|(c, _)| c.clone()).collect();
+    let p = own_prefix(t);
     Some(format!(
         "ku{node} AS (INSERT INTO forget.undo_current (deletion_id, tbl, operation, row_data) \
              SELECT $3, t.tableoid::pg_catalog.regclass, 'update', \
              pg_catalog.jsonb_build_object('key', {}, 'old', {}) FROM {} t \
-             JOIN {} f ON t.ctid OPERATOR(pg_catalog.=) f.forget_tid \
-             AND t.tableoid OPERATOR(pg_catalog.=) f.forget_rel)",
+             JOIN {} f ON t.ctid OPERATOR(pg_catalog.=) f.{p}tid \
+             AND t.tableoid OPERATOR(pg_catalog.=) f.{p}rel)",
         json_object_of("t", &t.primary_key),
         json_object_of("t", &changed),
         qualified(t),
-        rows_to_update(n.node, &flags, ""),
+        rows_to_update(n.node, &p, &flags, ""),
         node = n.node,
     ))
 }

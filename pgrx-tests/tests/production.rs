@@ -2509,3 +2509,207 @@ fn a_dump_made_with_0_1_0_restores_into_this_version_and_keeps_working() {
         "55000"
     );
 }
+
+/// A partition with a foreign key of its own to the subject (its
+/// partitioned table has none) is reached on its own; the rows that
+/// reference its rows through the partitioned table's foreign key go with
+/// them (PostgreSQL cascades to them from the partition's rows): counted as
+/// a cascade on a copy of the schema removes them, kept by a delete with
+/// grace and put back by restore, and deleted first where the foreign key
+/// does not cascade. Also a partition two levels down.
+#[test]
+fn rows_referencing_a_partition_reached_through_its_own_foreign_key_go_with_it() {
+    for action in ["CASCADE", "NO ACTION"] {
+        let db = format!(
+            "e2e_prod_partition_own_fk_{}",
+            action.replace(' ', "_").to_lowercase()
+        );
+        let mut c = fresh_db(&db);
+        let ddl = |schema: &str, action: &str| {
+            format!(
+                "CREATE SCHEMA {schema};
+                 SET search_path = {schema};
+                 CREATE TABLE clients (id int PRIMARY KEY, name text);
+                 CREATE TABLE orders (id int, region text, client_id int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+                 CREATE TABLE orders_us PARTITION OF orders FOR VALUES IN ('us');
+                 CREATE TABLE orders_eu PARTITION OF orders FOR VALUES IN ('eu', 'fr') PARTITION BY LIST (region);
+                 CREATE TABLE orders_fr PARTITION OF orders_eu FOR VALUES IN ('fr');
+                 CREATE TABLE orders_other PARTITION OF orders_eu FOR VALUES IN ('eu');
+                 ALTER TABLE orders_us ADD FOREIGN KEY (client_id) REFERENCES clients ON DELETE CASCADE;
+                 ALTER TABLE orders_fr ADD FOREIGN KEY (client_id) REFERENCES clients ON DELETE CASCADE;
+                 CREATE TABLE order_items (id int PRIMARY KEY, order_id int, region text,
+                     FOREIGN KEY (order_id, region) REFERENCES orders ON DELETE {action});
+                 CREATE TABLE item_notes (item_id int REFERENCES order_items ON DELETE {action}, note text);
+                 INSERT INTO clients VALUES (1, 'a'), (2, 'b');
+                 INSERT INTO orders VALUES (10, 'us', 1), (11, 'us', 2), (12, 'fr', 1), (13, 'fr', 2), (14, 'eu', 1);
+                 INSERT INTO order_items VALUES (100, 10, 'us'), (101, 10, 'us'), (102, 11, 'us'), (103, 12, 'fr'),
+                                                (104, 13, 'fr'), (105, 14, 'eu');
+                 INSERT INTO item_notes VALUES (100, 'x'), (103, 'y'), (104, 'z');
+                 RESET search_path;"
+            )
+        };
+        c.batch_execute(&ddl("app", action)).unwrap();
+        c.batch_execute(&ddl("twin", "CASCADE")).unwrap();
+        c.batch_execute("SELECT forget.register_subject('client', 'app.clients')")
+            .unwrap();
+        // The oracle: PostgreSQL's own cascade on the copy, rows each
+        // relation loses.
+        let held = |c: &mut Client, schema: &str| -> BTreeMap<String, i64> {
+            texts(
+                c,
+                &format!(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = '{schema}' ORDER BY 1"
+                ),
+            )
+            .into_iter()
+            .map(|t| {
+                let n = count(c, &format!("SELECT * FROM ONLY {schema}.{t}"));
+                (t, n)
+            })
+            .collect()
+        };
+        let before_twin = held(&mut c, "twin");
+        c.batch_execute("DELETE FROM twin.clients WHERE id = 1")
+            .unwrap();
+        let lost = |before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>| {
+            before
+                .iter()
+                .filter(|(t, n)| after[*t] != **n)
+                .map(|(t, n)| (t.clone(), n - after[t]))
+                .collect::<BTreeMap<String, i64>>()
+        };
+        let expected = lost(&before_twin, &held(&mut c, "twin"));
+        assert_eq!(expected["order_items"], 3, "the oracle itself");
+        let reported = |c: &mut Client, call: &str| -> BTreeMap<String, i64> {
+            let mut m = BTreeMap::new();
+            for r in c
+                .query(
+                    &format!("SELECT tbl::text, rows FROM ({call}) d WHERE rows > 0"),
+                    &[],
+                )
+                .unwrap()
+            {
+                let t: String = r.get(0);
+                *m.entry(t.trim_start_matches("app.").to_string())
+                    .or_insert(0) += r.get::<_, i64>(1);
+            }
+            m
+        };
+        let before = held(&mut c, "app");
+        let snap = snapshot(&mut c, "app");
+        let dry = reported(
+            &mut c,
+            "SELECT * FROM forget.delete_client(1, dry_run => true)",
+        );
+        let done = reported(
+            &mut c,
+            "SELECT * FROM forget.delete_client(1, grace => '1 day')",
+        );
+        let removed = lost(&before, &held(&mut c, "app"));
+        assert_eq!(removed, expected, "{action}: what the cascade removes");
+        assert_eq!(done, expected, "{action}: what the delete reports");
+        assert_eq!(dry, expected, "{action}: what the dry run reports");
+        c.query("SELECT * FROM forget.restore_client(1)", &[])
+            .unwrap();
+        assert_eq!(snapshot(&mut c, "app"), snap, "{action}: restored whole");
+        // And without grace.
+        assert_eq!(
+            reported(&mut c, "SELECT * FROM forget.delete_client(1)"),
+            expected,
+            "{action}"
+        );
+        assert_eq!(lost(&before, &held(&mut c, "app")), expected);
+    }
+}
+
+/// Columns that carry the names pg_forget gives its own columns in the
+/// statements it writes (forget_rel, forget_tid, ...) are a user's columns
+/// like any: every action reaches, changes, keeps, exports and puts back
+/// the right rows, and a mask may read them.
+#[test]
+fn columns_named_like_pg_forgets_own_are_ordinary_columns() {
+    let mut c = fresh_db("e2e_prod_forget_named_columns");
+    let own =
+        "forget_rel int, forget_tid text, forget_root text, forget_fate text, forget_c0 int, \
+               forget_row jsonb, forget_n0 boolean, forget_t int, forget_deleted int, name text";
+    let values = "7, 'tid', 'root', 'fate', 0, '{}', true, 1, 2";
+    c.batch_execute(&format!(
+        "CREATE TABLE clients (id int PRIMARY KEY, {own}, boss int REFERENCES clients ON DELETE SET NULL);
+         CREATE TABLE notes (id int PRIMARY KEY, client_id int REFERENCES clients, {own});
+         CREATE TABLE linked (client_ref int, {own});
+         INSERT INTO clients SELECT g, {values}, 'c' || g, NULL FROM generate_series(1, 4) g;
+         UPDATE clients SET boss = 1 WHERE id = 3;
+         INSERT INTO notes SELECT g, 1 + g % 4, {values}, 'n' || g FROM generate_series(1, 8) g;
+         INSERT INTO linked SELECT 1 + g % 4, {values}, 'l' || g FROM generate_series(1, 8) g;
+         SELECT forget.register_subject('client', 'clients');
+         SELECT forget.add_link('linked', 'client_ref', 'clients', condition => 'forget_tid = ''tid'' AND forget_rel = 7');
+         SELECT forget.mask('clients', 'name', 'forget_tid || forget_fate');
+         SELECT forget.mask('notes', 'name', 'forget_root');"
+    ))
+    .unwrap();
+    let snap = snapshot(&mut c, "public");
+    let rows = |c: &mut Client, call: &str| -> Vec<(String, String, i64)> {
+        c.query(
+            &format!(
+                "SELECT tbl::text, operation, rows FROM ({call}) d WHERE rows > 0 ORDER BY 1, 2"
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+    };
+    let owned = |t: &str, n: i64| (t.to_string(), "delete".to_string(), n);
+    let expected = vec![
+        ("clients".to_string(), "delete".to_string(), 1),
+        ("clients".to_string(), "nullify".to_string(), 1),
+        owned("linked", 2),
+        owned("notes", 2),
+    ];
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT * FROM forget.delete_client(1, dry_run => true)"
+        ),
+        expected
+    );
+    let export: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM jsonb_array_elements(e->'public.notes') n WHERE n->>'client_id' = '1')
+                  + (SELECT count(*) FROM jsonb_array_elements(e->'public.linked') l WHERE l->>'client_ref' = '1')
+             FROM (SELECT forget.export_client(1)->'data' e) x",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(export, 4);
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT * FROM forget.delete_client(1, grace => '1 day')"
+        ),
+        expected
+    );
+    c.query("SELECT * FROM forget.restore_client(1)", &[])
+        .unwrap();
+    assert_eq!(snapshot(&mut c, "public"), snap, "restored whole");
+    assert_eq!(
+        rows(&mut c, "SELECT * FROM forget.delete_client(1)"),
+        expected
+    );
+    assert_eq!(count(&mut c, "SELECT * FROM notes WHERE client_id = 1"), 0);
+    assert_eq!(
+        count(&mut c, "SELECT * FROM linked WHERE client_ref = 1"),
+        0
+    );
+    assert_eq!(count(&mut c, "SELECT * FROM clients WHERE boss IS NULL"), 3);
+    c.query("SELECT * FROM forget.anonymize_client(2)", &[])
+        .unwrap();
+    assert_eq!(
+        texts(&mut c, "SELECT name FROM clients WHERE id = 2"),
+        ["tidfate"]
+    );
+    c.query("SELECT * FROM forget.people_cleanup()", &[])
+        .unwrap();
+}
