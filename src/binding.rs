@@ -245,6 +245,8 @@ pub fn verify_subject(
     // The functions declared SQL calls run as the run-as role too: their
     // owners must be trusted like the owners of tables and hooks (a body
     // replaced later by its owner is not a change of name).
+    let (_, functions) = crate::catalog::owned_objects(&[], &[], &procs, &opers);
+    crate::invalidation::watch_objects(&[], &functions);
     let untrusted = crate::catalog::untrusted_functions(subject, &procs, &opers);
     crate::catalog::require_trusted(subject, &untrusted);
 }

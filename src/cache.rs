@@ -294,6 +294,9 @@ struct Cache {
     version: i64,
     /// invalidation::epoch() when the cache was emptied.
     epoch: u64,
+    /// The transaction that emptied it, when it reads in one snapshot
+    /// (REPEATABLE READ, SERIALIZABLE): the cache lives as long as it.
+    snapshot_xact: Option<u32>,
     subjects: Option<Vec<Subject>>,
     tables: HashMap<u32, Table>,
     /// Statements built from the configuration, by the caller's name for them.
@@ -348,19 +351,26 @@ fn config_version() -> (i64, pg_sys::Oid) {
 }
 
 /// Drops everything when forget.config_version has moved or an
-/// invalidation came (invalidation.rs). One query.
+/// invalidation came (invalidation.rs), or when it was filled in an earlier
+/// transaction that read the catalog in its own snapshot (REPEATABLE READ or
+/// SERIALIZABLE: what it saw may have been old already). One query.
 fn refresh() {
-    // Read first: an invalidation that comes while the cache fills makes
-    // the next call empty it again.
+    // Read first (it takes in pending invalidations): one that comes while
+    // the cache fills makes the next call empty it again.
     let epoch = crate::invalidation::epoch();
     let (version, marker) = config_version();
     crate::invalidation::watch(marker);
+    let snapshot_xact = unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
+        .then(local_transaction);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.version != version || c.epoch != epoch {
+        let old_snapshot = c.snapshot_xact.is_some_and(|x| Some(x) != snapshot_xact);
+        if c.version != version || c.epoch != epoch || old_snapshot {
+            crate::invalidation::forget_watched();
             *c = Cache {
                 version,
                 epoch,
+                snapshot_xact,
                 ..Cache::default()
             };
         }
@@ -433,6 +443,7 @@ pub fn trusted_hooks(subject: &Subject, action: &str) -> Rc<Hooks> {
         after: catalog::hooks(&format!("after_{action}")),
     };
     let functions: Vec<String> = hooks.before.iter().chain(&hooks.after).cloned().collect();
+    watch_owners(&[subject.table], &functions);
     catalog::require_trusted(
         subject,
         &catalog::untrusted(subject, &[subject.table], &functions),
@@ -461,6 +472,7 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
         .collect();
     let prepared = Prepared::new(subject, action);
     let functions: Vec<String> = hooks_of(&hooks);
+    watch_owners(&prepared.graph.tables(), &functions);
     let untrusted = catalog::untrusted(&prepared.subject, &prepared.graph.tables(), &functions);
     let entry = Rc::new(Entry {
         prepared,
@@ -475,6 +487,13 @@ pub fn entry(subject: Option<&str>, action: Action) -> Rc<Entry> {
     });
     CACHE.with(|c| c.borrow_mut().entries.insert(key, entry.clone()));
     entry
+}
+
+/// A change of these tables (and their inheritors) or hooks empties the
+/// cache: their owners are about to be judged (invalidation.rs).
+fn watch_owners(tables: &[u32], hooks: &[String]) {
+    let (relations, functions) = catalog::owned_objects(tables, hooks, &[], &[]);
+    crate::invalidation::watch_objects(&relations, &functions);
 }
 
 fn hooks_of(hooks: &HashMap<String, Vec<String>>) -> Vec<String> {

@@ -412,6 +412,44 @@ pub fn untrusted(subject: &Subject, tables: &[Oid], functions: &[String]) -> Vec
     })
 }
 
+/// The relations (`tables` with their partitions and inheritors) and the
+/// functions (hooks by qualified name, and `procs` and the functions of
+/// `opers`) whose owners `untrusted` and `untrusted_functions` judge.
+pub fn owned_objects(
+    tables: &[Oid],
+    hooks: &[String],
+    procs: &[u32],
+    opers: &[u32],
+) -> (Vec<pg_sys::Oid>, Vec<pg_sys::Oid>) {
+    let oids =
+        |v: &[u32]| -> Vec<pg_sys::Oid> { v.iter().map(|o| pg_sys::Oid::from(*o)).collect() };
+    Spi::connect(|client| {
+        let row = spi(client.select(
+            "WITH RECURSIVE rel(oid) AS (
+                 SELECT pg_catalog.unnest($1::pg_catalog.oid[])
+                 UNION
+                 SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN rel ON i.inhparent = rel.oid)
+             SELECT ARRAY(SELECT oid FROM rel),
+                    ARRAY(SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                          WHERE pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) = ANY ($2)
+                          UNION SELECT pg_catalog.unnest($3::pg_catalog.oid[])
+                          UNION SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o WHERE o.oid = ANY ($4))",
+            None,
+            &[
+                oids(tables).into(),
+                hooks.to_vec().into(),
+                oids(procs).into(),
+                oids(opers).into(),
+            ],
+        ))
+        .first();
+        (
+            spi(row.get::<Vec<pg_sys::Oid>>(1)).unwrap_or_default(),
+            spi(row.get::<Vec<pg_sys::Oid>>(2)).unwrap_or_default(),
+        )
+    })
+}
+
 /// Functions (and the functions of operators) owned by roles the subject
 /// does not trust, as `untrusted` reports tables: ("function", "owner").
 pub fn untrusted_functions(

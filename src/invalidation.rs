@@ -6,7 +6,10 @@
 //!   registers an invalidation of `forget.config_version`'s relation
 //!   (`forget_internal._invalidate_caches`, called by `_bump_now`);
 //! * a change of any role (`pg_authid`: superuser, rename, drop) or of any
-//!   role membership (`pg_auth_members`) is one PostgreSQL sends by itself.
+//!   role membership (`pg_auth_members`) is one PostgreSQL sends by itself;
+//! * so is a change of a relation or function whose owner a cached verdict
+//!   trusted (`watch_objects`): `REASSIGN OWNED` changes owners without any
+//!   event trigger.
 //!
 //! PostgreSQL delivers these to other backends only after the change has
 //! committed and is visible (never before, as the version sequence can be),
@@ -17,6 +20,8 @@
 //! tells the cache whether to drop what it holds.
 
 use pgrx::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -24,9 +29,51 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 /// and then nothing is cached either).
 static MARKER: AtomicU32 = AtomicU32::new(0);
 
-/// Moves at each invalidation that concerns the cache.
+thread_local! {
+    /// Relations whose owner a cached verdict trusted (oids).
+    static RELATIONS: RefCell<HashSet<u32>> = RefCell::default();
+    /// Functions whose owner a cached verdict trusted (their pg_proc
+    /// syscache hash values, which is what an invalidation carries).
+    static FUNCTIONS: RefCell<HashSet<u32>> = RefCell::default();
+}
+
+/// Takes in the invalidations other backends sent (as PostgreSQL does when
+/// it locks a relation), then says where the count stands: call before
+/// reading what the cache is built from.
 pub fn epoch() -> u64 {
+    unsafe { pg_sys::AcceptInvalidationMessages() };
     EPOCH.load(Ordering::SeqCst)
+}
+
+/// Relations and functions whose owners a verdict about to be cached
+/// trusted: a change of any of them (an owner changed by `REASSIGN OWNED`,
+/// say) empties the cache.
+pub fn watch_objects(relations: &[pg_sys::Oid], functions: &[pg_sys::Oid]) {
+    RELATIONS.with(|r| r.borrow_mut().extend(relations.iter().map(|o| o.to_u32())));
+    let hashes: Vec<u32> = functions
+        .iter()
+        .map(|f| unsafe {
+            pg_sys::GetSysCacheHashValue(
+                pg_sys::SysCacheIdentifier::PROCOID as std::ffi::c_int,
+                pg_sys::Datum::from(*f),
+                pg_sys::Datum::from(0usize),
+                pg_sys::Datum::from(0usize),
+                pg_sys::Datum::from(0usize),
+            )
+        })
+        .collect();
+    FUNCTIONS.with(|f| f.borrow_mut().extend(hashes));
+}
+
+/// The cache was emptied: nothing is watched until verdicts are cached again.
+pub fn forget_watched() {
+    RELATIONS.with(|r| r.borrow_mut().clear());
+    FUNCTIONS.with(|f| f.borrow_mut().clear());
+}
+
+fn watched(set: &'static std::thread::LocalKey<RefCell<HashSet<u32>>>, value: u32) -> bool {
+    // Borrowed elsewhere at this moment: assume the worst.
+    set.with(|s| s.try_borrow().map(|s| s.contains(&value)).unwrap_or(true))
 }
 
 /// Which relation's invalidation moves the epoch (`forget.config_version`).
@@ -38,7 +85,19 @@ pub fn watch(marker: pg_sys::Oid) {
 unsafe extern "C-unwind" fn relation_invalidated(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     // InvalidOid: every relation (the backend missed messages).
     let relid = relid.to_u32();
-    if relid == 0 || relid == MARKER.load(Ordering::SeqCst) {
+    if relid == 0 || relid == MARKER.load(Ordering::SeqCst) || watched(&RELATIONS, relid) {
+        EPOCH.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn function_invalidated(
+    _arg: pg_sys::Datum,
+    _cache: std::ffi::c_int,
+    hash: u32,
+) {
+    // 0: every function.
+    if hash == 0 || watched(&FUNCTIONS, hash) {
         EPOCH.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -70,6 +129,11 @@ pub fn register() {
                 pg_sys::Datum::from(0usize),
             );
         }
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::PROCOID as std::ffi::c_int,
+            Some(function_invalidated),
+            pg_sys::Datum::from(0usize),
+        );
     }
 }
 

@@ -854,6 +854,21 @@ fn a_configuration_change_rolled_back_leaves_nothing_in_the_connections_cache() 
     assert_eq!(tables(&mut c, 3), ["clients", "notes"]);
     c.batch_execute("ROLLBACK").unwrap();
     assert_eq!(tables(&mut c, 3), ["clients"]);
+    // A REPEATABLE READ transaction reads the catalog in its snapshot: what
+    // it cached from it does not outlive it.
+    let mut other = connect("e2e_config_rolled_back");
+    assert_eq!(tables(&mut other, 3), ["clients"]);
+    other
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM clients")
+        .unwrap();
+    c.batch_execute("SELECT forget.add_link('notes', 'client_ref', 'clients', 'id')")
+        .unwrap();
+    other.batch_execute("SELECT count(*) FROM notes").unwrap();
+    assert_eq!(tables(&mut other, 3), ["clients"], "its snapshot");
+    other.batch_execute("COMMIT").unwrap();
+    assert_eq!(tables(&mut other, 3), ["clients", "notes"], "after it");
+    c.batch_execute("SELECT forget.drop_link('notes', 'client_ref')")
+        .unwrap();
     // And the delete itself takes nothing the rolled-back link reached.
     c.query("SELECT * FROM forget.delete_client(1)", &[])
         .unwrap();

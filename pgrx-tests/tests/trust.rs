@@ -944,4 +944,44 @@ fn a_role_changed_in_another_session_ends_the_trust_a_connection_found() {
         1,
         "nothing anonymized"
     );
+    // A server-side prepared statement in an open transaction: the revoke
+    // committed meanwhile is taken in before the verdict is used.
+    c.batch_execute(&format!(
+        "GRANT {owner} TO trust_change_member; ALTER TABLE app.notes OWNER TO trust_change_member"
+    ))
+    .unwrap();
+    let prepared = op
+        .prepare("SELECT count(*) FROM forget.delete_client($1::bigint, dry_run => $2)")
+        .unwrap();
+    op.query(&prepared, &[&4i64, &true]).unwrap();
+    let mut tx = op.transaction().unwrap();
+    tx.query(&prepared, &[&4i64, &true]).unwrap();
+    c.batch_execute(&format!("REVOKE {owner} FROM trust_change_member"))
+        .unwrap();
+    assert_eq!(
+        sqlstate(tx.query(&prepared, &[&4i64, &false])),
+        "42501",
+        "in the open transaction"
+    );
+    tx.rollback().unwrap();
+    // REASSIGN OWNED moves owners without any DDL event: the hook and the
+    // table now belong to a role nobody trusts.
+    c.batch_execute(&format!("GRANT {owner} TO trust_change_member"))
+        .unwrap();
+    op.query(&prepared, &[&4i64, &true]).unwrap();
+    op.query("SELECT forget.deactivate(5, 'admin', 'test')", &[])
+        .unwrap();
+    roles(&mut c, &["trust_change_outsider"]);
+    c.batch_execute("REASSIGN OWNED BY trust_change_member TO trust_change_outsider")
+        .unwrap();
+    assert_eq!(
+        sqlstate(op.query(&prepared, &[&4i64, &true])),
+        "42501",
+        "reassigned"
+    );
+    assert_eq!(
+        sqlstate(op.query("SELECT forget.reactivate(5, 'admin')", &[])),
+        "42501",
+        "reassigned hook"
+    );
 }
