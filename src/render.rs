@@ -639,9 +639,33 @@ fn child_address(ctx: &Ctx, b: &Branch) -> String {
     )
 }
 
+/// In an export, the rows of the subject table that reference the subject
+/// row (a `manager_id`) are other subjects: they are listed, tagged `o`, but
+/// nothing is followed below them, neither their own rows nor the rows that
+/// reference them (GDPR Art. 15(4): an access request must not disclose
+/// other people's data). Actions follow them as PostgreSQL's cascade would.
+const OTHER_SUBJECT: &str = "'o'";
+
+fn below_other_subjects(ctx: &Ctx, parent: usize) -> bool {
+    parent == 0 && ctx.plan.action == crate::model::Action::Export
+}
+
+/// `filter` and, in an export below the subject table, not below another subject.
+fn own_rows_only(ctx: &Ctx, parent: usize, filter: Option<String>) -> Option<String> {
+    if !below_other_subjects(ctx, parent) {
+        return filter;
+    }
+    let own = format!("p.forget_fate OPERATOR(pg_catalog.<>) {OTHER_SUBJECT}");
+    Some(match filter {
+        Some(f) => format!("({f}) AND {own}"),
+        None => own,
+    })
+}
+
 fn branch_part(ctx: &Ctx, n: &NodePlan, b: &Branch) -> String {
     let e = &ctx.graph.edges[b.edge];
     let (fate, filter) = fate_expression(b, "p");
+    let filter = own_rows_only(ctx, e.parent, filter);
     format!(
         "SELECT {}{}, p.forget_root, {fate} AS forget_fate\nFROM {} c JOIN n{} p ON {}{}",
         child_address(ctx, b),
@@ -661,6 +685,14 @@ fn recursive_part(ctx: &Ctx, n: &NodePlan) -> String {
         .iter()
         .map(|b| {
             let (fate, filter) = fate_expression(b, "p");
+            let (fate, filter) = if below_other_subjects(ctx, n.node) {
+                (
+                    format!("{OTHER_SUBJECT}::pg_catalog.text"),
+                    own_rows_only(ctx, n.node, filter),
+                )
+            } else {
+                (fate, filter)
+            };
             format!(
                 "SELECT {}{}, {fate} AS forget_fate FROM {} c WHERE {}{}",
                 child_address(ctx, b),

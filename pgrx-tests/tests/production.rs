@@ -2713,3 +2713,46 @@ fn columns_named_like_pg_forgets_own_are_ordinary_columns() {
     c.query("SELECT * FROM forget.people_cleanup()", &[])
         .unwrap();
 }
+
+/// An export lists the rows that reference the subject, other subjects'
+/// rows of the subject table included (a client whose boss the subject is),
+/// but nothing below those: their notes and the clients that reference them
+/// are theirs, not the subject's. A delete still reaches what PostgreSQL's
+/// cascade would.
+#[test]
+fn an_export_stops_at_other_subjects_that_reference_the_subject() {
+    for action in ["SET NULL", "CASCADE"] {
+        let mut c = fresh_db(&format!(
+            "e2e_prod_export_other_subjects_{}",
+            action.replace(' ', "_").to_lowercase()
+        ));
+        c.batch_execute(&format!(
+            "CREATE TABLE clients (id int PRIMARY KEY, name text, boss int REFERENCES clients ON DELETE {action});
+             CREATE TABLE notes (id int PRIMARY KEY, client_id int REFERENCES clients ON DELETE CASCADE, body text);
+             INSERT INTO clients VALUES (1, 'one', NULL), (2, 'two', NULL), (3, 'three', 1), (4, 'four', 3);
+             INSERT INTO notes SELECT g, 1 + g % 4, 'note' FROM generate_series(1, 8) g;
+             SELECT forget.register_subject('client', 'clients');"
+        ))
+        .unwrap();
+        let listed = |c: &mut Client, table: &str, column: &str| -> Vec<String> {
+            texts(
+                c,
+                &format!(
+                    "SELECT r->>'{column}' FROM jsonb_array_elements(forget.export_client(1)->'data'->'public.{table}') r ORDER BY 1"
+                ),
+            )
+        };
+        assert_eq!(listed(&mut c, "clients", "id"), ["1", "3"], "{action}");
+        assert_eq!(listed(&mut c, "notes", "client_id"), ["1", "1"], "{action}");
+        let reached: i64 = c
+            .query_one(
+                "SELECT sum(rows)::bigint FROM forget.delete_client(1, dry_run => true)",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        // SET NULL: client 1, its 2 notes, client 3 nullified; CASCADE:
+        // clients 1, 3 and 4 and their 6 notes.
+        assert_eq!(reached, if action == "CASCADE" { 9 } else { 4 }, "{action}");
+    }
+}
