@@ -369,11 +369,12 @@ pub fn hooks(event: &str) -> Vec<String> {
     })
 }
 
-/// Tables (with their partitions and inheritors) and hook functions that an
-/// action of `subject` would run the code of (triggers, policies, bodies)
-/// although their owner is neither its run-as role (nor a role with its
-/// privileges), nor a superuser, nor trusted for the subject:
-/// ("relation or function", "owner").
+/// Tables (with their partitions and inheritors), the functions of their
+/// triggers (a role granted TRIGGER on a table may add one) and hook
+/// functions that an action of `subject` would run the code of (triggers,
+/// policies, bodies) although their owner is neither its run-as role (nor a
+/// role with its privileges), nor a superuser, nor trusted for the subject:
+/// ("relation, trigger or function", "owner").
 pub fn untrusted(subject: &Subject, tables: &[Oid], functions: &[String]) -> Vec<(String, String)> {
     let ids: Vec<pg_sys::Oid> = tables.iter().map(|o| pg_sys::Oid::from(*o)).collect();
     Spi::connect(|client| {
@@ -388,7 +389,15 @@ pub fn untrusted(subject: &Subject, tables: &[Oid], functions: &[String]) -> Vec
                  UNION ALL
                  SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
                  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-                 WHERE pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) = ANY ($4))
+                 WHERE pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) = ANY ($4)
+                 UNION ALL
+                 -- A role with the TRIGGER privilege on a table may hang its
+                 -- own function on it: the function's owner is judged.
+                 SELECT pg_catalog.format('trigger %I on %s (%s)', t.tgname, t.tgrelid::pg_catalog.regclass,
+                                          p.oid::pg_catalog.regprocedure), p.proowner
+                 FROM rel JOIN pg_catalog.pg_trigger t ON t.tgrelid = rel.oid
+                 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+                 WHERE NOT t.tgisinternal)
              SELECT o.object, o.owner::pg_catalog.regrole::pg_catalog.text
              FROM owned o JOIN pg_catalog.pg_roles r ON r.oid = o.owner
              WHERE NOT r.rolsuper AND NOT pg_catalog.pg_has_role(o.owner, $2, 'USAGE')
@@ -413,8 +422,9 @@ pub fn untrusted(subject: &Subject, tables: &[Oid], functions: &[String]) -> Vec
 }
 
 /// The relations (`tables` with their partitions and inheritors) and the
-/// functions (hooks by qualified name, and `procs` and the functions of
-/// `opers`) whose owners `untrusted` and `untrusted_functions` judge.
+/// functions (hooks by qualified name, the relations' trigger functions,
+/// and `procs` and the functions of `opers`) whose owners `untrusted` and
+/// `untrusted_functions` judge.
 pub fn owned_objects(
     tables: &[Oid],
     hooks: &[String],
@@ -432,6 +442,8 @@ pub fn owned_objects(
              SELECT ARRAY(SELECT oid FROM rel),
                     ARRAY(SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
                           WHERE pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) = ANY ($2)
+                          UNION SELECT t.tgfoid FROM pg_catalog.pg_trigger t
+                                WHERE t.tgrelid IN (SELECT oid FROM rel) AND NOT t.tgisinternal
                           UNION SELECT pg_catalog.unnest($3::pg_catalog.oid[])
                           UNION SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o WHERE o.oid = ANY ($4))",
             None,

@@ -985,3 +985,64 @@ fn a_role_changed_in_another_session_ends_the_trust_a_connection_found() {
         "reassigned hook"
     );
 }
+
+/// A role granted TRIGGER on a table of the graph (not its owner) hangs a
+/// function of its own on it: that function would run as the run-as role,
+/// so its owner is judged like a table's or a hook's owner.
+#[test]
+fn a_trigger_function_of_an_untrusted_role_stops_the_action() {
+    let db = "e2e_trust_trigger_privilege";
+    let owner = "trust_trigger_owner";
+    let mut c = owned_app(db, owner);
+    roles(&mut c, &["trust_trigger_evil"]);
+    c.batch_execute(&format!(
+        "GRANT USAGE ON SCHEMA app TO trust_trigger_evil;
+         GRANT TRIGGER ON app.orders TO trust_trigger_evil;
+         CREATE SCHEMA evil AUTHORIZATION trust_trigger_evil;
+         GRANT USAGE ON SCHEMA evil TO PUBLIC;
+         SET ROLE trust_trigger_evil;
+         CREATE TABLE evil.ran (who name);
+         GRANT INSERT ON evil.ran TO PUBLIC;
+         CREATE FUNCTION evil.grab() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO evil.ran VALUES (current_user); RETURN OLD; END $$;
+         CREATE TRIGGER grab BEFORE DELETE OR UPDATE ON app.orders FOR EACH ROW EXECUTE FUNCTION evil.grab();
+         RESET ROLE;"
+    ))
+    .unwrap();
+    for call in [
+        "SELECT * FROM forget.delete_client(1)",
+        "SELECT * FROM forget.delete_client(1, dry_run => true)",
+        "SELECT * FROM forget.anonymize_client(2)",
+        "SELECT forget.export_client(3)",
+    ] {
+        let refused = c.query(call, &[]);
+        let text = message(c.query(call, &[]));
+        assert_eq!(sqlstate(refused), "42501", "{call}");
+        assert!(
+            text.contains("trigger grab on app.orders") && text.contains("trust_trigger_evil"),
+            "{call}: {text}"
+        );
+    }
+    assert_eq!(count(&mut c, "SELECT * FROM evil.ran"), 0, "never ran");
+    assert_eq!(
+        count(&mut c, "SELECT * FROM app.orders WHERE client_id = 1"),
+        1
+    );
+    // check() names it; trusted, the action runs it as the run-as role.
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT * FROM forget.check() WHERE object LIKE 'trigger grab on app.orders%'"
+        ),
+        1
+    );
+    c.batch_execute("SELECT forget.trust('trust_trigger_evil')")
+        .unwrap();
+    c.query("SELECT * FROM forget.delete_client(1)", &[])
+        .unwrap();
+    assert_eq!(
+        texts(&mut c, "SELECT who::text FROM evil.ran"),
+        [owner],
+        "ran as the run-as role"
+    );
+}
