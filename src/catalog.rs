@@ -114,6 +114,7 @@ pub fn references() -> Vec<Reference> {
     Spi::connect(|client| {
         let mut refs: Vec<Reference> = spi(client.select(
             "SELECT c.conname::text, c.conrelid::oid, c.confrelid::oid, c.confdeltype::text,
+                    c.conparentid <> 0,
                     ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY k(n, i)
                           JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
                     ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, i)
@@ -128,12 +129,13 @@ pub fn references() -> Vec<Reference> {
         ))
         .map(|row| Reference {
             child: oid_at(&row, 2),
-            child_cols: spi(row.get::<Vec<String>>(5)).unwrap_or_default(),
+            child_cols: spi(row.get::<Vec<String>>(6)).unwrap_or_default(),
             parent: oid_at(&row, 3),
-            parent_cols: spi(row.get::<Vec<String>>(6)).unwrap_or_default(),
+            parent_cols: spi(row.get::<Vec<String>>(7)).unwrap_or_default(),
             origin: Origin::ForeignKey {
                 name: spi(row.get::<String>(1)).unwrap_or_default(),
                 on_delete: OnDelete::from_confdeltype(&spi(row.get::<String>(4)).unwrap_or_default()),
+                cloned: spi(row.get::<bool>(5)).unwrap_or(false),
             },
             condition: None,
         })
@@ -207,7 +209,8 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                             AND ao.amoplefttype = oc.opcintype AND ao.amoprighttype = oc.opcintype
                        JOIN pg_catalog.pg_operator o ON o.oid = ao.amopopr
                        JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
-                      WHERE t.oid = a.atttypid AND n.nspname <> 'pg_catalog')
+                      WHERE t.oid = a.atttypid AND n.nspname <> 'pg_catalog'),
+                    COALESCE(pg_catalog.pg_partition_root(c.oid), c.oid)
              FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -227,6 +230,9 @@ fn tables_only(oids: &[Oid]) -> HashMap<Oid, Table> {
                 row_security: spi(row.get::<bool>(9)).unwrap_or(false),
                 inheritors: Vec::new(),
                 descendant: spi(row.get::<bool>(10)).unwrap_or(false),
+                partition_root: spi(row.get::<pg_sys::Oid>(14))
+                    .map(u32::from)
+                    .unwrap_or(oid),
                 rules: {
                     // pg_rewrite.ev_type: '2' UPDATE, '4' DELETE.
                     let events = spi(row.get::<String>(11)).unwrap_or_default();
@@ -369,6 +375,25 @@ pub fn hooks(event: &str) -> Vec<String> {
     })
 }
 
+/// The functions a non-internal trigger on a relation of `rel` runs, as
+/// (tgname, tgrelid, fn): its own, and those its WHEN condition calls,
+/// directly or through an operator (pg_depend records both).
+macro_rules! trigger_functions {
+    () => {
+        "
+    SELECT t.tgname, t.tgrelid, d.refobjid AS fn
+    FROM rel JOIN pg_catalog.pg_trigger t ON t.tgrelid = rel.oid
+    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND d.objid = t.oid
+    WHERE NOT t.tgisinternal AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+    UNION
+    SELECT t.tgname, t.tgrelid, o.oprcode::pg_catalog.oid
+    FROM rel JOIN pg_catalog.pg_trigger t ON t.tgrelid = rel.oid
+    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND d.objid = t.oid
+    JOIN pg_catalog.pg_operator o ON o.oid = d.refobjid
+    WHERE NOT t.tgisinternal AND d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass"
+    };
+}
+
 /// Tables (with their partitions and inheritors), the functions of their
 /// triggers (a role granted TRIGGER on a table may add one) and hook
 /// functions that an action of `subject` would run the code of (triggers,
@@ -379,7 +404,7 @@ pub fn untrusted(subject: &Subject, tables: &[Oid], functions: &[String]) -> Vec
     let ids: Vec<pg_sys::Oid> = tables.iter().map(|o| pg_sys::Oid::from(*o)).collect();
     Spi::connect(|client| {
         spi(client.select(
-            "WITH RECURSIVE rel(oid) AS (
+            concat!("WITH RECURSIVE rel(oid) AS (
                  SELECT pg_catalog.unnest($1::pg_catalog.oid[])
                  UNION
                  SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN rel ON i.inhparent = rel.oid),
@@ -392,17 +417,16 @@ pub fn untrusted(subject: &Subject, tables: &[Oid], functions: &[String]) -> Vec
                  WHERE pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) = ANY ($4)
                  UNION ALL
                  -- A role with the TRIGGER privilege on a table may hang its
-                 -- own function on it: the function's owner is judged.
-                 SELECT pg_catalog.format('trigger %I on %s (%s)', t.tgname, t.tgrelid::pg_catalog.regclass,
+                 -- own function on it, or call one in the trigger's WHEN
+                 -- condition: the owners of the functions are judged.
+                 SELECT pg_catalog.format('trigger %I on %s (%s)', f.tgname, f.tgrelid::pg_catalog.regclass,
                                           p.oid::pg_catalog.regprocedure), p.proowner
-                 FROM rel JOIN pg_catalog.pg_trigger t ON t.tgrelid = rel.oid
-                 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
-                 WHERE NOT t.tgisinternal)
+                 FROM (", trigger_functions!(), ") f JOIN pg_catalog.pg_proc p ON p.oid = f.fn)
              SELECT o.object, o.owner::pg_catalog.regrole::pg_catalog.text
              FROM owned o JOIN pg_catalog.pg_roles r ON r.oid = o.owner
              WHERE NOT r.rolsuper AND NOT pg_catalog.pg_has_role(o.owner, $2, 'USAGE')
                AND NOT EXISTS (SELECT 1 FROM forget.trusted t WHERE t.subject = $3 AND t.role = o.owner)
-             ORDER BY 1",
+             ORDER BY 1"),
             None,
             &[
                 ids.into(),
@@ -435,17 +459,16 @@ pub fn owned_objects(
         |v: &[u32]| -> Vec<pg_sys::Oid> { v.iter().map(|o| pg_sys::Oid::from(*o)).collect() };
     Spi::connect(|client| {
         let row = spi(client.select(
-            "WITH RECURSIVE rel(oid) AS (
+            concat!("WITH RECURSIVE rel(oid) AS (
                  SELECT pg_catalog.unnest($1::pg_catalog.oid[])
                  UNION
                  SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN rel ON i.inhparent = rel.oid)
              SELECT ARRAY(SELECT oid FROM rel),
                     ARRAY(SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
                           WHERE pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) = ANY ($2)
-                          UNION SELECT t.tgfoid FROM pg_catalog.pg_trigger t
-                                WHERE t.tgrelid IN (SELECT oid FROM rel) AND NOT t.tgisinternal
+                          UNION SELECT f.fn FROM (", trigger_functions!(), ") f
                           UNION SELECT pg_catalog.unnest($3::pg_catalog.oid[])
-                          UNION SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o WHERE o.oid = ANY ($4))",
+                          UNION SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o WHERE o.oid = ANY ($4))"),
             None,
             &[
                 oids(tables).into(),

@@ -150,23 +150,52 @@ fn discover(subject: Oid, references: &[Reference]) -> Vec<Candidate> {
 
 /// Depth-first from the subject in a fixed order; an edge into a table that
 /// is still on the path closes a cycle and is cut (self-references stay: they
-/// are followed recursively within one table).
+/// are followed recursively within one table). PostgreSQL's clones of
+/// foreign keys on partitions come last: one is cut when it would close a
+/// cycle with what is kept, so that a foreign key declared by the schema is
+/// never cut for a clone.
 fn cut_cycles(subject: Oid, candidates: Vec<Candidate>) -> (Vec<Candidate>, Vec<Reference>) {
+    let cloned =
+        |c: &Candidate| matches!(c.reference.origin, Origin::ForeignKey { cloned: true, .. });
     let mut by_parent: HashMap<Oid, Vec<usize>> = HashMap::new();
-    for (i, c) in candidates.iter().enumerate() {
+    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| !cloned(c)) {
         by_parent.entry(c.parent).or_default().push(i);
     }
     let mut closing = BTreeSet::new();
     let mut done = BTreeSet::new();
     let mut on_path = BTreeSet::new();
-    visit(
-        subject,
-        &candidates,
-        &by_parent,
-        &mut on_path,
-        &mut done,
-        &mut closing,
-    );
+    // From the subject, then from tables reached only through clones.
+    let roots: Vec<Oid> = std::iter::once(subject)
+        .chain(candidates.iter().map(|c| c.parent))
+        .collect();
+    for root in roots {
+        if !done.contains(&root) {
+            visit(
+                root,
+                &candidates,
+                &by_parent,
+                &mut on_path,
+                &mut done,
+                &mut closing,
+            );
+        }
+    }
+    let mut kept_edges: Vec<(Oid, Oid)> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| !cloned(c) && !closing.contains(i) && c.parent != c.child)
+        .map(|(_, c)| (c.parent, c.child))
+        .collect();
+    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| cloned(c)) {
+        if c.parent == c.child {
+            continue;
+        }
+        if reaches(c.child, c.parent, &kept_edges) {
+            closing.insert(i);
+        } else {
+            kept_edges.push((c.parent, c.child));
+        }
+    }
     let mut kept = Vec::new();
     let mut cut = Vec::new();
     for (i, c) in candidates.into_iter().enumerate() {
@@ -177,6 +206,23 @@ fn cut_cycles(subject: Oid, candidates: Vec<Candidate>) -> (Vec<Candidate>, Vec<
         }
     }
     (kept, cut)
+}
+
+/// Whether `to` can be reached from `from` through `edges` (parent, child).
+fn reaches(from: Oid, to: Oid, edges: &[(Oid, Oid)]) -> bool {
+    let mut seen = BTreeSet::from([from]);
+    let mut queue = VecDeque::from([from]);
+    while let Some(t) = queue.pop_front() {
+        if t == to {
+            return true;
+        }
+        for (_, child) in edges.iter().filter(|(p, _)| *p == t) {
+            if seen.insert(*child) {
+                queue.push_back(*child);
+            }
+        }
+    }
+    false
 }
 
 fn visit(
@@ -298,6 +344,7 @@ pub mod tests {
             origin: Origin::ForeignKey {
                 name: format!("fk_{child}_{col}"),
                 on_delete,
+                cloned: false,
             },
             condition: None,
         }

@@ -130,6 +130,9 @@ pub struct Table {
     /// A partition or an inheritor itself: its rows are also read through
     /// its ancestors.
     pub descendant: bool,
+    /// The partitioned table at the top of its partition tree (itself when
+    /// it is not a partition).
+    pub partition_root: Oid,
 }
 
 impl Table {
@@ -163,14 +166,15 @@ pub enum Origin {
     ForeignKey {
         name: String,
         on_delete: OnDelete,
+        /// PostgreSQL's clone of a foreign key that references a partitioned
+        /// table, on one of its partitions (pg_constraint.conparentid): the
+        /// same rule, applied from that partition's rows.
+        cloned: bool,
     },
     /// `array`: the child column is an array of the parent column's type
     /// (`invitee_ids bigint[]`): a row belongs to every parent whose value
     /// the array contains.
-    Link {
-        id: i64,
-        array: bool,
-    },
+    Link { id: i64, array: bool },
 }
 
 /// Rows of `child` whose `child_cols` equal `parent_cols` of a `parent` row

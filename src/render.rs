@@ -313,9 +313,9 @@ pub fn export_statement(
     };
     let ctes: Vec<String> = plan.nodes.iter().map(|n| reach_cte(&ctx, n)).collect();
     // Each row read from the relation that holds it (an inheritor's own
-    // columns included) and listed once under that relation's name, however
-    // many edges reached it: once by its address, so that two equal rows of
-    // a table without a key are both listed.
+    // columns included) and listed once, however many edges reached it:
+    // once by its address, so that two equal rows of a table without a key
+    // are both listed.
     let parts: Vec<String> = plan
         .nodes
         .iter()
@@ -344,9 +344,13 @@ pub fn export_statement(
                             pairs.join(", ")
                         )
                     };
+                    // A partition's row reached both through its
+                    // partitioned table and on its own is listed under the
+                    // partitioned table's name (rank 0).
                     format!(
-                        "SELECT {} AS name, t.tableoid AS forget_rel, t.ctid AS forget_tid, {row} AS forget_row FROM {} t WHERE {}",
+                        "SELECT {} AS name, {} AS forget_rank, t.tableoid AS forget_rel, t.ctid AS forget_tid, {row} AS forget_row FROM {} t WHERE {}",
                         literal(&src.table.display_name()),
+                        u8::from(src.table.descendant),
                         src.from(),
                         src.reached("t.", n.node, None)
                     )
@@ -357,8 +361,8 @@ pub fn export_statement(
     format!(
         "WITH RECURSIVE\n{}\nSELECT pg_catalog.jsonb_object_agg(x.name, x.rows) FROM (\n\
          SELECT r.name, pg_catalog.jsonb_agg(r.forget_row ORDER BY r.forget_row) AS rows FROM (\n\
-         SELECT DISTINCT ON (u.name, u.forget_rel, u.forget_tid) u.name, u.forget_row FROM (\n{}\n) u \
-         ORDER BY u.name, u.forget_rel, u.forget_tid) r GROUP BY r.name) x",
+         SELECT DISTINCT ON (u.forget_rel, u.forget_tid) u.name, u.forget_row FROM (\n{}\n) u \
+         ORDER BY u.forget_rel, u.forget_tid, u.forget_rank, u.name) r GROUP BY r.name) x",
         ctes.join(",\n"),
         parts.join("\nUNION ALL\n")
     )
@@ -639,15 +643,23 @@ fn child_address(ctx: &Ctx, b: &Branch) -> String {
     )
 }
 
-/// In an export, the rows of the subject table that reference the subject
-/// row (a `manager_id`) are other subjects: they are listed, tagged `o`, but
-/// nothing is followed below them, neither their own rows nor the rows that
+/// In an export, the rows of the subject table (or of its partitions and
+/// inheritors) that reference the subject row (a `manager_id`) are other
+/// subjects: they are listed, tagged `o`, but nothing is followed below them, neither their own rows nor the rows that
 /// reference them (GDPR Art. 15(4): an access request must not disclose
 /// other people's data). Actions follow them as PostgreSQL's cascade would.
 const OTHER_SUBJECT: &str = "'o'";
 
 fn below_other_subjects(ctx: &Ctx, parent: usize) -> bool {
-    parent == 0 && ctx.plan.action == crate::model::Action::Export
+    ctx.plan.action == crate::model::Action::Export && holds_subjects(ctx, parent)
+}
+
+/// Node 0, or a node whose table is a partition or an inheritor of the
+/// subject table (reached through a foreign key of its own): its rows are
+/// subjects, and in node 0 only the one asked for is not another.
+fn holds_subjects(ctx: &Ctx, node: usize) -> bool {
+    let (subject, t) = (ctx.table(0), ctx.table(node));
+    node == 0 || t.partition_root == subject.oid || subject.inheritors.contains(&t.oid)
 }
 
 /// `filter` and, in an export below the subject table, not below another subject.
@@ -666,6 +678,11 @@ fn branch_part(ctx: &Ctx, n: &NodePlan, b: &Branch) -> String {
     let e = &ctx.graph.edges[b.edge];
     let (fate, filter) = fate_expression(b, "p");
     let filter = own_rows_only(ctx, e.parent, filter);
+    let fate = if below_other_subjects(ctx, e.child) {
+        format!("{OTHER_SUBJECT}::pg_catalog.text")
+    } else {
+        fate
+    };
     format!(
         "SELECT {}{}, p.forget_root, {fate} AS forget_fate\nFROM {} c JOIN n{} p ON {}{}",
         child_address(ctx, b),
@@ -1226,6 +1243,7 @@ mod tests {
             row_security: false,
             inheritors: Vec::new(),
             descendant: false,
+            partition_root: oid,
             rules: Default::default(),
         }
     }

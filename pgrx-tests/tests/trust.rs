@@ -1024,6 +1024,31 @@ fn a_trigger_function_of_an_untrusted_role_stops_the_action() {
         );
     }
     assert_eq!(count(&mut c, "SELECT * FROM evil.ran"), 0, "never ran");
+    // The same code in the WHEN condition of a trigger whose function is
+    // trusted (a superuser's).
+    c.batch_execute(
+        "DROP TRIGGER grab ON app.orders;
+         SET ROLE trust_trigger_evil;
+         CREATE FUNCTION evil.seen() RETURNS boolean LANGUAGE plpgsql AS
+             $$ BEGIN INSERT INTO evil.ran VALUES (current_user); RETURN false; END $$;
+         CREATE TRIGGER grab BEFORE DELETE ON app.orders FOR EACH ROW
+             WHEN (evil.seen()) EXECUTE FUNCTION suppress_redundant_updates_trigger();
+         RESET ROLE;",
+    )
+    .unwrap();
+    let text = message(c.query("SELECT * FROM forget.delete_client(1)", &[]));
+    assert!(
+        text.contains("evil.seen()") && text.contains("trust_trigger_evil"),
+        "{text}"
+    );
+    assert_eq!(count(&mut c, "SELECT * FROM evil.ran"), 0, "never ran");
+    c.batch_execute(
+        "DROP TRIGGER grab ON app.orders;
+         SET ROLE trust_trigger_evil;
+         CREATE TRIGGER grab BEFORE DELETE OR UPDATE ON app.orders FOR EACH ROW EXECUTE FUNCTION evil.grab();
+         RESET ROLE;",
+    )
+    .unwrap();
     assert_eq!(
         count(&mut c, "SELECT * FROM app.orders WHERE client_id = 1"),
         1
