@@ -564,339 +564,6 @@ DROP FUNCTION IF EXISTS forget_internal._audit_hash(bigint, timestamptz, text, t
 ALTER TABLE forget.deleted_clients ADD COLUMN undo_format smallint NOT NULL DEFAULT 1
     CONSTRAINT deleted_clients_undo_format_check CHECK (undo_format IN (1, 2));
 
--- pg_forget::identity::_acting_recovery
-CREATE OR REPLACE FUNCTION forget_internal."_acting_recovery"() RETURNS bigint /* Option < i64 > */
-STRICT STABLE PARALLEL RESTRICTED  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'acting_recovery_wrapper';
-
--- pg_forget::cleanup::_set_cleanup_run_id
-CREATE OR REPLACE FUNCTION forget_internal."_set_cleanup_run_id"(
-	"id" bigint /* Option < i64 > */
-) RETURNS void
-VOLATILE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'set_cleanup_run_id_wrapper';
-
--- pg_forget::config::_set_policy
-CREATE OR REPLACE FUNCTION forget_internal."_set_policy"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"via" TEXT, /* Option < & str > */
-	"action" TEXT, /* & str */
-	"policy" TEXT /* & str */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'set_policy_wrapper';
-
--- pg_forget::config::_drop_activity
-CREATE OR REPLACE FUNCTION forget_internal."_drop_activity"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"ts_column" TEXT, /* & str */
-	"subject" TEXT /* Option < & str > */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'drop_activity_wrapper';
-
--- pg_forget::cache::_ddl_note
-CREATE OR REPLACE FUNCTION forget_internal."_ddl_note"(
-	"name" TEXT, /* & str */
-	"value" TEXT /* Option < & str > */
-) RETURNS void
-VOLATILE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'ddl_note_wrapper';
-
--- pg_forget::drop_guard::drop_guard_declaration
-CREATE OR REPLACE FUNCTION forget_internal._drop_guard() RETURNS event_trigger LANGUAGE c AS 'pg_forget-0.2.0', 'forget_drop_guard';
-
--- pg_forget::config::_register_subject
-CREATE OR REPLACE FUNCTION forget_internal."_register_subject"(
-	"name" TEXT, /* Option < & str > */
-	"tbl" oid, /* pg_sys :: Oid */
-	"key_column" TEXT, /* Option < & str > */
-	"active_column" TEXT, /* Option < & str > */
-	"active_value" TEXT, /* Option < & str > */
-	"inactive_value" TEXT, /* Option < & str > */
-	"identity" TEXT[], /* :: std :: option :: Option < Vec < String > > */
-	"minimized_column" TEXT, /* Option < & str > */
-	"search_path" TEXT, /* & str */
-	"run_as" oid /* Option < pg_sys :: Oid > */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'register_subject_wrapper';
-
--- pg_forget::config::_trust
-CREATE OR REPLACE FUNCTION forget_internal."_trust"(
-	"role" oid, /* pg_sys :: Oid */
-	"subject" TEXT, /* Option < & str > */
-	"trusted" bool /* bool */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'trust_wrapper';
-
--- pg_forget::cache::_ddl_noted
-CREATE OR REPLACE FUNCTION forget_internal."_ddl_noted"(
-	"name" TEXT /* & str */
-) RETURNS TEXT /* Option < String > */
-STRICT VOLATILE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'ddl_noted_wrapper';
-
--- pg_forget::invalidation::_invalidate_caches
-CREATE OR REPLACE FUNCTION forget_internal."_invalidate_caches"(
-	"marker" oid /* pg_sys :: Oid */
-) RETURNS void
-STRICT VOLATILE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'invalidate_caches_wrapper';
-
--- pg_forget::actions::_export
-CREATE OR REPLACE FUNCTION forget_internal."_export"(
-	"key" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS jsonb /* JsonB */
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'export_sql_wrapper';
-
--- pg_forget::recovery::_restore
-CREATE OR REPLACE FUNCTION forget_internal."_restore"(
-	"key" TEXT, /* Option < & str > */
-	"actor" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"tbl" oid,  /* pg_sys :: Oid */
-	"operation" TEXT,  /* String */
-	"rows" bigint  /* i64 */
-)
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'restore_wrapper';
-
--- pg_forget::deactivation::_reactivate
-CREATE OR REPLACE FUNCTION forget_internal."_reactivate"(
-	"key" TEXT, /* Option < & str > */
-	"actor" TEXT, /* Option < & str > */
-	"reason" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS bool /* bool */
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'reactivate_wrapper';
-
--- pg_forget::errors::_take_refusal
-CREATE OR REPLACE FUNCTION forget_internal."_take_refusal"() RETURNS TABLE (
-	"message" TEXT,  /* String */
-	"detail" TEXT,  /* Option < String > */
-	"hint" TEXT,  /* Option < String > */
-	"constraint_name" TEXT  /* String */
-)
-STRICT VOLATILE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'take_refusal_wrapper';
-
--- pg_forget::config::_unregister_subject
-CREATE OR REPLACE FUNCTION forget_internal."_unregister_subject"(
-	"name" TEXT /* & str */
-) RETURNS void
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'unregister_subject_wrapper';
-
--- pg_forget::config::_mask
-CREATE OR REPLACE FUNCTION forget_internal."_mask"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"col" TEXT, /* & str */
-	"expression" TEXT, /* & str */
-	"action" TEXT, /* & str */
-	"search_path" TEXT /* & str */
-) RETURNS void
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'mask_wrapper';
-
--- pg_forget::audit::_write_audit
-CREATE OR REPLACE FUNCTION forget_internal."_write_audit"(
-	"action" TEXT, /* & str */
-	"subject" TEXT, /* & str */
-	"keys" TEXT[], /* Vec < String > */
-	"actor" TEXT, /* Option < & str > */
-	"reason" TEXT, /* Option < & str > */
-	"rows" jsonb, /* Option < JsonB > */
-	"error" TEXT /* Option < & str > */
-) RETURNS bigint /* Option < i64 > */
-SECURITY DEFINER  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'write_audit_wrapper';
-
--- pg_forget::deactivation::_account_status
-CREATE OR REPLACE FUNCTION forget_internal."_account_status"(
-	"key" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"active" bool,  /* bool */
-	"deactivated_at" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
-	"deactivated_by" TEXT,  /* Option < String > */
-	"reason" TEXT,  /* Option < String > */
-	"message" TEXT  /* Option < String > */
-)
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'account_status_wrapper';
-
--- pg_forget::config::_add_link
-CREATE OR REPLACE FUNCTION forget_internal."_add_link"(
-	"child" oid, /* pg_sys :: Oid */
-	"child_column" TEXT, /* & str */
-	"parent" oid, /* pg_sys :: Oid */
-	"parent_column" TEXT, /* Option < & str > */
-	"condition" TEXT, /* Option < & str > */
-	"search_path" TEXT /* & str */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'add_link_wrapper';
-
--- pg_forget::doctor::_check
-CREATE OR REPLACE FUNCTION forget_internal."_check"(
-	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"severity" TEXT,  /* String */
-	"object" TEXT,  /* String */
-	"problem" TEXT,  /* String */
-	"hint" TEXT  /* String */
-)
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'check_wrapper';
-
--- pg_forget::config::_add_rule
-CREATE OR REPLACE FUNCTION forget_internal."_add_rule"(
-	"name" TEXT, /* & str */
-	"query" TEXT, /* & str */
-	"message" TEXT, /* & str */
-	"actions" TEXT[], /* :: std :: option :: Option < Vec < String > > */
-	"subject" TEXT, /* Option < & str > */
-	"search_path" TEXT /* & str */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'add_rule_wrapper';
-
--- pg_forget::cleanup::_subject_name
-CREATE OR REPLACE FUNCTION forget_internal."_subject_name"(
-	"subject" TEXT /* Option < & str > */
-) RETURNS TEXT /* String */
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'subject_name_wrapper';
-
--- pg_forget::config::_drop_mask
-CREATE OR REPLACE FUNCTION forget_internal."_drop_mask"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"col" TEXT, /* & str */
-	"action" TEXT /* & str */
-) RETURNS void
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'drop_mask_wrapper';
-
--- pg_forget::audit::_verify_chain
-CREATE OR REPLACE FUNCTION forget_internal."_verify_chain"() RETURNS bool /* bool */
-STRICT STABLE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'verify_chain_wrapper';
-
--- pg_forget::identity::_acting_subject
-CREATE OR REPLACE FUNCTION forget_internal."_acting_subject"() RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL RESTRICTED  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'acting_subject_wrapper';
-
--- pg_forget::cleanup::_add_activity
-CREATE OR REPLACE FUNCTION forget_internal."_add_activity"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"ts_column" TEXT, /* & str */
-	"via" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'add_activity_wrapper';
-
--- pg_forget::actions::_eligibility
-CREATE OR REPLACE FUNCTION forget_internal."_eligibility"(
-	"key" TEXT, /* Option < & str > */
-	"action" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"rule" TEXT,  /* String */
-	"ok" bool,  /* bool */
-	"blocking" bigint,  /* i64 */
-	"message" TEXT  /* String */
-)
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'eligibility_sql_wrapper';
-
--- pg_forget::deactivation::_last_activity
-CREATE OR REPLACE FUNCTION forget_internal."_last_activity"(
-	"key" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS timestamp with time zone /* Option < pgrx :: datum :: TimestampWithTimeZone > */
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'last_activity_wrapper';
-
--- pg_forget::cleanup::_cleanup_count
-CREATE OR REPLACE FUNCTION forget_internal."_cleanup_count"(
-	"subject" TEXT /* & str */
-) RETURNS bigint /* i64 */
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'cleanup_count_wrapper';
-
--- pg_forget::audit::_link_chain
-CREATE OR REPLACE FUNCTION forget_internal."_link_chain"() RETURNS bigint /* i64 */
-STRICT SECURITY DEFINER  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'link_chain_wrapper';
-
--- pg_forget::config::_on
-CREATE OR REPLACE FUNCTION forget_internal."_on"(
-	"event" TEXT, /* & str */
-	"function" oid /* pg_sys :: Oid */
-) RETURNS void
-STRICT  
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'on_wrapper';
-
 -- pg_forget::cleanup::_cleanup_candidates
 CREATE OR REPLACE FUNCTION forget_internal."_cleanup_candidates"(
 	"subject" TEXT, /* & str */
@@ -914,69 +581,28 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'cleanup_candidates_wrapper';
 
--- pg_forget::cleanup::_cleanup_run_id
-CREATE OR REPLACE FUNCTION forget_internal."_cleanup_run_id"() RETURNS bigint /* Option < i64 > */
-STRICT VOLATILE  
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'cleanup_run_id_wrapper';
-
--- pg_forget::cleanup::_cleanup_preview
-CREATE OR REPLACE FUNCTION forget_internal."_cleanup_preview"(
-	"lim" INT, /* Option < i32 > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS TABLE (
-	"key" TEXT,  /* String */
-	"fate" TEXT,  /* String */
-	"blocked_by" TEXT[]  /* Vec < String > */
-)
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'cleanup_preview_wrapper';
-
--- pg_forget::cleanup::_add_cleanup_condition
-CREATE OR REPLACE FUNCTION forget_internal."_add_cleanup_condition"(
-	"name" TEXT, /* & str */
-	"predicate" TEXT, /* & str */
+-- pg_forget::config::_trust
+CREATE OR REPLACE FUNCTION forget_internal."_trust"(
+	"role" oid, /* pg_sys :: Oid */
 	"subject" TEXT, /* Option < & str > */
-	"search_path" TEXT /* & str */
+	"trusted" bool /* bool */
 ) RETURNS void
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'add_cleanup_condition_wrapper';
+AS 'pg_forget-0.2.0', 'trust_wrapper';
 
--- pg_forget::deactivation::_deactivate
-CREATE OR REPLACE FUNCTION forget_internal."_deactivate"(
-	"key" TEXT, /* Option < & str > */
-	"actor" TEXT, /* Option < & str > */
-	"reason" TEXT, /* Option < & str > */
-	"subject" TEXT /* Option < & str > */
-) RETURNS bool /* bool */
- 
-SET search_path TO pg_catalog, pg_temp
+-- pg_forget::audit::_verify_chain
+CREATE OR REPLACE FUNCTION forget_internal."_verify_chain"() RETURNS bool /* bool */
+STRICT STABLE  
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'deactivate_wrapper';
+AS 'pg_forget-0.2.0', 'verify_chain_wrapper';
 
--- pg_forget::cleanup::_drop_cleanup_condition
-CREATE OR REPLACE FUNCTION forget_internal."_drop_cleanup_condition"(
-	"name" TEXT, /* & str */
-	"subject" TEXT /* Option < & str > */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
+-- pg_forget::identity::_acting_subject
+CREATE OR REPLACE FUNCTION forget_internal."_acting_subject"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL RESTRICTED  
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'drop_cleanup_condition_wrapper';
-
--- pg_forget::config::_drop_rule
-CREATE OR REPLACE FUNCTION forget_internal."_drop_rule"(
-	"name" TEXT, /* & str */
-	"subject" TEXT /* Option < & str > */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'drop_rule_wrapper';
+AS 'pg_forget-0.2.0', 'acting_subject_wrapper';
 
 -- pg_forget::actions::_act
 CREATE OR REPLACE FUNCTION forget_internal."_act"(
@@ -997,66 +623,183 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'act_sql_wrapper';
 
--- pg_forget::config::_drop_policy
-CREATE OR REPLACE FUNCTION forget_internal."_drop_policy"(
-	"tbl" oid, /* pg_sys :: Oid */
-	"via" TEXT, /* Option < & str > */
-	"action" TEXT /* & str */
+-- pg_forget::cleanup::_set_cleanup_run_id
+CREATE OR REPLACE FUNCTION forget_internal."_set_cleanup_run_id"(
+	"id" bigint /* Option < i64 > */
+) RETURNS void
+VOLATILE  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'set_cleanup_run_id_wrapper';
+
+-- pg_forget::cleanup::_cleanup_run_id
+CREATE OR REPLACE FUNCTION forget_internal."_cleanup_run_id"() RETURNS bigint /* Option < i64 > */
+STRICT VOLATILE  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'cleanup_run_id_wrapper';
+
+-- pg_forget::config::_add_link
+CREATE OR REPLACE FUNCTION forget_internal."_add_link"(
+	"child" oid, /* pg_sys :: Oid */
+	"child_column" TEXT, /* & str */
+	"parent" oid, /* pg_sys :: Oid */
+	"parent_column" TEXT, /* Option < & str > */
+	"condition" TEXT, /* Option < & str > */
+	"search_path" TEXT /* & str */
 ) RETURNS void
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'drop_policy_wrapper';
+AS 'pg_forget-0.2.0', 'add_link_wrapper';
 
--- pg_forget::actions::_graph
-CREATE OR REPLACE FUNCTION forget_internal."_graph"(
+-- pg_forget::deactivation::_deactivate_inactive
+CREATE OR REPLACE FUNCTION forget_internal."_deactivate_inactive"(
+	"inactive_for" TEXT, /* Option < & str > */
+	"actor" TEXT, /* Option < & str > */
+	"reason" TEXT, /* Option < & str > */
+	"dry_run" bool, /* Option < bool > */
 	"subject" TEXT /* Option < & str > */
 ) RETURNS TABLE (
-	"tbl" oid,  /* pg_sys :: Oid */
-	"via" TEXT,  /* Option < String > */
-	"parent" oid,  /* Option < pg_sys :: Oid > */
-	"depth" INT,  /* i32 */
-	"source" TEXT,  /* String */
-	"on_delete" TEXT,  /* String */
-	"on_anonymize" TEXT,  /* String */
-	"on_minimize" TEXT  /* String */
+	"key" TEXT,  /* String */
+	"last_activity" timestamp with time zone  /* pgrx :: datum :: TimestampWithTimeZone */
 )
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'graph_sql_wrapper';
+AS 'pg_forget-0.2.0', 'deactivate_inactive_wrapper';
 
--- pg_forget::cleanup::_set_cleanup
-CREATE OR REPLACE FUNCTION forget_internal."_set_cleanup"(
-	"enabled" bool, /* Option < bool > */
-	"minimize_when" TEXT, /* Option < & str > */
+-- pg_forget::config::_set_policy
+CREATE OR REPLACE FUNCTION forget_internal."_set_policy"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"via" TEXT, /* Option < & str > */
+	"action" TEXT, /* & str */
+	"policy" TEXT /* & str */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'set_policy_wrapper';
+
+-- pg_forget::actions::_eligibility
+CREATE OR REPLACE FUNCTION forget_internal."_eligibility"(
+	"key" TEXT, /* Option < & str > */
+	"action" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"rule" TEXT,  /* String */
+	"ok" bool,  /* bool */
+	"blocking" bigint,  /* i64 */
+	"message" TEXT  /* String */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'eligibility_sql_wrapper';
+
+-- pg_forget::config::_add_rule
+CREATE OR REPLACE FUNCTION forget_internal."_add_rule"(
+	"name" TEXT, /* & str */
+	"query" TEXT, /* & str */
+	"message" TEXT, /* & str */
+	"actions" TEXT[], /* :: std :: option :: Option < Vec < String > > */
 	"subject" TEXT, /* Option < & str > */
 	"search_path" TEXT /* & str */
 ) RETURNS void
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'set_cleanup_wrapper';
+AS 'pg_forget-0.2.0', 'add_rule_wrapper';
 
--- pg_forget::cleanup::_clear_minimized
-CREATE OR REPLACE FUNCTION forget_internal."_clear_minimized"(
-	"subject" TEXT, /* & str */
-	"keys" TEXT[] /* :: std :: option :: Option < Vec < String > > */
-) RETURNS void
- 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'clear_minimized_wrapper';
-
--- pg_forget::config::_off
-CREATE OR REPLACE FUNCTION forget_internal."_off"(
-	"event" TEXT, /* & str */
-	"function" oid /* pg_sys :: Oid */
+-- pg_forget::config::_mask
+CREATE OR REPLACE FUNCTION forget_internal."_mask"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"col" TEXT, /* & str */
+	"expression" TEXT, /* & str */
+	"action" TEXT, /* & str */
+	"search_path" TEXT /* & str */
 ) RETURNS void
 STRICT  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'off_wrapper';
+AS 'pg_forget-0.2.0', 'mask_wrapper';
+
+-- pg_forget::config::_register_subject
+CREATE OR REPLACE FUNCTION forget_internal."_register_subject"(
+	"name" TEXT, /* Option < & str > */
+	"tbl" oid, /* pg_sys :: Oid */
+	"key_column" TEXT, /* Option < & str > */
+	"active_column" TEXT, /* Option < & str > */
+	"active_value" TEXT, /* Option < & str > */
+	"inactive_value" TEXT, /* Option < & str > */
+	"identity" TEXT[], /* :: std :: option :: Option < Vec < String > > */
+	"minimized_column" TEXT, /* Option < & str > */
+	"search_path" TEXT, /* & str */
+	"run_as" oid /* Option < pg_sys :: Oid > */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'register_subject_wrapper';
+
+-- pg_forget::config::_drop_mask
+CREATE OR REPLACE FUNCTION forget_internal."_drop_mask"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"col" TEXT, /* & str */
+	"action" TEXT /* & str */
+) RETURNS void
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_mask_wrapper';
+
+-- pg_forget::cleanup::_cleanup_preview
+CREATE OR REPLACE FUNCTION forget_internal."_cleanup_preview"(
+	"lim" INT, /* Option < i32 > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"key" TEXT,  /* String */
+	"fate" TEXT,  /* String */
+	"blocked_by" TEXT[]  /* Vec < String > */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'cleanup_preview_wrapper';
+
+-- pg_forget::audit::_write_audit
+CREATE OR REPLACE FUNCTION forget_internal."_write_audit"(
+	"action" TEXT, /* & str */
+	"subject" TEXT, /* & str */
+	"keys" TEXT[], /* Vec < String > */
+	"actor" TEXT, /* Option < & str > */
+	"reason" TEXT, /* Option < & str > */
+	"rows" jsonb, /* Option < JsonB > */
+	"error" TEXT /* Option < & str > */
+) RETURNS bigint /* Option < i64 > */
+SECURITY DEFINER  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'write_audit_wrapper';
+
+-- pg_forget::cleanup::_add_cleanup_condition
+CREATE OR REPLACE FUNCTION forget_internal."_add_cleanup_condition"(
+	"name" TEXT, /* & str */
+	"predicate" TEXT, /* & str */
+	"subject" TEXT, /* Option < & str > */
+	"search_path" TEXT /* & str */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'add_cleanup_condition_wrapper';
+
+-- pg_forget::cache::_ddl_note
+CREATE OR REPLACE FUNCTION forget_internal."_ddl_note"(
+	"name" TEXT, /* & str */
+	"value" TEXT /* Option < & str > */
+) RETURNS void
+VOLATILE  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'ddl_note_wrapper';
 
 -- pg_forget::config::_drop_link
 CREATE OR REPLACE FUNCTION forget_internal."_drop_link"(
@@ -1079,21 +822,278 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'pg_forget-0.2.0', 'cleanup_apply_wrapper';
 
--- pg_forget::deactivation::_deactivate_inactive
-CREATE OR REPLACE FUNCTION forget_internal."_deactivate_inactive"(
-	"inactive_for" TEXT, /* Option < & str > */
+-- pg_forget::deactivation::_deactivate
+CREATE OR REPLACE FUNCTION forget_internal."_deactivate"(
+	"key" TEXT, /* Option < & str > */
 	"actor" TEXT, /* Option < & str > */
 	"reason" TEXT, /* Option < & str > */
-	"dry_run" bool, /* Option < bool > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS bool /* bool */
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'deactivate_wrapper';
+
+-- pg_forget::config::_on
+CREATE OR REPLACE FUNCTION forget_internal."_on"(
+	"event" TEXT, /* & str */
+	"function" oid /* pg_sys :: Oid */
+) RETURNS void
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'on_wrapper';
+
+-- pg_forget::deactivation::_reactivate
+CREATE OR REPLACE FUNCTION forget_internal."_reactivate"(
+	"key" TEXT, /* Option < & str > */
+	"actor" TEXT, /* Option < & str > */
+	"reason" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS bool /* bool */
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'reactivate_wrapper';
+
+-- pg_forget::config::_drop_activity
+CREATE OR REPLACE FUNCTION forget_internal."_drop_activity"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"ts_column" TEXT, /* & str */
+	"subject" TEXT /* Option < & str > */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_activity_wrapper';
+
+-- pg_forget::config::_unregister_subject
+CREATE OR REPLACE FUNCTION forget_internal."_unregister_subject"(
+	"name" TEXT /* & str */
+) RETURNS void
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'unregister_subject_wrapper';
+
+-- pg_forget::deactivation::_account_status
+CREATE OR REPLACE FUNCTION forget_internal."_account_status"(
+	"key" TEXT, /* Option < & str > */
 	"subject" TEXT /* Option < & str > */
 ) RETURNS TABLE (
-	"key" TEXT,  /* String */
-	"last_activity" timestamp with time zone  /* pgrx :: datum :: TimestampWithTimeZone */
+	"active" bool,  /* bool */
+	"deactivated_at" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+	"deactivated_by" TEXT,  /* Option < String > */
+	"reason" TEXT,  /* Option < String > */
+	"message" TEXT  /* Option < String > */
 )
  
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
-AS 'pg_forget-0.2.0', 'deactivate_inactive_wrapper';
+AS 'pg_forget-0.2.0', 'account_status_wrapper';
+
+-- pg_forget::cleanup::_subject_name
+CREATE OR REPLACE FUNCTION forget_internal."_subject_name"(
+	"subject" TEXT /* Option < & str > */
+) RETURNS TEXT /* String */
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'subject_name_wrapper';
+
+-- pg_forget::errors::_take_refusal
+CREATE OR REPLACE FUNCTION forget_internal."_take_refusal"() RETURNS TABLE (
+	"message" TEXT,  /* String */
+	"detail" TEXT,  /* Option < String > */
+	"hint" TEXT,  /* Option < String > */
+	"constraint_name" TEXT  /* String */
+)
+STRICT VOLATILE  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'take_refusal_wrapper';
+
+-- pg_forget::drop_guard::drop_guard_declaration
+CREATE OR REPLACE FUNCTION forget_internal._drop_guard() RETURNS event_trigger LANGUAGE c AS 'pg_forget-0.2.0', 'forget_drop_guard';
+
+-- pg_forget::cleanup::_set_cleanup
+CREATE OR REPLACE FUNCTION forget_internal."_set_cleanup"(
+	"enabled" bool, /* Option < bool > */
+	"minimize_when" TEXT, /* Option < & str > */
+	"subject" TEXT, /* Option < & str > */
+	"search_path" TEXT /* & str */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'set_cleanup_wrapper';
+
+-- pg_forget::deactivation::_last_activity
+CREATE OR REPLACE FUNCTION forget_internal."_last_activity"(
+	"key" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS timestamp with time zone /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'last_activity_wrapper';
+
+-- pg_forget::cleanup::_drop_cleanup_condition
+CREATE OR REPLACE FUNCTION forget_internal."_drop_cleanup_condition"(
+	"name" TEXT, /* & str */
+	"subject" TEXT /* Option < & str > */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_cleanup_condition_wrapper';
+
+-- pg_forget::actions::_graph
+CREATE OR REPLACE FUNCTION forget_internal."_graph"(
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"tbl" oid,  /* pg_sys :: Oid */
+	"via" TEXT,  /* Option < String > */
+	"parent" oid,  /* Option < pg_sys :: Oid > */
+	"depth" INT,  /* i32 */
+	"source" TEXT,  /* String */
+	"on_delete" TEXT,  /* String */
+	"on_anonymize" TEXT,  /* String */
+	"on_minimize" TEXT  /* String */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'graph_sql_wrapper';
+
+-- pg_forget::config::_off
+CREATE OR REPLACE FUNCTION forget_internal."_off"(
+	"event" TEXT, /* & str */
+	"function" oid /* pg_sys :: Oid */
+) RETURNS void
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'off_wrapper';
+
+-- pg_forget::audit::_link_chain
+CREATE OR REPLACE FUNCTION forget_internal."_link_chain"() RETURNS bigint /* i64 */
+STRICT SECURITY DEFINER  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'link_chain_wrapper';
+
+-- pg_forget::recovery::_restore
+CREATE OR REPLACE FUNCTION forget_internal."_restore"(
+	"key" TEXT, /* Option < & str > */
+	"actor" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"tbl" oid,  /* pg_sys :: Oid */
+	"operation" TEXT,  /* String */
+	"rows" bigint  /* i64 */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'restore_wrapper';
+
+-- pg_forget::cleanup::_cleanup_count
+CREATE OR REPLACE FUNCTION forget_internal."_cleanup_count"(
+	"subject" TEXT /* & str */
+) RETURNS bigint /* i64 */
+STRICT  
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'cleanup_count_wrapper';
+
+-- pg_forget::config::_drop_rule
+CREATE OR REPLACE FUNCTION forget_internal."_drop_rule"(
+	"name" TEXT, /* & str */
+	"subject" TEXT /* Option < & str > */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_rule_wrapper';
+
+-- pg_forget::identity::_acting_recovery
+CREATE OR REPLACE FUNCTION forget_internal."_acting_recovery"() RETURNS bigint /* Option < i64 > */
+STRICT STABLE PARALLEL RESTRICTED  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'acting_recovery_wrapper';
+
+-- pg_forget::cleanup::_clear_minimized
+CREATE OR REPLACE FUNCTION forget_internal."_clear_minimized"(
+	"subject" TEXT, /* & str */
+	"keys" TEXT[] /* :: std :: option :: Option < Vec < String > > */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'clear_minimized_wrapper';
+
+-- pg_forget::config::_drop_policy
+CREATE OR REPLACE FUNCTION forget_internal."_drop_policy"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"via" TEXT, /* Option < & str > */
+	"action" TEXT /* & str */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'drop_policy_wrapper';
+
+-- pg_forget::actions::_export
+CREATE OR REPLACE FUNCTION forget_internal."_export"(
+	"key" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'export_sql_wrapper';
+
+-- pg_forget::cache::_ddl_noted
+CREATE OR REPLACE FUNCTION forget_internal."_ddl_noted"(
+	"name" TEXT /* & str */
+) RETURNS TEXT /* Option < String > */
+STRICT VOLATILE  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'ddl_noted_wrapper';
+
+-- pg_forget::cleanup::_add_activity
+CREATE OR REPLACE FUNCTION forget_internal."_add_activity"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"ts_column" TEXT, /* & str */
+	"via" TEXT, /* Option < & str > */
+	"subject" TEXT /* Option < & str > */
+) RETURNS void
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'add_activity_wrapper';
+
+-- pg_forget::doctor::_check
+CREATE OR REPLACE FUNCTION forget_internal."_check"(
+	"subject" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"severity" TEXT,  /* String */
+	"object" TEXT,  /* String */
+	"problem" TEXT,  /* String */
+	"hint" TEXT  /* String */
+)
+ 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'check_wrapper';
+
+-- pg_forget::invalidation::_invalidate_caches
+CREATE OR REPLACE FUNCTION forget_internal."_invalidate_caches"(
+	"marker" oid /* pg_sys :: Oid */
+) RETURNS void
+STRICT VOLATILE  
+LANGUAGE c /* Rust */
+AS 'pg_forget-0.2.0', 'invalidate_caches_wrapper';
 
 -- finalize
 -- pg_forget: the public SQL interface (names, parameters and results as in
