@@ -2559,31 +2559,10 @@ fn rows_referencing_a_partition_reached_through_its_own_foreign_key_go_with_it()
             .unwrap();
         // The oracle: PostgreSQL's own cascade on the copy, rows each
         // relation loses.
-        let held = |c: &mut Client, schema: &str| -> BTreeMap<String, i64> {
-            texts(
-                c,
-                &format!(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = '{schema}' ORDER BY 1"
-                ),
-            )
-            .into_iter()
-            .map(|t| {
-                let n = count(c, &format!("SELECT * FROM ONLY {schema}.{t}"));
-                (t, n)
-            })
-            .collect()
-        };
-        let before_twin = held(&mut c, "twin");
+        let before_twin = held_rows(&mut c, "twin");
         c.batch_execute("DELETE FROM twin.clients WHERE id = 1")
             .unwrap();
-        let lost = |before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>| {
-            before
-                .iter()
-                .filter(|(t, n)| after[*t] != **n)
-                .map(|(t, n)| (t.clone(), n - after[t]))
-                .collect::<BTreeMap<String, i64>>()
-        };
-        let expected = lost(&before_twin, &held(&mut c, "twin"));
+        let expected = lost_rows(&before_twin, &held_rows(&mut c, "twin"));
         assert_eq!(expected["order_items"], 3, "the oracle itself");
         let reported = |c: &mut Client, call: &str| -> BTreeMap<String, i64> {
             let mut m = BTreeMap::new();
@@ -2600,7 +2579,7 @@ fn rows_referencing_a_partition_reached_through_its_own_foreign_key_go_with_it()
             }
             m
         };
-        let before = held(&mut c, "app");
+        let before = held_rows(&mut c, "app");
         let snap = snapshot(&mut c, "app");
         let dry = reported(
             &mut c,
@@ -2610,7 +2589,7 @@ fn rows_referencing_a_partition_reached_through_its_own_foreign_key_go_with_it()
             &mut c,
             "SELECT * FROM forget.delete_client(1, grace => '1 day')",
         );
-        let removed = lost(&before, &held(&mut c, "app"));
+        let removed = lost_rows(&before, &held_rows(&mut c, "app"));
         assert_eq!(removed, expected, "{action}: what the cascade removes");
         assert_eq!(done, expected, "{action}: what the delete reports");
         assert_eq!(dry, expected, "{action}: what the dry run reports");
@@ -2623,7 +2602,7 @@ fn rows_referencing_a_partition_reached_through_its_own_foreign_key_go_with_it()
             expected,
             "{action}"
         );
-        assert_eq!(lost(&before, &held(&mut c, "app")), expected);
+        assert_eq!(lost_rows(&before, &held_rows(&mut c, "app")), expected);
     }
 }
 
@@ -2776,6 +2755,18 @@ fn held_rows(c: &mut Client, schema: &str) -> BTreeMap<String, i64> {
     .collect()
 }
 
+/// Rows each relation lost between two `held_rows` (those that lost any).
+fn lost_rows(
+    before: &BTreeMap<String, i64>,
+    after: &BTreeMap<String, i64>,
+) -> BTreeMap<String, i64> {
+    before
+        .iter()
+        .filter(|(t, n)| after[*t] != **n)
+        .map(|(t, n)| (t.clone(), n - after[t]))
+        .collect()
+}
+
 /// `ddl(schema)` made twice, as `app` (registered, subject `app.clients`)
 /// and `twin`; client 1 deleted from the twin by PostgreSQL's own cascade
 /// (the oracle) and by delete_client with grace from app: the same rows of
@@ -2786,17 +2777,10 @@ fn matches_the_cascade_and_restores(db: &str, ddl: impl Fn(&str) -> String) {
     c.batch_execute(&ddl("twin")).unwrap();
     c.batch_execute("SELECT forget.register_subject('client', 'app.clients')")
         .unwrap();
-    let lost = |before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>| {
-        before
-            .iter()
-            .filter(|(t, n)| after[*t] != **n)
-            .map(|(t, n)| (t.clone(), n - after[t]))
-            .collect::<BTreeMap<String, i64>>()
-    };
     let before_twin = held_rows(&mut c, "twin");
     c.batch_execute("DELETE FROM twin.clients WHERE id = 1")
         .unwrap();
-    let expected = lost(&before_twin, &held_rows(&mut c, "twin"));
+    let expected = lost_rows(&before_twin, &held_rows(&mut c, "twin"));
     let before = held_rows(&mut c, "app");
     let snap = snapshot(&mut c, "app");
     c.query(
@@ -2804,7 +2788,11 @@ fn matches_the_cascade_and_restores(db: &str, ddl: impl Fn(&str) -> String) {
         &[],
     )
     .unwrap();
-    assert_eq!(lost(&before, &held_rows(&mut c, "app")), expected, "{db}");
+    assert_eq!(
+        lost_rows(&before, &held_rows(&mut c, "app")),
+        expected,
+        "{db}"
+    );
     c.query("SELECT * FROM forget.restore_client(1)", &[])
         .unwrap();
     assert_eq!(snapshot(&mut c, "app"), snap, "{db}: restored whole");
