@@ -645,9 +645,10 @@ fn child_address(ctx: &Ctx, b: &Branch) -> String {
 
 /// In an export, the rows of the subject table (or of its partitions and
 /// inheritors) that reference the subject row (a `manager_id`) are other
-/// subjects: they are listed, tagged `o`, but nothing is followed below them, neither their own rows nor the rows that
-/// reference them (GDPR Art. 15(4): an access request must not disclose
-/// other people's data). Actions follow them as PostgreSQL's cascade would.
+/// subjects: they are listed, tagged `o`, but nothing is followed below
+/// them, neither their own rows nor the rows that reference them (GDPR Art.
+/// 15(4): an access request must not disclose other people's data). Actions
+/// follow them as PostgreSQL's cascade would.
 const OTHER_SUBJECT: &str = "'o'";
 
 fn below_other_subjects(ctx: &Ctx, parent: usize) -> bool {
@@ -674,15 +675,22 @@ fn own_rows_only(ctx: &Ctx, parent: usize, filter: Option<String>) -> Option<Str
     })
 }
 
-fn branch_part(ctx: &Ctx, n: &NodePlan, b: &Branch) -> String {
+/// A branch's fate and filter (`fate_expression`), in an export with the
+/// rows of other subjects tagged and not followed (`OTHER_SUBJECT`).
+fn branch_fate(ctx: &Ctx, b: &Branch) -> (String, Option<String>) {
     let e = &ctx.graph.edges[b.edge];
     let (fate, filter) = fate_expression(b, "p");
     let filter = own_rows_only(ctx, e.parent, filter);
-    let fate = if below_other_subjects(ctx, e.child) {
-        format!("{OTHER_SUBJECT}::pg_catalog.text")
+    if below_other_subjects(ctx, e.child) {
+        (format!("{OTHER_SUBJECT}::pg_catalog.text"), filter)
     } else {
-        fate
-    };
+        (fate, filter)
+    }
+}
+
+fn branch_part(ctx: &Ctx, n: &NodePlan, b: &Branch) -> String {
+    let e = &ctx.graph.edges[b.edge];
+    let (fate, filter) = branch_fate(ctx, b);
     format!(
         "SELECT {}{}, p.forget_root, {fate} AS forget_fate\nFROM {} c JOIN n{} p ON {}{}",
         child_address(ctx, b),
@@ -701,15 +709,7 @@ fn recursive_part(ctx: &Ctx, n: &NodePlan) -> String {
         .recursive
         .iter()
         .map(|b| {
-            let (fate, filter) = fate_expression(b, "p");
-            let (fate, filter) = if below_other_subjects(ctx, n.node) {
-                (
-                    format!("{OTHER_SUBJECT}::pg_catalog.text"),
-                    own_rows_only(ctx, n.node, filter),
-                )
-            } else {
-                (fate, filter)
-            };
+            let (fate, filter) = branch_fate(ctx, b);
             format!(
                 "SELECT {}{}, {fate} AS forget_fate FROM {} c WHERE {}{}",
                 child_address(ctx, b),
